@@ -1,0 +1,21 @@
+# The two commands a new user needs: `make demo` (the studio) and `make test` (the tests).
+# Each bootstraps .venv from requirements.txt (and packages.txt when root) on first use.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: demo test samples bench streamlit
+
+$(STAMP): requirements.txt packages.txt scripts/setup.sh
+	./scripts/setup.sh
+
+demo: $(STAMP)
+	$(PY) -m app
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q tests
+
+samples: $(STAMP)
+	$(PY) -m core.data.msynth samples --out assets/samples
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m bench

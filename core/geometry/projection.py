@@ -1,0 +1,40 @@
+"""Back-projection and projection between pixels and camera space (batched torch)."""
+from __future__ import annotations
+
+import torch
+
+
+def pixel_grid(height: int, width: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Homogeneous pixel coordinates (3, H, W): rows u (column), v (row), 1."""
+    v, u = torch.meshgrid(torch.arange(height, device=device, dtype=dtype),
+                          torch.arange(width, device=device, dtype=dtype), indexing="ij")
+    return torch.stack([u, v, torch.ones_like(u)])
+
+
+def backproject(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Camera-space points (B, 3, H, W) of every pixel at its z-depth (B, 1, H, W)."""
+    B, _, H, W = depth.shape
+    rays = torch.linalg.inv(K.to(depth.dtype)) @ pixel_grid(H, W, device=depth.device,
+                                                           dtype=depth.dtype).reshape(1, 3, -1)
+    return rays.reshape(B, 3, H, W) * depth
+
+
+def transform_points(T: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Apply rigid transforms T (B, 4, 4) to points (B, 3, ...)."""
+    B = points.shape[0]
+    flat = points.reshape(B, 3, -1)
+    T = T.to(points.dtype)
+    return (T[:, :3, :3] @ flat + T[:, :3, 3:]).reshape(points.shape)
+
+
+def project(points: torch.Tensor, K: torch.Tensor, eps: float = 1e-6):
+    """Pixel coordinates (B, 2, ...) and depth z (B, 1, ...) of camera-space points (B, 3, ...).
+
+    Points at or behind the camera get z <= eps; their pixel coordinates are meaningless
+    and callers must mask them with ``z > eps``.
+    """
+    B = points.shape[0]
+    flat = points.reshape(B, 3, -1)
+    z = flat[:, 2:3]
+    pix = K.to(points.dtype) @ (flat / z.clamp(min=eps))
+    return pix[:, :2].reshape(B, 2, *points.shape[2:]), z.reshape(B, 1, *points.shape[2:])
