@@ -1,0 +1,237 @@
+"""A PyTorch Dataset over any frame source, with geometry-consistent augmentation.
+
+The frame transforms (``select_spectra``, ``resize_frame``, ``crop_frame``, ``flip_frame``)
+are plain functions on Frame, so inference and tools can reuse them outside the Dataset.
+Each keeps images, depth, classes, intrinsics and extrinsics consistent with one another.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from core.data.frame import SPECTRA, Frame
+from core.data.thermal import spectrum_to_float
+from core.geometry.camera import Camera
+
+MAX_CROP_SCALE = 1.2       # scale-crop: enlarge by up to 20 %, then crop back to the output size
+FLIP_PROBABILITY = 0.5
+JITTER_STRENGTH = 0.2      # brightness, contrast and saturation factors drawn in [0.8, 1.2]
+UNKNOWN_CONDITION = "unknown"
+# x -> -x: conjugating a rig transform with it mirrors the rig and keeps it a rotation (det +1).
+MIRROR_X = np.diag([-1.0, 1.0, 1.0, 1.0])
+
+
+class FrameSource(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> Frame: ...
+
+
+# --- frame transforms ------------------------------------------------------------------
+
+def select_spectra(frame: Frame, spectra: Iterable[str]) -> Frame:
+    """The frame restricted to ``spectra``; spectra the frame lacks are skipped."""
+    keep = set(spectra)
+
+    def kept(arrays: dict) -> dict:
+        return {s: v for s, v in arrays.items() if s in keep}
+
+    return dataclasses.replace(frame, images=kept(frame.images), cameras=kept(frame.cameras),
+                               depth=kept(frame.depth), classes=kept(frame.classes))
+
+
+def resize_frame(frame: Frame, size: tuple[int, int]) -> Frame:
+    """Every spectrum resized to ``size`` = (height, width).
+
+    Images are resampled bilinearly (antialiased when shrinking) and keep their raw dtype;
+    depth and classes use the nearest pixel, so depths are never blended across edges.
+    Intrinsics follow ``Camera.resized``; both use the align_corners=False pixel convention.
+    """
+    cameras = {s: c.resized(*size) for s, c in frame.cameras.items()}
+    return _map_pixels(frame, cameras, lambda image: _resize_image(image, size),
+                       lambda values: _resize_nearest(values, size))
+
+
+def crop_frame(frame: Frame, top: int, left: int, height: int, width: int) -> Frame:
+    """The window [top:top+height, left:left+width] of every spectrum (principal points shift)."""
+    for spectrum, camera in frame.cameras.items():
+        if top < 0 or left < 0 or top + height > camera.height or left + width > camera.width:
+            raise ValueError(f"crop {width}x{height} at ({left}, {top}) exceeds the "
+                             f"{camera.width}x{camera.height} {spectrum} image")
+    cameras = {s: c.cropped(top, left, height, width) for s, c in frame.cameras.items()}
+    return _map_pixels(frame, cameras, lambda values: values[top:top + height, left:left + width].copy())
+
+
+def flip_frame(frame: Frame) -> Frame:
+    """All spectra mirrored left-right together, with a mirrored, still valid rig.
+
+    Pixel u becomes W-1-u, so cx -> W-1-cx (and the skew changes sign); camera and rig
+    coordinates mirror x -> -x, so T' = F T F with F = diag(-1, 1, 1, 1), for T_rig_cam and
+    the pose alike. Depth is unchanged by the mirror.
+    """
+    cameras = {s: _flipped_camera(c) for s, c in frame.cameras.items()}
+    pose = None if frame.pose is None else MIRROR_X @ frame.pose @ MIRROR_X
+    return _map_pixels(frame, cameras, lambda values: values[:, ::-1].copy(), pose=pose)
+
+
+def _map_pixels(frame: Frame, cameras: dict[str, Camera],
+                image_fn: Callable[[np.ndarray], np.ndarray],
+                label_fn: Callable[[np.ndarray], np.ndarray] | None = None, **changes) -> Frame:
+    """A copy of ``frame`` with new cameras, ``image_fn`` applied to every image and
+    ``label_fn`` (default: ``image_fn``) to every depth and class map."""
+    label_fn = label_fn or image_fn
+    return dataclasses.replace(frame, images={s: image_fn(v) for s, v in frame.images.items()},
+                               cameras=cameras, depth={s: label_fn(v) for s, v in frame.depth.items()},
+                               classes={s: label_fn(v) for s, v in frame.classes.items()}, **changes)
+
+
+def _flipped_camera(camera: Camera) -> Camera:
+    K = camera.K.copy()
+    K[0, 1] = -K[0, 1]
+    K[0, 2] = camera.width - 1 - K[0, 2]
+    return Camera(K, camera.width, camera.height, MIRROR_X @ camera.T_rig_cam @ MIRROR_X)
+
+
+def _resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if image.shape[:2] == tuple(size):
+        return image.copy()
+    info = np.iinfo(image.dtype)
+    channels_first = torch.from_numpy(image.astype(np.float32)).reshape(*image.shape[:2], -1).permute(2, 0, 1)
+    resized = F.interpolate(channels_first[None], size=tuple(size), mode="bilinear",
+                            align_corners=False, antialias=True)[0]
+    values = resized.permute(1, 2, 0).round().clamp(info.min, info.max).numpy().astype(image.dtype)
+    return values.reshape(*size, *image.shape[2:])
+
+
+def _resize_nearest(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    # 'nearest-exact' samples the source pixel whose centre is closest, matching the
+    # pixel-centre convention of Camera.resized ('nearest' is offset by half a pixel).
+    resized = F.interpolate(torch.from_numpy(values.astype(np.float32))[None, None], size=tuple(size),
+                            mode="nearest-exact")[0, 0]
+    return resized.numpy().astype(values.dtype)
+
+
+# --- the Dataset -----------------------------------------------------------------------
+
+class FrameDataset(Dataset):
+    """Frames from ``source`` as dicts of tensors, resized to ``size`` = (height, width).
+
+    Per spectrum present (any subset of ``spectra``):
+      image/<s>      float32 (C, H, W) from spectrum_to_float (rgb C=3, nir and thr C=1)
+      K/<s>          float32 (3, 3) for the output image
+      T_rig_cam/<s>  float32 (4, 4)
+      depth/<s>      float32 (1, H, W) metres, 0 = invalid   } only when the frame has
+      valid/<s>      bool (1, H, W), depth > 0               } ground truth for <s>
+      classes/<s>    int64 (H, W)                              only when the frame has them
+    and ``spectra`` (tuple), ``condition`` (str, 'unknown' when not known), ``name``.
+
+    ``augment`` applies a random scale-crop, a horizontal flip of all spectra together and
+    colour jitter on rgb and nir. Randomness is drawn from (seed, epoch, index), so results do
+    not depend on worker count or order; call ``set_epoch`` each epoch for fresh draws (workers
+    started with ``persistent_workers=True`` keep the epoch they were started with).
+    ``size=None`` keeps native sizes (items of different sizes then cannot be batched).
+    Batch with ``collate_frames``, which also handles items with different spectra.
+    """
+
+    def __init__(self, source: FrameSource, spectra: Sequence[str] = SPECTRA,
+                 size: tuple[int, int] | None = (256, 640), augment: bool = False, seed: int = 0) -> None:
+        unknown = set(spectra) - set(SPECTRA)
+        if unknown or not spectra:
+            raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(spectra)}")
+        if augment and size is None:
+            raise ValueError("augmentation crops to a fixed output size: give size=(height, width)")
+        self.source = source
+        self.spectra = tuple(s for s in SPECTRA if s in spectra)
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict:
+        frame = select_spectra(self.source[index], self.spectra)
+        if not frame.spectra:
+            raise ValueError(f"frame {index} ({frame.name or 'unnamed'}) has none of the spectra "
+                             f"{self.spectra}")
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.augment:
+            frame = _random_scale_crop(frame, self.size, rng)
+            if rng.random() < FLIP_PROBABILITY:
+                frame = flip_frame(frame)
+        elif self.size is not None:
+            frame = resize_frame(frame, self.size)
+        return frame_to_item(frame, rng if self.augment else None)
+
+
+def frame_to_item(frame: Frame, jitter_rng: np.random.Generator | None = None) -> dict:
+    """A frame as the Dataset's item dict (see FrameDataset); colour jitter when given an rng."""
+    item = {"spectra": frame.spectra, "condition": frame.condition or UNKNOWN_CONDITION,
+            "name": frame.name}
+    for spectrum in frame.spectra:
+        image = spectrum_to_float(frame.images[spectrum], spectrum)
+        if jitter_rng is not None and spectrum in ("rgb", "nir"):
+            image = _jitter_colour(image, jitter_rng)
+        image = image if image.ndim == 3 else image[..., None]
+        item[f"image/{spectrum}"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        camera = frame.cameras[spectrum]
+        item[f"K/{spectrum}"] = torch.from_numpy(camera.K.astype(np.float32))
+        item[f"T_rig_cam/{spectrum}"] = torch.from_numpy(camera.T_rig_cam.astype(np.float32))
+        if spectrum in frame.depth:
+            depth = torch.from_numpy(np.asarray(frame.depth[spectrum], dtype=np.float32))[None]
+            item[f"depth/{spectrum}"] = depth
+            item[f"valid/{spectrum}"] = depth > 0
+        if spectrum in frame.classes:
+            item[f"classes/{spectrum}"] = torch.from_numpy(frame.classes[spectrum].astype(np.int64))
+    return item
+
+
+def collate_frames(batch: list[dict]) -> dict:
+    """Batch items whose spectra may differ.
+
+    Tensors are stacked; where an item lacks a key (a spectrum or its ground truth) it gets
+    zeros, so valid/<s> is False there, and ``present/<s>`` (bool, (B,)) says which items
+    have spectrum s. ``spectra``, ``condition`` and ``name`` become lists.
+    """
+    out = {key: [item[key] for item in batch] for key in ("spectra", "condition", "name")}
+    tensor_keys = sorted({key for item in batch for key in item if isinstance(item[key], torch.Tensor)})
+    for key in tensor_keys:
+        reference = next(item[key] for item in batch if key in item)
+        out[key] = torch.stack([item.get(key, torch.zeros_like(reference)) for item in batch])
+    for spectrum in SPECTRA:
+        present = [f"image/{spectrum}" in item for item in batch]
+        if any(present):
+            out[f"present/{spectrum}"] = torch.tensor(present)
+    return out
+
+
+def _random_scale_crop(frame: Frame, size: tuple[int, int], rng: np.random.Generator) -> Frame:
+    """Resize to ``size`` enlarged by a random factor, then crop a random ``size`` window."""
+    height, width = size
+    scale = rng.uniform(1.0, MAX_CROP_SCALE)
+    scaled = (round(height * scale), round(width * scale))
+    frame = resize_frame(frame, scaled)
+    top = int(rng.integers(0, scaled[0] - height + 1))
+    left = int(rng.integers(0, scaled[1] - width + 1))
+    return crop_frame(frame, top, left, height, width)
+
+
+def _jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast and (colour images only) saturation jitter on [0, 1] floats."""
+    low, high = 1.0 - JITTER_STRENGTH, 1.0 + JITTER_STRENGTH
+    image = image * rng.uniform(low, high)
+    mean = image.mean()
+    image = (image - mean) * rng.uniform(low, high) + mean
+    if image.ndim == 3:
+        grey = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        image = (image - grey[..., None]) * rng.uniform(low, high) + grey[..., None]
+    return np.clip(image, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,407 @@
+"""Read and write frames in the MS2 (Multi-Spectral Stereo) folder layout.
+
+Layout under a dataset root (left cameras only)::
+
+    sync_data/<seq>/<spectrum>/img_left/<frame>.png          raw images (see IMAGE_FORMATS)
+    sync_data/<seq>/calib.json                               our calibration (see below)
+    sync_data/<seq>/calib.npy                                MS2's own, pickled (opt-in only)
+    sync_data/<seq>/meta.json                                our additions: condition, meta
+    proj_depth/<seq>/<spectrum>/depth_filtered/<frame>.png   uint16, metres x 256, 0 = no data
+    odom/<seq>/<spectrum>/<frame>.txt                        4 x 4 T_world_cam, whitespace text
+    semantic/<seq>/<spectrum>/<frame>.png                    uint8 class ids (when a frame has them)
+
+calib.json holds, per spectrum, ``Camera.to_dict()`` (K, width, height, T_rig_cam) plus a
+version. In converted MS2 calibrations the rig frame is the left thermal camera.
+Frame ids are zero-padded strings such as '000011'.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.data.frame import SPECTRA, Frame
+from core.data.imageio import check_raw_image, read_image, read_spectrum, write_png
+from core.geometry.camera import Camera, make_transform
+
+CALIB_VERSION = 1
+META_VERSION = 1
+DEPTH_SCALE = 256.0  # MS2/KITTI convention: uint16 value = metres x 256
+# (height, width) of the rectified left images MS2 ships; the K in its calib.npy match them.
+MS2_IMAGE_SIZES = {"rgb": (384, 1224), "nir": (352, 1280), "thr": (256, 640)}
+_MS2_CALIB_KEYS = ("K_rgbL", "K_nirL", "K_thrL", "R_nir2thr", "T_nir2thr", "R_nir2rgb", "T_nir2rgb")
+_SAFE_NAME = re.compile(r"^[\w-][\w.-]*$")  # sequence and frame names: no separators, no '..'
+
+
+class CalibrationError(ValueError):
+    """A sequence's calibration is missing, untrusted, or inconsistent with its frames."""
+
+
+# --- paths -----------------------------------------------------------------------------
+
+def sequence_dir(root: str | Path, seq: str) -> Path:
+    return Path(root) / "sync_data" / _checked_name(seq, "sequence")
+
+
+def image_path(root: str | Path, seq: str, spectrum: str, frame_id: str) -> Path:
+    return sequence_dir(root, seq) / spectrum / "img_left" / f"{_checked_name(frame_id, 'frame')}.png"
+
+
+def depth_path(root: str | Path, seq: str, spectrum: str, frame_id: str) -> Path:
+    return (Path(root) / "proj_depth" / _checked_name(seq, "sequence") / spectrum / "depth_filtered"
+            / f"{_checked_name(frame_id, 'frame')}.png")
+
+
+def odom_path(root: str | Path, seq: str, spectrum: str, frame_id: str) -> Path:
+    return (Path(root) / "odom" / _checked_name(seq, "sequence") / spectrum
+            / f"{_checked_name(frame_id, 'frame')}.txt")
+
+
+def semantic_path(root: str | Path, seq: str, spectrum: str, frame_id: str) -> Path:
+    return (Path(root) / "semantic" / _checked_name(seq, "sequence") / spectrum
+            / f"{_checked_name(frame_id, 'frame')}.png")
+
+
+def _checked_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not _SAFE_NAME.match(name):
+        raise ValueError(f"invalid {what} name {name!r}: use letters, digits, '_', '-' and '.', "
+                         f"e.g. '000011'")
+    return name
+
+
+# --- depth encoding --------------------------------------------------------------------
+
+def depth_to_uint16(depth: np.ndarray) -> np.ndarray:
+    """Metric depth (0 = invalid) to MS2's uint16 round(metres x 256).
+
+    Depth beyond 65535 / 256 = 255.996 m saturates at 65535; NaN and negative values become
+    0 (invalid).
+    """
+    scaled = np.nan_to_num(np.asarray(depth, dtype=np.float64) * DEPTH_SCALE, nan=0.0, neginf=0.0)
+    return np.clip(np.rint(scaled), 0, np.iinfo(np.uint16).max).astype(np.uint16)
+
+
+def depth_from_uint16(encoded: np.ndarray) -> np.ndarray:
+    """MS2's uint16 depth PNG values to float32 metres (0 stays 0 = invalid)."""
+    return encoded.astype(np.float32) / np.float32(DEPTH_SCALE)
+
+
+# --- calibration -----------------------------------------------------------------------
+
+def read_calibration(root: str | Path, seq: str, *, trust_pickled_calib: bool = False,
+                     image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> dict[str, Camera]:
+    """The cameras of a sequence, from calib.json, or from MS2's calib.npy when trusted.
+
+    ``image_sizes`` ((height, width) per spectrum) is only used for calib.npy, which has no
+    image sizes of its own.
+    """
+    folder = sequence_dir(root, seq)
+    json_path, npy_path = folder / "calib.json", folder / "calib.npy"
+    if json_path.is_file():
+        return _read_calib_json(json_path)
+    if npy_path.is_file():
+        if not trust_pickled_calib:
+            raise CalibrationError(
+                f"Sequence '{seq}' only has MS2's calib.npy. That file is a pickle, and loading a "
+                "pickle can run arbitrary code, so it is not read by default. If the file comes "
+                "from the official MS2 release, either convert it once to calib.json:\n"
+                "  python -c \"from core.data.ms2 import convert_ms2_calib; "
+                f"convert_ms2_calib('{npy_path}', '{json_path}')\"\n"
+                "or pass trust_pickled_calib=True.")
+        return cameras_from_ms2_calib(_load_pickled_calib(npy_path), image_sizes)
+    raise CalibrationError(f"Sequence '{seq}' has no calibration: expected {json_path} "
+                           f"(or MS2's calib.npy beside it).")
+
+
+def write_calibration(path: str | Path, cameras: Mapping[str, Camera]) -> None:
+    """Write calib.json for ``cameras`` (spectrum -> Camera)."""
+    content = {"version": CALIB_VERSION,
+               "cameras": {s: cameras[s].to_dict() for s in SPECTRA if s in cameras}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(content, indent=2))
+
+
+def cameras_from_ms2_calib(calib: Mapping[str, np.ndarray],
+                           image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> dict[str, Camera]:
+    """Cameras from the dict in MS2's calib.npy; the rig frame is the left thermal camera.
+
+    ``R_a2b``/``T_a2b`` map points from camera a to camera b (X_b = R X_a + T), with T in
+    millimetres. So T_rig_nir = T_thr_nir and T_rig_rgb = T_rig_nir @ inv(T_rgb_nir).
+    """
+    missing = [key for key in _MS2_CALIB_KEYS if key not in calib]
+    if missing:
+        raise CalibrationError(f"MS2 calibration lacks {', '.join(missing)}")
+    T_thr_nir = make_transform(calib["R_nir2thr"], np.reshape(calib["T_nir2thr"], 3) / 1000.0)
+    T_rgb_nir = make_transform(calib["R_nir2rgb"], np.reshape(calib["T_nir2rgb"], 3) / 1000.0)
+    T_rig_cam = {"thr": np.eye(4), "nir": T_thr_nir, "rgb": T_thr_nir @ np.linalg.inv(T_rgb_nir)}
+    cameras = {}
+    for spectrum in SPECTRA:
+        height, width = image_sizes[spectrum]
+        cameras[spectrum] = Camera(calib[f"K_{spectrum}L"], width, height, T_rig_cam[spectrum])
+    return cameras
+
+
+def convert_ms2_calib(npy_path: str | Path, json_path: str | Path,
+                      image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> dict[str, Camera]:
+    """Convert MS2's pickled calib.npy to calib.json, once. Returns the cameras.
+
+    Calling this is the opt-in: it unpickles ``npy_path``, which can run code, so use it only
+    on files from a source you trust. ``image_sizes`` is (height, width) per spectrum.
+    """
+    cameras = cameras_from_ms2_calib(_load_pickled_calib(Path(npy_path)), image_sizes)
+    write_calibration(json_path, cameras)
+    return cameras
+
+
+def _load_pickled_calib(path: Path) -> dict:
+    # allow_pickle executes the file's pickle: callers reach this only after an explicit opt-in.
+    loaded = np.load(path, allow_pickle=True)
+    calib = loaded.item() if isinstance(loaded, np.ndarray) and loaded.dtype == object else None
+    if not isinstance(calib, dict):
+        raise CalibrationError(f"{path} does not hold MS2's calibration dict")
+    return calib
+
+
+def _read_calib_json(path: Path) -> dict[str, Camera]:
+    try:
+        content = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CalibrationError(f"{path} is not valid JSON: {error}") from error
+    if content.get("version") != CALIB_VERSION:
+        raise CalibrationError(f"{path} has version {content.get('version')!r}; "
+                               f"this code reads version {CALIB_VERSION}")
+    try:
+        return {s: Camera.from_dict(d) for s, d in content["cameras"].items()}
+    except (KeyError, TypeError, ValueError) as error:
+        raise CalibrationError(f"{path} has a malformed camera entry ({error!r})") from error
+
+
+# --- sequence metadata -----------------------------------------------------------------
+
+@dataclass
+class _SequenceInfo:
+    cameras: dict[str, Camera]
+    condition: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def _read_sequence_info(root: str | Path, seq: str, trust_pickled_calib: bool) -> _SequenceInfo:
+    folder = sequence_dir(root, seq)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Sequence '{seq}' not found: no folder {folder}")
+    info = _SequenceInfo(read_calibration(root, seq, trust_pickled_calib=trust_pickled_calib))
+    meta_path = folder / "meta.json"
+    if meta_path.is_file():
+        content = json.loads(meta_path.read_text())
+        info.condition, info.meta = content.get("condition"), content.get("meta", {})
+    return info
+
+
+def _merged_sequence_meta(path: Path, condition: str | None, meta: dict) -> dict:
+    """The sequence's meta.json content once a frame's condition and meta are added.
+
+    A sequence has one condition; meta keys already recorded must keep their value (meta.json
+    describes the whole sequence), new keys are added.
+    """
+    content = json.loads(path.read_text()) if path.is_file() else {"version": META_VERSION, "meta": {}}
+    if condition is not None:
+        if content.get("condition") not in (None, condition):
+            raise ValueError(f"{path.parent.name} already holds '{content['condition']}' frames; "
+                             f"write '{condition}' frames to another sequence")
+        content["condition"] = condition
+    for key, value in meta.items():
+        if key in content["meta"] and content["meta"][key] != value:
+            raise ValueError(f"{path.parent.name}: meta[{key!r}] is {content['meta'][key]!r} for the "
+                             f"sequence but {value!r} for this frame; meta.json is per sequence")
+        content["meta"][key] = value
+    return content
+
+
+# --- frames ----------------------------------------------------------------------------
+
+def write_frame(root: str | Path, seq: str, frame_id: str, frame: Frame) -> None:
+    """Write one frame; the sequence's calib.json and meta.json are created or extended.
+
+    Every frame of a sequence shares the sequence's cameras, condition and meta values. The
+    pose is written per spectrum as T_world_cam = pose @ T_rig_cam. Everything is checked
+    before the first file is written, so a refused frame leaves the dataset untouched.
+    """
+    calib_path = sequence_dir(root, seq) / "calib.json"
+    cameras = _read_calib_json(calib_path) if calib_path.is_file() else {}
+    for spectrum in frame.spectra:
+        camera = frame.cameras[spectrum]
+        check_raw_image(frame.images[spectrum], spectrum)
+        if spectrum in cameras and cameras[spectrum].to_dict() != camera.to_dict():
+            raise CalibrationError(f"frame {frame_id}: the {spectrum} camera differs from sequence "
+                                   f"'{seq}'s calib.json; all frames of a sequence share one calibration")
+        cameras[spectrum] = camera
+        if spectrum in frame.depth:
+            _check_shape(np.asarray(frame.depth[spectrum]), camera, f"{spectrum} depth")
+        if spectrum in frame.classes:
+            classes = np.asarray(frame.classes[spectrum])
+            _check_shape(classes, camera, f"{spectrum} classes")
+            if classes.dtype != np.uint8:
+                raise ValueError(f"{spectrum} classes must be uint8, got {classes.dtype}")
+    meta_path = calib_path.parent / "meta.json"
+    meta = _merged_sequence_meta(meta_path, frame.condition, frame.meta)
+
+    write_calibration(calib_path, cameras)
+    meta_path.write_text(json.dumps(meta, indent=2))
+    for spectrum in frame.spectra:
+        _write_png_into(image_path(root, seq, spectrum, frame_id), frame.images[spectrum])
+        if spectrum in frame.depth:
+            _write_png_into(depth_path(root, seq, spectrum, frame_id), depth_to_uint16(frame.depth[spectrum]))
+        if spectrum in frame.classes:
+            _write_png_into(semantic_path(root, seq, spectrum, frame_id), np.asarray(frame.classes[spectrum]))
+        if frame.pose is not None:
+            path = odom_path(root, seq, spectrum, frame_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savetxt(path, np.asarray(frame.pose) @ frame.cameras[spectrum].T_rig_cam, fmt="%.17g")
+
+
+def read_frame(root: str | Path, seq: str, frame_id: str, spectra: Iterable[str] | None = None, *,
+               trust_pickled_calib: bool = False) -> Frame:
+    """Read one frame. ``spectra=None`` reads every spectrum the frame has; a spectrum named
+    explicitly must exist."""
+    info = _read_sequence_info(root, seq, trust_pickled_calib)
+    return _read_frame(root, seq, frame_id, spectra, info)
+
+
+def _read_frame(root: str | Path, seq: str, frame_id: str, spectra: Iterable[str] | None,
+                info: _SequenceInfo) -> Frame:
+    if spectra is None:
+        spectra = [s for s in SPECTRA if image_path(root, seq, s, frame_id).is_file()]
+        if not spectra:
+            raise FileNotFoundError(f"Frame '{frame_id}' not found in sequence '{seq}' "
+                                    f"(no {'/'.join(SPECTRA)} image under {sequence_dir(root, seq)})")
+    elif unknown := set(spectra := list(spectra)) - set(SPECTRA):
+        raise ValueError(f"unknown spectra {sorted(unknown)}; expected some of {SPECTRA}")
+    images, cameras, depth, classes = {}, {}, {}, {}
+    for spectrum in spectra:
+        path = image_path(root, seq, spectrum, frame_id)
+        if not path.is_file():
+            raise FileNotFoundError(f"Frame '{frame_id}' of sequence '{seq}' has no {spectrum} "
+                                    f"image: {path} is missing")
+        if spectrum not in info.cameras:
+            raise CalibrationError(f"Sequence '{seq}' has {spectrum} images but its calibration "
+                                   f"has no {spectrum} camera")
+        camera = cameras[spectrum] = info.cameras[spectrum]
+        images[spectrum] = read_spectrum(path, spectrum)
+        if (path := depth_path(root, seq, spectrum, frame_id)).is_file():
+            depth[spectrum] = depth_from_uint16(_read_single_channel(path, np.uint16, camera))
+        if (path := semantic_path(root, seq, spectrum, frame_id)).is_file():
+            classes[spectrum] = _read_single_channel(path, np.uint8, camera)
+    return Frame(images, cameras, depth=depth, classes=classes,
+                 pose=_read_pose(root, seq, frame_id, cameras), condition=info.condition,
+                 name=f"{seq}/{frame_id}", meta=dict(info.meta))
+
+
+def _read_pose(root: str | Path, seq: str, frame_id: str, cameras: dict[str, Camera]) -> np.ndarray | None:
+    """T_world_rig from the first odometry file found, preferring a camera at the rig origin
+    (no inverse needed, so the written pose comes back bit for bit)."""
+    order = sorted(cameras, key=lambda s: not np.array_equal(cameras[s].T_rig_cam, np.eye(4)))
+    for spectrum in order:
+        path = odom_path(root, seq, spectrum, frame_id)
+        if path.is_file():
+            values = np.loadtxt(path, dtype=np.float64).reshape(-1)
+            if values.size not in (12, 16):
+                raise ValueError(f"{path} must hold a 3 x 4 or 4 x 4 matrix, found {values.size} numbers")
+            T_world_cam = (values.reshape(4, 4) if values.size == 16
+                           else np.vstack([values.reshape(3, 4), [0.0, 0.0, 0.0, 1.0]]))
+            return T_world_cam @ np.linalg.inv(cameras[spectrum].T_rig_cam)
+    return None
+
+
+def list_sequences(root: str | Path) -> list[str]:
+    """Sequence names under ``root/sync_data``, sorted."""
+    folder = Path(root) / "sync_data"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{root} is not an MS2-layout dataset: {folder} is missing")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+
+def list_frames(root: str | Path, seq: str) -> list[str]:
+    """Frame ids with an image of any spectrum in sequence ``seq``, sorted."""
+    return sorted(set().union(*_frames_per_spectrum(root, seq).values()))
+
+
+def _frames_per_spectrum(root: str | Path, seq: str) -> dict[str, set[str]]:
+    folder = sequence_dir(root, seq)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Sequence '{seq}' not found: no folder {folder}")
+    return {s: {p.stem for p in (folder / s / "img_left").glob("*.png")} for s in SPECTRA}
+
+
+class MS2Source:
+    """A frame source over MS2-layout sequences: ``len()`` and ``source[i] -> Frame``.
+
+    ``split_file_or_sequences``: a split file (one sequence name a line, as MS2's
+    ``train_list.txt``), a list of sequence names, or None for every sequence under root.
+    Frames with at least one of ``spectra`` are listed; each is read with those it has.
+    ``condition`` labels frames whose sequence has no meta.json condition (MS2's test
+    splits are per condition: day, night, rain).
+    """
+
+    def __init__(self, root: str | Path, split_file_or_sequences: str | Path | Iterable[str] | None = None,
+                 spectra: Iterable[str] = SPECTRA, *, trust_pickled_calib: bool = False,
+                 condition: str | None = None) -> None:
+        self.root = Path(root)
+        spectra = set(spectra)
+        if not spectra or spectra - set(SPECTRA):
+            raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {sorted(spectra)}")
+        self.spectra = tuple(s for s in SPECTRA if s in spectra)
+        self.sequences = self._sequences(split_file_or_sequences)
+        self._info = {}
+        self._items: list[tuple[str, str, tuple[str, ...]]] = []
+        for seq in self.sequences:
+            info = _read_sequence_info(self.root, seq, trust_pickled_calib)
+            if info.condition is None:
+                info.condition = condition
+            self._info[seq] = info
+            frames = _frames_per_spectrum(self.root, seq)
+            for frame_id in sorted(set().union(*(frames[s] for s in self.spectra))):
+                self._items.append((seq, frame_id, tuple(s for s in self.spectra if frame_id in frames[s])))
+
+    def _sequences(self, split: str | Path | Iterable[str] | None) -> list[str]:
+        if split is None:
+            return list_sequences(self.root)
+        if isinstance(split, (str, Path)):
+            path = Path(split)
+            if not path.is_file():
+                raise FileNotFoundError(f"split file {path} not found (to name sequences directly, "
+                                        "pass a list of names)")
+            lines = (line.strip() for line in path.read_text().splitlines())
+            return [line for line in lines if line and not line.startswith("#")]
+        return list(split)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> Frame:
+        seq, frame_id, spectra = self._items[index]
+        return _read_frame(self.root, seq, frame_id, spectra, self._info[seq])
+
+
+# --- checks ----------------------------------------------------------------------------
+
+def _check_shape(array: np.ndarray, camera: Camera, what: str) -> None:
+    if array.shape != camera.size:
+        raise ValueError(f"{what} is {array.shape}, its camera is {camera.height} x {camera.width}")
+
+
+def _read_single_channel(path: Path, dtype: type, camera: Camera) -> np.ndarray:
+    array = read_image(path)
+    if array.dtype != dtype or array.ndim != 2:
+        raise ValueError(f"{path} must be a {np.dtype(dtype).name} single-channel PNG, "
+                         f"got {array.dtype} {array.shape}")
+    _check_shape(array, camera, str(path))
+    return array
+
+
+def _write_png_into(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(path, array)
