@@ -1,0 +1,12 @@
+"""Training losses: plain functions of tensors (monodepth2 style)."""
+from core.losses.consistency import depth_inconsistency, geometric_consistency_loss
+from core.losses.contrastive import (LocalContrastiveResult, global_contrastive_loss, info_nce,
+                                     local_contrastive_loss)
+from core.losses.photometric import (edge_aware_smoothness, photometric_error, reprojection_loss,
+                                     ssim)
+from core.losses.supervised import silog_loss, smooth_l1_depth_loss
+
+__all__ = ["depth_inconsistency", "geometric_consistency_loss", "LocalContrastiveResult",
+           "global_contrastive_loss", "info_nce", "local_contrastive_loss",
+           "edge_aware_smoothness", "photometric_error", "reprojection_loss", "ssim",
+           "silog_loss", "smooth_l1_depth_loss"]

@@ -1,0 +1,139 @@
+"""Geometry-guided contrastive alignment of spectrum-shared features (METHODS.md section 1).
+
+Encoder feature maps are split by channels into a spectrum-shared and a
+spectrum-specific half; these losses pull the shared halves of different spectra
+together where they see the same scene (global) or the same 3-D point (local) and push
+them away from the specific halves.
+
+Two flaws of the public reference code are deliberately avoided: features are
+L2-normalised over channels (not width), and warped features keep their gradient so
+every spectrum's encoder is trained, not only the anchor's.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from core.geometry import warp_to_camera
+
+
+def info_nce(query: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+             temperature: float = 0.1) -> torch.Tensor:
+    """InfoNCE with cosine similarity; scalar mean over queries and their positives.
+
+    query (N, C); positives (N, P, C) or (N, C); negatives (N, M, C) per query or a bank
+    (M, C) shared by all queries. Every vector is L2-normalised over its C channels. Each
+    positive is scored against the query's negatives:
+        -log(exp(q.p / t) / (exp(q.p / t) + sum_m exp(q.n_m / t))),
+    so the lower bound is 0, approached when positives align with the query and
+    negatives point away from it.
+    """
+    if positives.dim() == 2:
+        positives = positives.unsqueeze(1)
+    query = F.normalize(query, dim=-1)
+    positives = F.normalize(positives, dim=-1)
+    negatives = F.normalize(negatives, dim=-1)
+    positive_logits = torch.einsum("nc,npc->np", query, positives) / temperature
+    if negatives.dim() == 2:
+        negative_logits = query @ negatives.t() / temperature
+    else:
+        negative_logits = torch.einsum("nc,nmc->nm", query, negatives) / temperature
+    # -log(e^p / (e^p + sum e^n)) = softplus(logsumexp(n) - p), accurate near 0 in float32.
+    return F.softplus(torch.logsumexp(negative_logits, dim=1, keepdim=True) - positive_logits).mean()
+
+
+def global_contrastive_loss(shared: dict[str, torch.Tensor], specific: dict[str, torch.Tensor],
+                            query: str = "rgb", temperature: float = 0.1) -> torch.Tensor:
+    """Scene-level InfoNCE on globally average-pooled features.
+
+    shared, specific: spectrum -> (B, C, h, w) halves of one encoder level (spatial sizes
+    may differ between spectra). Query: pooled ``query``-shared feature of each scene;
+    positives: pooled shared features of the other spectra of the same scene; negatives:
+    pooled specific halves of every spectrum and scene in the batch (a bank of B * S).
+    """
+    others = [s for s in shared if s != query]
+    if not others:
+        raise ValueError(f"global contrastive loss needs a spectrum besides {query!r}")
+    pooled_query = shared[query].mean((2, 3))
+    pooled_positives = torch.stack([shared[s].mean((2, 3)) for s in others], dim=1)
+    pooled_negatives = torch.cat([features.mean((2, 3)) for features in specific.values()])
+    return info_nce(pooled_query, pooled_positives, pooled_negatives, temperature)
+
+
+class LocalContrastiveResult(NamedTuple):
+    """loss: scalar (a graph-connected zero when skipped); skipped: too few co-visible
+    pixels; valid_fraction: share of anchor pixels seen by every spectrum; num_samples:
+    pixels used (0 when skipped)."""
+
+    loss: torch.Tensor
+    skipped: bool
+    valid_fraction: float
+    num_samples: int
+
+
+def local_contrastive_loss(shared: dict[str, torch.Tensor], specific: dict[str, torch.Tensor],
+                           depth_anchor: torch.Tensor, K: dict[str, torch.Tensor],
+                           T_rig_cam: dict[str, torch.Tensor], anchor: str = "thr",
+                           query: str = "rgb", num_samples: int = 1024,
+                           min_valid_fraction: float = 0.1, temperature: float = 0.1,
+                           generator: torch.Generator | None = None) -> LocalContrastiveResult:
+    """Pixel-level InfoNCE between spectra at the same 3-D point.
+
+    shared, specific: spectrum -> (B, C, h_s, w_s) halves of one encoder level.
+    depth_anchor: (B, 1, H, W) predicted depth of the anchor camera; detached here and
+        resized (bilinear) to the anchor's feature resolution.
+    K: spectrum -> (B, 3, 3) or (3, 3) intrinsics AT THAT SPECTRUM'S FEATURE RESOLUTION
+        (``Camera.resized(h, w).K`` or ``scale_intrinsics``).
+    T_rig_cam: spectrum -> (B, 4, 4) or (4, 4) camera pose in the rig frame.
+
+    Every non-anchor spectrum's features are warped into the anchor camera. Among the
+    anchor pixels valid in every warp, ``num_samples`` are drawn at random (``generator``
+    for reproducibility). Per sampled pixel: query = ``query``-shared feature; positives =
+    the other spectra's shared features; negatives = a bank of the specific features of
+    all spectra at the sampled pixels, so memory is O(num_samples^2 * S), never (hw)^2.
+    Skipped (zero loss) when fewer than ``min_valid_fraction`` of anchor pixels are valid.
+    """
+    spectra = list(shared)
+    if anchor not in shared or query not in shared or len(spectra) < 2:
+        raise ValueError(f"local contrastive loss needs {anchor!r}, {query!r} and at least two "
+                         f"spectra, got {spectra}")
+    B, _, h, w = shared[anchor].shape
+    depth = F.interpolate(depth_anchor.detach(), size=(h, w), mode="bilinear", align_corners=False)
+    K_anchor = K[anchor].expand(B, 3, 3)
+
+    # Shared and specific halves in the anchor camera; warped together in one pass.
+    shared_at_anchor, specific_at_anchor = {}, {}
+    valid = depth > 0
+    for spectrum in spectra:
+        features = torch.cat([shared[spectrum], specific[spectrum]], dim=1)
+        if spectrum != anchor:
+            T_src_anchor = torch.linalg.inv(T_rig_cam[spectrum]) @ T_rig_cam[anchor]
+            features, warp_valid = warp_to_camera(features, depth, K_anchor,
+                                                  K[spectrum].expand(B, 3, 3),
+                                                  T_src_anchor.expand(B, 4, 4))
+            valid = valid & warp_valid
+        shared_at_anchor[spectrum], specific_at_anchor[spectrum] = features.split(
+            [shared[spectrum].shape[1], specific[spectrum].shape[1]], dim=1)
+
+    valid_fraction = valid.float().mean().item()
+    if valid_fraction < min_valid_fraction or not valid.any():
+        # Zero that touches every input so backward (and distributed training) still works.
+        zero = sum(features.sum() for features in [*shared.values(), *specific.values()]) * 0.0
+        return LocalContrastiveResult(zero, True, valid_fraction, 0)
+
+    valid_index = valid.flatten().nonzero().squeeze(1)
+    order = torch.randperm(valid_index.numel(), generator=generator,
+                           device=generator.device if generator is not None else valid_index.device)
+    sampled = valid_index[order[:num_samples].to(valid_index.device)]
+    batch_index, pixel_index = sampled // (h * w), sampled % (h * w)
+
+    def at_samples(features: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (N, C)
+        return features.flatten(2)[batch_index, :, pixel_index]
+
+    queries = at_samples(shared_at_anchor[query])
+    positives = torch.stack([at_samples(shared_at_anchor[s]) for s in spectra if s != query], dim=1)
+    negatives = torch.cat([at_samples(specific_at_anchor[s]) for s in spectra])
+    loss = info_nce(queries, positives, negatives, temperature)
+    return LocalContrastiveResult(loss, False, valid_fraction, int(sampled.numel()))

@@ -1,0 +1,111 @@
+"""Depth metrics: the one implementation every evaluation table goes through.
+
+Protocol (KITTI / MS2 standard): per image, keep ground-truth pixels with
+``min_depth < gt < max_depth``; optionally rescale the prediction by
+median(gt) / median(pred) over those pixels; clamp the prediction to
+[min_depth, max_depth]; compute the metrics; a dataset score is the mean of per-image
+scores (not a pixel-weighted mean).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
+
+
+def _as_image_batch(depth) -> np.ndarray:
+    """(B, H, W) float64 numpy view of a numpy array or tensor shaped (H, W), (B, H, W) or (B, 1, H, W)."""
+    if isinstance(depth, torch.Tensor):
+        depth = depth.detach().cpu().numpy()
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.ndim == 2:
+        return depth[None]
+    if depth.ndim == 3:
+        return depth
+    if depth.ndim == 4 and depth.shape[1] == 1:
+        return depth[:, 0]
+    raise ValueError(f"expected depth shaped (H, W), (B, H, W) or (B, 1, H, W), got {depth.shape}")
+
+
+def _image_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
+                   median_scaling: bool) -> dict[str, float] | None:
+    """Metrics of one (H, W) prediction, or None when the image has no valid ground truth."""
+    in_range = (gt > min_depth) & (gt < max_depth)
+    if not in_range.any():
+        return None
+    pred, gt = pred[in_range], gt[in_range]
+    if median_scaling:
+        pred = pred * (np.median(gt) / np.median(pred))
+    pred = np.clip(pred, min_depth, max_depth)
+
+    ratio = np.maximum(gt / pred, pred / gt)
+    return {
+        "abs_rel": float(np.mean(np.abs(pred - gt) / gt)),
+        "sq_rel": float(np.mean((pred - gt) ** 2 / gt)),
+        "rmse": float(np.sqrt(np.mean((pred - gt) ** 2))),
+        "rmse_log": float(np.sqrt(np.mean((np.log(pred) - np.log(gt)) ** 2))),
+        "a1": float(np.mean(ratio < 1.25)),
+        "a2": float(np.mean(ratio < 1.25 ** 2)),
+        "a3": float(np.mean(ratio < 1.25 ** 3)),
+    }
+
+
+class MetricAccumulator:
+    """Averages per-image depth metrics over any number of ``update`` calls.
+
+    Images without valid ground truth are skipped (they are not counted).
+    """
+
+    def __init__(self, min_depth: float = 1e-3, max_depth: float = 80.0,
+                 median_scaling: bool = False) -> None:
+        self.min_depth = min_depth
+        self.max_depth = max_depth
+        self.median_scaling = median_scaling
+        self.reset()
+
+    def reset(self) -> None:
+        self._sums = dict.fromkeys(METRIC_NAMES, 0.0)
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        """Number of images accumulated so far."""
+        return self._count
+
+    def update(self, pred, gt) -> list[dict[str, float] | None]:
+        """Add one image (H, W) or a batch (B, H, W) / (B, 1, H, W), numpy or torch.
+
+        pred and gt must have the same shape (resize the prediction to the ground truth
+        first); gt uses 0 (or anything outside the depth range) for missing data.
+        Returns the per-image metrics, None for images without valid ground truth.
+        """
+        preds, gts = _as_image_batch(pred), _as_image_batch(gt)
+        if preds.shape != gts.shape:
+            raise ValueError(f"prediction {preds.shape} and ground truth {gts.shape} differ in shape")
+        per_image = [_image_metrics(p, g, self.min_depth, self.max_depth, self.median_scaling)
+                     for p, g in zip(preds, gts)]
+        for metrics in per_image:
+            if metrics is not None:
+                for name in METRIC_NAMES:
+                    self._sums[name] += metrics[name]
+                self._count += 1
+        return per_image
+
+    def compute(self) -> dict[str, float]:
+        """Mean of each metric over the accumulated images (NaN when there are none)."""
+        if self._count == 0:
+            return dict.fromkeys(METRIC_NAMES, float("nan"))
+        return {name: total / self._count for name, total in self._sums.items()}
+
+
+def compute_depth_metrics(pred, gt, min_depth: float = 1e-3, max_depth: float = 80.0,
+                          median_scaling: bool = False) -> dict[str, float]:
+    """abs_rel, sq_rel, rmse, rmse_log, a1, a2, a3 of one image or the per-image mean of a batch.
+
+    pred, gt: numpy arrays or tensors shaped (H, W), (B, H, W) or (B, 1, H, W), in metres.
+    Returns NaN for every metric when no image has valid ground truth.
+    """
+    accumulator = MetricAccumulator(min_depth, max_depth, median_scaling)
+    accumulator.update(pred, gt)
+    return accumulator.compute()

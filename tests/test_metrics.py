@@ -1,0 +1,83 @@
+"""Depth metrics against hand-computed values and the standard protocol's invariances."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.metrics import METRIC_NAMES, MetricAccumulator, compute_depth_metrics
+
+# gt 0 (no data) and 100 (beyond 80 m) are excluded; the four valid pixels have
+# pred/gt ratios 1.5, 1, 3.5/4 and 1.8.
+GT = np.array([[1.0, 2.0, 4.0], [5.0, 0.0, 100.0]])
+PRED = np.array([[1.5, 2.0, 3.5], [9.0, 7.0, 7.0]])
+EXPECTED = {
+    "abs_rel": (0.5 / 1 + 0 + 0.5 / 4 + 4 / 5) / 4,
+    "sq_rel": (0.25 / 1 + 0 + 0.25 / 4 + 16 / 5) / 4,
+    "rmse": math.sqrt((0.25 + 0 + 0.25 + 16) / 4),
+    "rmse_log": math.sqrt((math.log(1.5) ** 2 + math.log(3.5 / 4) ** 2 + math.log(1.8) ** 2) / 4),
+    "a1": 2 / 4,   # ratios 1 and 4/3.5 are below 1.25
+    "a2": 3 / 4,   # 1.5 < 1.5625
+    "a3": 4 / 4,   # 1.8 < 1.953125
+}
+
+
+def test_hand_computed_values():
+    metrics = compute_depth_metrics(PRED, GT)
+    assert set(metrics) == set(METRIC_NAMES)
+    for name, value in EXPECTED.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-12), name
+
+
+def test_torch_and_numpy_inputs_agree():
+    assert compute_depth_metrics(torch.from_numpy(PRED).float(), torch.from_numpy(GT).float()) \
+        == pytest.approx(compute_depth_metrics(PRED, GT), rel=1e-6)
+
+
+def test_prediction_is_clamped_to_the_depth_range():
+    gt = np.array([[50.0, 0.5]])
+    pred = np.array([[500.0, -1.0]])  # clamped to 80 and 1e-3
+    metrics = compute_depth_metrics(pred, gt)
+    assert metrics["abs_rel"] == pytest.approx((30 / 50 + (0.5 - 1e-3) / 0.5) / 2, rel=1e-12)
+    assert np.isfinite(metrics["rmse_log"])
+
+
+def test_perfect_prediction():
+    gt = np.random.default_rng(0).uniform(1, 79, (6, 8))
+    metrics = compute_depth_metrics(gt, gt)
+    assert metrics["abs_rel"] == 0 and metrics["rmse"] == 0 and metrics["rmse_log"] == 0
+    assert metrics["a1"] == metrics["a2"] == metrics["a3"] == 1
+
+
+def test_median_scaling_removes_the_global_scale():
+    rng = np.random.default_rng(1)
+    gt = rng.uniform(1, 20, (2, 6, 8))
+    pred = gt * rng.uniform(0.8, 1.2, gt.shape)
+    plain = compute_depth_metrics(pred, gt, median_scaling=True)
+    scaled = compute_depth_metrics(pred * 3, gt, median_scaling=True)
+    assert scaled == pytest.approx(plain, rel=1e-9)
+    assert compute_depth_metrics(pred * 3, gt)["abs_rel"] > 1  # without scaling it is visible
+
+
+def test_batches_average_per_image_metrics_and_skip_images_without_ground_truth():
+    rng = np.random.default_rng(2)
+    gt = rng.uniform(1, 20, (3, 1, 5, 7))
+    gt[0, 0, :, :4] = 0  # semi-dense: image 0 has fewer valid pixels than the others
+    gt[2] = 0            # no ground truth at all
+    pred = gt * rng.uniform(0.7, 1.3, gt.shape) + 0.1
+    batch = compute_depth_metrics(torch.from_numpy(pred), torch.from_numpy(gt))
+    singles = [compute_depth_metrics(pred[i, 0], gt[i, 0]) for i in range(2)]
+    for name in METRIC_NAMES:
+        assert batch[name] == pytest.approx((singles[0][name] + singles[1][name]) / 2, rel=1e-12)
+
+    accumulator = MetricAccumulator()
+    per_image = accumulator.update(pred[:1], gt[:1]) + accumulator.update(pred[1:], gt[1:])
+    assert per_image[2] is None and accumulator.count == 2
+    assert accumulator.compute() == pytest.approx(batch, rel=1e-12)
+    accumulator.reset()
+    assert accumulator.count == 0 and all(math.isnan(v) for v in accumulator.compute().values())
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError):
+        compute_depth_metrics(np.ones((4, 4)), np.ones((4, 5)))
