@@ -1,0 +1,132 @@
+"""One metric depth network shared by every spectrum (stage 1 of align-and-fuse).
+
+Per-spectrum stems map rgb (3 channels), nir (1) and thr (1) to a common width; everything
+after them (a timm encoder, 1x1 level necks and a U-Net decoder) is shared. Each encoder
+level's channels split into a spectrum-shared first half and a spectrum-specific second
+half (``split_shared_specific``), which the contrastive losses and the fusion module use.
+
+Inputs are float images in [0, 1] (B, C, H, W), as ``core.data.thermal.spectrum_to_float``
+makes them; the output is metric depth in metres at the input resolution.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core.data.frame import IMAGE_FORMATS, SPECTRA
+
+SPECTRUM_CHANNELS = {spectrum: channels for spectrum, (_, channels) in IMAGE_FORMATS.items()}
+
+
+def split_shared_specific(feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shared, specific): the first and second halves of a feature map's channels (dim 1)."""
+    half = feature.shape[1] // 2
+    return feature[:, :half], feature[:, half:]
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+class DepthDecoder(nn.Module):
+    """U-Net decoder from multi-level features to bounded metric depth.
+
+    From the deepest level up, each block upsamples, concatenates the next shallower level
+    and applies a 1x1 then a 3x3 convolution. The head runs at the shallowest level's
+    resolution (1/2 of the input for timm encoders) and its logits are upsampled to the
+    output size: full-resolution convolutions would cost more than the whole encoder.
+
+    Depth is log-uniform in [min_depth, max_depth]: depth = min * (max / min) ** sigmoid(x),
+    so every depth decade gets the same output resolution and the range is a hard bound.
+    """
+
+    def __init__(self, level_widths: Sequence[int], decoder_widths: Sequence[int],
+                 min_depth: float, max_depth: float) -> None:
+        super().__init__()
+        if len(decoder_widths) != len(level_widths) - 1:
+            raise ValueError(f"need one decoder width per level except the deepest: "
+                             f"{len(level_widths) - 1}, got {len(decoder_widths)}")
+        if not 0 < min_depth < max_depth:
+            raise ValueError(f"need 0 < min_depth < max_depth, got {min_depth}, {max_depth}")
+        self.min_depth = float(min_depth)
+        self.max_depth = float(max_depth)
+        blocks = []
+        below = level_widths[-1]
+        for level in reversed(range(len(decoder_widths))):
+            out = decoder_widths[level]
+            blocks.append(nn.Sequential(conv_bn_relu(below + level_widths[level], out, 1),
+                                        conv_bn_relu(out, out, 3)))
+            below = out
+        self.blocks = nn.ModuleList(blocks)  # deepest first
+        self.head = nn.Sequential(conv_bn_relu(below, below, 3), nn.Conv2d(below, 1, 3, padding=1))
+
+    def forward(self, features: Sequence[torch.Tensor], out_size: tuple[int, int]) -> torch.Tensor:
+        x = features[-1]
+        for block, skip in zip(self.blocks, reversed(features[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        logits = F.interpolate(self.head(x), size=tuple(out_size), mode="bilinear", align_corners=False)
+        return self.min_depth * (self.max_depth / self.min_depth) ** torch.sigmoid(logits)
+
+
+class DepthNet(nn.Module):
+    """Per-spectrum stems, then one shared encoder and decoder.
+
+    ``level_widths`` sets every level's width C_l (even, so it splits into halves); by
+    default each timm level's width rounded up to even. Every level gets a linear 1x1
+    neck (conv + BN, no activation) to that width: signed features give cosine
+    similarities the full [-1, 1] range the contrastive losses and fusion weights rely on.
+    """
+
+    def __init__(self, encoder: str = "lcnet_100", spectra: Sequence[str] = SPECTRA, stem_width: int = 16,
+                 level_widths: Sequence[int] | None = None, decoder_widths: Sequence[int] = (16, 32, 64, 96),
+                 min_depth: float = 0.1, max_depth: float = 100.0) -> None:
+        super().__init__()
+        unknown = set(spectra) - set(SPECTRUM_CHANNELS)
+        if unknown or not spectra:
+            raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(spectra)}")
+        self.spectra = tuple(s for s in SPECTRA if s in spectra)
+        self.stems = nn.ModuleDict({s: conv_bn_relu(SPECTRUM_CHANNELS[s], stem_width, 3) for s in self.spectra})
+        # pretrained=False: weights come from our own checkpoints, never from a download.
+        self.backbone = timm.create_model(encoder, features_only=True, pretrained=False, in_chans=stem_width)
+        backbone_widths = self.backbone.feature_info.channels()
+        if level_widths is None:
+            level_widths = [width + width % 2 for width in backbone_widths]
+        if len(level_widths) != len(backbone_widths) or any(w <= 0 or w % 2 for w in level_widths):
+            raise ValueError(f"level_widths must be {len(backbone_widths)} positive even widths "
+                             f"(encoder {encoder!r} has levels {backbone_widths}), got {list(level_widths)}")
+        self.level_widths = tuple(int(w) for w in level_widths)
+        self.necks = nn.ModuleList(nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+                                   for c_in, c_out in zip(backbone_widths, self.level_widths))
+        self.decoder = DepthDecoder(self.level_widths, decoder_widths, min_depth, max_depth)
+
+    @property
+    def min_depth(self) -> float:
+        return self.decoder.min_depth
+
+    @property
+    def max_depth(self) -> float:
+        return self.decoder.max_depth
+
+    def encode(self, image: torch.Tensor, spectrum: str) -> list[torch.Tensor]:
+        """Multi-level features [(B, C_l, h_l, w_l)], shallowest first, of one spectrum's image."""
+        if spectrum not in self.stems:
+            raise ValueError(f"this network has no stem for spectrum {spectrum!r}; it has {self.spectra}")
+        if image.ndim != 4 or image.shape[1] != SPECTRUM_CHANNELS[spectrum]:
+            raise ValueError(f"{spectrum} images must be (B, {SPECTRUM_CHANNELS[spectrum]}, H, W), "
+                             f"got {tuple(image.shape)}")
+        levels = self.backbone(self.stems[spectrum](image))
+        return [neck(level) for neck, level in zip(self.necks, levels)]
+
+    def decode(self, features: Sequence[torch.Tensor], out_size: tuple[int, int]) -> torch.Tensor:
+        """Depth (B, 1, *out_size) in metres, within [min_depth, max_depth]."""
+        return self.decoder(features, out_size)
+
+    def forward(self, image: torch.Tensor, spectrum: str) -> dict:
+        features = self.encode(image, spectrum)
+        return {"depth": self.decode(features, image.shape[-2:]), "features": features}
