@@ -1,7 +1,6 @@
 """MS2 layout: bit-exact round trips, pickled calibration only on opt-in, clear errors."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -46,12 +45,15 @@ def make_frame(seed: int = 0, spectra=("rgb", "nir", "thr"), condition="night") 
         classes[spectrum] = rng.integers(0, 12, (height, width), dtype=np.uint8)
     pose = make_transform(rotation_xyz(0.1, 0.2 * seed, -0.3), [10.0 + seed, 2.0, -3.5])
     return Frame(images, {s: cameras[s] for s in spectra}, depth=depth, classes=classes, pose=pose,
-                 condition=condition, name="synthetic", meta={"generator": "test", "seed": 7})
+                 condition=condition, name="synthetic", meta={"frame_index": seed})
+
+
+SEQUENCE_META = {"generator": "test", "seed": 7}
 
 
 def test_round_trip_preserves_bits(tmp_path):
     frame = make_frame()
-    write_frame(tmp_path, "seq_a", "000011", frame)
+    write_frame(tmp_path, "seq_a", "000011", frame, SEQUENCE_META)
     read = read_frame(tmp_path, "seq_a", "000011")
     assert read.spectra == frame.spectra and read.name == "seq_a/000011"
     assert read.condition == "night" and read.meta == {"generator": "test", "seed": 7}
@@ -188,7 +190,7 @@ def test_missing_things_give_clear_errors(tmp_path):
 
 
 def test_sequence_consistency_is_enforced(tmp_path):
-    write_frame(tmp_path, "seq_a", "000001", make_frame(1))
+    write_frame(tmp_path, "seq_a", "000001", make_frame(1), SEQUENCE_META)
     moved = make_frame(2)
     rgb = moved.cameras["rgb"]
     moved.cameras["rgb"] = Camera(rgb.K * 1.01, rgb.width, rgb.height, rgb.T_rig_cam)
@@ -197,7 +199,7 @@ def test_sequence_consistency_is_enforced(tmp_path):
     with pytest.raises(ValueError, match="already holds 'night' frames"):
         write_frame(tmp_path, "seq_a", "000003", make_frame(3, condition="day"))
     with pytest.raises(ValueError, match="meta.json is per sequence"):
-        write_frame(tmp_path, "seq_a", "000004", dataclasses.replace(make_frame(4), meta={"seed": 8}))
+        write_frame(tmp_path, "seq_a", "000004", make_frame(4), {**SEQUENCE_META, "seed": 8})
     bad_depth = make_frame(5)
     bad_depth.depth["thr"] = bad_depth.depth["thr"][:-1]
     with pytest.raises(ValueError, match="thr depth is"):

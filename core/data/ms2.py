@@ -223,9 +223,12 @@ def _merged_sequence_meta(path: Path, condition: str | None, meta: dict) -> dict
 
 # --- frames ----------------------------------------------------------------------------
 
-def write_frame(root: str | Path, seq: str, frame_id: str, frame: Frame) -> None:
+def write_frame(root: str | Path, seq: str, frame_id: str, frame: Frame,
+                sequence_meta: dict | None = None) -> None:
     """Write one frame; the sequence's calib.json and meta.json are created or extended.
 
+    ``frame.meta`` describes one frame and is not stored; ``sequence_meta`` (JSON values such
+    as the generator and its seed) goes to meta.json and comes back as ``meta`` on reading.
     Every frame of a sequence shares the sequence's cameras, condition and meta values. The
     pose is written per spectrum as T_world_cam = pose @ T_rig_cam. Everything is checked
     before the first file is written, so a refused frame leaves the dataset untouched.
@@ -247,7 +250,7 @@ def write_frame(root: str | Path, seq: str, frame_id: str, frame: Frame) -> None
             if classes.dtype != np.uint8:
                 raise ValueError(f"{spectrum} classes must be uint8, got {classes.dtype}")
     meta_path = calib_path.parent / "meta.json"
-    meta = _merged_sequence_meta(meta_path, frame.condition, frame.meta)
+    meta = _merged_sequence_meta(meta_path, frame.condition, sequence_meta or {})
 
     write_calibration(calib_path, cameras)
     meta_path.write_text(json.dumps(meta, indent=2))

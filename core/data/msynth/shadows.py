@@ -1,0 +1,83 @@
+"""Sun shadows: is the ray from each visible point towards the sun blocked by a primitive?
+
+Boxes (buildings, vehicles, people) and spheres (tree crowns, heads) cast shadows; thin poles,
+trunks and curbs do not (their shadows are a few pixels wide and not worth the time). Each
+caster only tests the pixels of its shadow volume's screen rectangle: the caster swept away
+from the sun down to the road.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core.data.msynth.classes import SIDEWALK
+from core.data.msynth.raycast import RayGrid, screen_rects
+from core.data.msynth.scene import Kind, Scene
+from core.data.msynth.surface import Surface
+
+SELF_SHADOW_EPS = 0.02  # m; a surface never shadows itself at its own face
+
+
+def _shadow_volumes(center: np.ndarray, half: np.ndarray, sun: np.ndarray):
+    """Centre and half size of the boxes that hold each caster and its shadow down to y = 0."""
+    lo, hi = center - half, center + half
+    reach = lo[:, 1:2] / sun[1]                  # ray length from the caster's top to the road
+    shifted_lo = lo - reach * sun
+    shifted_hi = hi - reach * sun
+    vol_lo = np.minimum(lo, shifted_lo)
+    vol_hi = np.maximum(hi, shifted_hi)
+    vol_hi[:, 1] = 0.0
+    return (vol_lo + vol_hi) / 2.0, (vol_hi - vol_lo) / 2.0
+
+
+def sun_visibility(s: Surface, scene: Scene, rays: RayGrid, sun_dir: np.ndarray) -> np.ndarray:
+    """(H * W,) float32: 1 where the sun is visible from the surface point, 0 in shadow."""
+    casts = ((scene.kind == Kind.BOX) & (scene.cls != SIDEWALK)) | (scene.kind == Kind.SPHERE)
+    casters = np.flatnonzero(casts)
+    h, w = s.height, s.width
+    shadow = np.zeros((h, w), bool)
+    if casters.size == 0 or sun_dir[1] >= 0.0:
+        return np.ones(h * w, np.float32)
+    sun = np.where(np.abs(sun_dir) < 1e-6, 1e-6, sun_dir)
+    center, half = s.center[casters], scene.half[casters]
+    vol_center, vol_half = _shadow_volumes(center, half, sun)
+    rects, _, visible = screen_rects(vol_center, vol_half, rays.camera, rays.T_world_cam)
+    point = s.point.reshape(3, h, w)
+    inv_sun = (1.0 / sun).astype(np.float32)
+    scaled = point * inv_sun[:, None, None]        # slab entry/exit = (plane - p) / sun
+    sun32 = sun.astype(np.float32)
+    for i in np.flatnonzero(visible):
+        v0, v1, u0, u1 = rects[i]
+        window = (slice(v0, v1), slice(u0, u1))
+        if scene.kind[casters[i]] == Kind.BOX:
+            blocked = _box_blocks(scaled[:, v0:v1, u0:u1], center[i] - half[i],
+                                  center[i] + half[i], inv_sun)
+        else:
+            blocked = _sphere_blocks(point[:, v0:v1, u0:u1], center[i], half[i, 0], sun32)
+        shadow[window] |= blocked
+    return (~shadow).ravel().astype(np.float32)
+
+
+def _box_blocks(scaled: np.ndarray, lo: np.ndarray, hi: np.ndarray, inv_sun: np.ndarray):
+    t_near = t_far = None
+    for axis in range(3):
+        t0 = np.float32(lo[axis] * inv_sun[axis]) - scaled[axis]
+        t1 = np.float32(hi[axis] * inv_sun[axis]) - scaled[axis]
+        near = np.minimum(t0, t1)
+        far = np.maximum(t0, t1, out=t1)
+        if t_near is None:
+            t_near, t_far = near, far
+        else:
+            np.maximum(t_near, near, out=t_near)
+            np.minimum(t_far, far, out=t_far)
+    blocked = t_near < t_far
+    blocked &= t_far > SELF_SHADOW_EPS
+    return blocked
+
+
+def _sphere_blocks(point: np.ndarray, center: np.ndarray, radius: float, sun: np.ndarray):
+    m = point - center.astype(np.float32)[:, None, None]
+    b = m[0] * sun[0] + m[1] * sun[1] + m[2] * sun[2]
+    c = (m * m).sum(axis=0) - np.float32(radius * radius)
+    blocked = b * b >= c
+    blocked &= b < 0.0
+    return blocked
