@@ -1,0 +1,186 @@
+"""The one service both studios and the benchmarks call.
+
+Functions here take paths or arrays and return plain results (uint8 images for display,
+float32 depth in metres, plotly figures, file paths), so the UIs never touch torch modules
+or re-implement data handling.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.data import ms2
+from core.data.frame import SPECTRA, Frame
+from core.data.imageio import ImageDecodeError, read_spectrum, write_png
+from core.data.msynth import make_rig
+from core.data.msynth.thermal_model import raw_to_celsius
+from core.data.thermal import normalize_thermal
+from core.viz.colormap import depth_panel
+from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_figure, write_ply
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = REPO_ROOT / "assets" / "samples"
+SPECTRUM_LABELS = {"rgb": "RGB", "nir": "NIR", "thr": "Thermal"}
+
+
+class InputError(ValueError):
+    """A problem with user input, phrased for the user."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    sequence: str
+    frame_id: str
+    condition: str
+    thumbnail: Path
+
+
+def list_samples(root: Path = SAMPLES_DIR) -> list[Sample]:
+    """The sample gallery, generating it first if it is missing (deterministic, seconds)."""
+    index = root / "index.json"
+    if not index.exists():
+        from core.data.samples import write_gallery
+        write_gallery(root)
+    entries = json.loads(index.read_text())["samples"]
+    return [Sample(e["name"], e["sequence"], e["frame_id"], e["condition"], root / e["thumbnail"])
+            for e in entries]
+
+
+def load_sample(name: str, root: Path = SAMPLES_DIR) -> Frame:
+    for sample in list_samples(root):
+        if sample.name == name:
+            frame = ms2.read_frame(root, sample.sequence, sample.frame_id)
+            frame.name = sample.name
+            return frame
+    raise InputError(f"no sample named {name!r}")
+
+
+def load_upload(paths: dict[str, str | Path | None]) -> Frame:
+    """A frame from uploaded files, one per spectrum (any subset of rgb, nir, thr).
+
+    Uploads carry no calibration, so each camera is the MS-Synth rig camera (modelled on
+    the MS2 rig) rescaled to the uploaded image size; ``frame.meta['calibration']`` says so.
+    """
+    images, cameras = {}, {}
+    rig = make_rig()
+    for spectrum in SPECTRA:
+        path = paths.get(spectrum)
+        if not path:
+            continue
+        try:
+            image = read_spectrum(path, spectrum)
+        except ImageDecodeError as err:
+            raise InputError(f"{SPECTRUM_LABELS[spectrum]} file: {err}") from err
+        images[spectrum] = image
+        cameras[spectrum] = rig[spectrum].resized(*image.shape[:2])
+    if not images:
+        raise InputError("upload at least one of RGB, NIR or thermal")
+    return Frame(images, cameras, name="upload",
+                 meta={"calibration": "none uploaded: MS-Synth rig scaled to the image sizes"})
+
+
+def display_image(frame: Frame, spectrum: str) -> np.ndarray:
+    """An 8-bit image of one spectrum for display (thermal through the one normalisation)."""
+    image = frame.images[spectrum]
+    if spectrum == "thr":
+        return (normalize_thermal(image) * 255).round().astype(np.uint8)
+    return image
+
+
+def describe(frame: Frame) -> list[list[str]]:
+    """One row per spectrum: size, bit depth, value range (thermal also in degrees Celsius)."""
+    rows = []
+    for spectrum in frame.spectra:
+        image = frame.images[spectrum]
+        bits = image.dtype.itemsize * 8
+        lo, hi = int(image.min()), int(image.max())
+        value_range = f"{lo} - {hi}"
+        if spectrum == "thr":
+            value_range += f" raw ({raw_to_celsius(lo):.1f} to {raw_to_celsius(hi):.1f} °C)"
+        gt = frame.depth.get(spectrum)
+        gt_text = f"{gt[gt > 0].min():.1f} - {gt.max():.1f} m" if gt is not None and (gt > 0).any() else "none"
+        rows.append([SPECTRUM_LABELS[spectrum], f"{image.shape[1]} x {image.shape[0]}",
+                     f"{bits}-bit x {1 if image.ndim == 2 else image.shape[2]}", value_range, gt_text])
+    return rows
+
+
+def depth_view(depth: np.ndarray, *, invert: bool = False, value_range: tuple[float, float] | None = None,
+               title: str | None = None) -> np.ndarray:
+    """Colourised depth with its colour bar labelled in metres."""
+    vmin, vmax = value_range if value_range else (None, None)
+    return depth_panel(depth, vmin=vmin, vmax=vmax, invert=invert, title=title)
+
+
+@dataclass
+class PointCloud:
+    points: np.ndarray
+    colors: np.ndarray | None
+    figure: object
+
+
+def point_cloud(frame: Frame, depth: np.ndarray, depth_spectrum: str, color_spectrum: str | None = None,
+                max_points: int = 60000) -> PointCloud:
+    """A point cloud of ``depth`` (in ``depth_spectrum``'s camera), coloured by any spectrum.
+
+    A spectrum from another camera is first warped into the depth camera with that depth.
+    """
+    color_spectrum = color_spectrum or depth_spectrum
+    colors = colors_in_camera(frame, depth, depth_spectrum, color_spectrum)
+    points, point_colors = depth_to_points(depth, frame.cameras[depth_spectrum].K, colors)
+    points, point_colors = downsample_points(points, point_colors, max_points=max_points)
+    return PointCloud(points, point_colors, pointcloud_figure(points, point_colors, max_points=max_points))
+
+
+def colors_in_camera(frame: Frame, depth: np.ndarray, depth_spectrum: str, color_spectrum: str) -> np.ndarray:
+    """The display image of ``color_spectrum`` as seen from ``depth_spectrum``'s camera."""
+    import torch
+
+    from core.geometry import relative_pose, warp_to_camera
+    image = display_image(frame, color_spectrum)
+    if color_spectrum == depth_spectrum:
+        return image
+    src = torch.from_numpy(np.atleast_3d(image).astype(np.float32)).permute(2, 0, 1)[None]
+    cam_dst, cam_src = frame.cameras[depth_spectrum], frame.cameras[color_spectrum]
+    warped, valid = warp_to_camera(src, torch.from_numpy(depth)[None, None],
+                                   torch.from_numpy(cam_dst.K)[None], torch.from_numpy(cam_src.K)[None],
+                                   torch.from_numpy(relative_pose(cam_src, cam_dst))[None])
+    warped = warped[0].permute(1, 2, 0).numpy() * valid[0, 0, :, :, None].numpy()
+    return warped.round().clip(0, 255).astype(np.uint8).squeeze(-1) if warped.shape[-1] == 1 \
+        else warped.round().clip(0, 255).astype(np.uint8)
+
+
+class ExportDir:
+    """Scratch space for downloads: the newest ``keep`` results survive, all of it goes at exit."""
+
+    def __init__(self, keep: int = 16):
+        self.root = Path(tempfile.mkdtemp(prefix="spectradepth-exports-"))
+        self.keep = keep
+        atexit.register(shutil.rmtree, self.root, ignore_errors=True)
+
+    def new(self, name: str) -> Path:
+        results = sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime)
+        for old in results[: max(0, len(results) - self.keep + 1)]:
+            shutil.rmtree(old, ignore_errors=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
+        return path
+
+
+def export_depth(depth: np.ndarray, cloud: PointCloud | None, folder: Path, stem: str) -> list[Path]:
+    """Depth as 16-bit PNG (metres x 256, the KITTI/MS2 convention) and .npy; PLY if given."""
+    png = folder / f"{stem}_depth_m256.png"
+    write_png(png, ms2.depth_to_uint16(depth))
+    npy = folder / f"{stem}_depth_m.npy"
+    np.save(npy, depth.astype(np.float32))
+    paths = [png, npy]
+    if cloud is not None:
+        ply = folder / f"{stem}_points.ply"
+        write_ply(ply, cloud.points, cloud.colors)
+        paths.append(ply)
+    return paths
