@@ -40,7 +40,7 @@ def make_frame(seed: int = 0, spectra=("rgb", "nir", "thr"), condition="night") 
             images[spectrum] = rng.integers(0, 65536, (height, width), dtype=np.uint16)
         values = rng.uniform(0.5, 80.0, (height, width)).astype(np.float32)
         values[rng.random((height, width)) < 0.4] = 0.0  # semi-dense, like projected LiDAR
-        values[0, 0] = 300.0  # beyond 255.99 m: saturates
+        values[0, 0] = 300.0  # beyond 255.99 m: not representable, stored as invalid
         depth[spectrum] = values
         classes[spectrum] = rng.integers(0, 12, (height, width), dtype=np.uint8)
     pose = make_transform(rotation_xyz(0.1, 0.2 * seed, -0.3), [10.0 + seed, 2.0, -3.5])
@@ -65,16 +65,17 @@ def test_round_trip_preserves_bits(tmp_path):
         np.testing.assert_array_equal(read.cameras[spectrum].K, frame.cameras[spectrum].K)
         np.testing.assert_array_equal(read.cameras[spectrum].T_rig_cam, frame.cameras[spectrum].T_rig_cam)
         stored = read_image(depth_path(tmp_path, "seq_a", spectrum, "000011"))
-        expected = np.clip(np.rint(frame.depth[spectrum].astype(np.float64) * 256), 0, 65535)
+        expected = np.rint(frame.depth[spectrum].astype(np.float64) * 256)
+        expected[expected > 65535] = 0
         np.testing.assert_array_equal(stored, expected.astype(np.uint16))
-        assert stored[0, 0] == 65535  # 300 m saturated
+        assert stored[0, 0] == 0  # 300 m cannot be stored: invalid, not a wrong depth
         np.testing.assert_array_equal(read.depth[spectrum], stored.astype(np.float32) / 256)
         assert read.depth[spectrum].dtype == np.float32
 
 
 def test_depth_encoding_edges():
     encoded = depth_to_uint16(np.array([0.0, 1 / 1024, 1.0, 255.99, 256.0, np.nan, -3.0, np.inf]))
-    np.testing.assert_array_equal(encoded, [0, 0, 256, 65533, 65535, 0, 0, 65535])
+    np.testing.assert_array_equal(encoded, [0, 0, 256, 65533, 0, 0, 0, 0])
 
 
 def test_subset_frames_and_list_functions(tmp_path):

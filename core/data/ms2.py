@@ -78,11 +78,12 @@ def _checked_name(name: str, what: str) -> str:
 def depth_to_uint16(depth: np.ndarray) -> np.ndarray:
     """Metric depth (0 = invalid) to MS2's uint16 round(metres x 256).
 
-    Depth beyond 65535 / 256 = 255.996 m saturates at 65535; NaN and negative values become
-    0 (invalid).
+    Depth the format cannot hold (beyond 65535 / 256 = 255.996 m), NaN and negative values
+    become 0 (invalid): a saturated value would be a wrong depth, not a missing one.
     """
-    scaled = np.nan_to_num(np.asarray(depth, dtype=np.float64) * DEPTH_SCALE, nan=0.0, neginf=0.0)
-    return np.clip(np.rint(scaled), 0, np.iinfo(np.uint16).max).astype(np.uint16)
+    scaled = np.rint(np.nan_to_num(np.asarray(depth, dtype=np.float64) * DEPTH_SCALE, nan=0.0, neginf=0.0))
+    scaled[(scaled < 0) | (scaled > np.iinfo(np.uint16).max)] = 0
+    return scaled.astype(np.uint16)
 
 
 def depth_from_uint16(encoded: np.ndarray) -> np.ndarray:

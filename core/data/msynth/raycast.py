@@ -19,7 +19,7 @@ from core.data.msynth.scene import FIRST_PRIMITIVE_ID, Kind, Scene
 from core.geometry.camera import Camera
 
 NEAR = 0.05
-MAX_DEPTH = 300.0   # farther surfaces count as sky: depth 0, class sky
+MAX_DEPTH = 250.0   # farther surfaces count as sky (depth 0); within what MS2 uint16 depth holds
 
 _CORNER_SIGNS = np.array(list(product((-1.0, 1.0), repeat=3)))               # (8, 3)
 _EDGES = np.array([(a, b) for a in range(8) for b in range(a + 1, 8)
