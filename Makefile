@@ -15,7 +15,7 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q tests
 
 samples: $(STAMP)
-	$(PY) -m core.data.msynth samples --out assets/samples
+	$(PY) -m core.data.samples --out assets/samples
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m bench
