@@ -5,8 +5,8 @@ import gradio as gr
 import numpy as np
 
 from core import inference
-from core.data.frame import SPECTRA
-from core.inference import SPECTRUM_LABELS, InputError
+from core.data.frame import SPECTRA, SPECTRUM_LABELS
+from core.inference import InputError
 
 LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
 INFO_HEADERS = ["spectrum", "size", "format", "values", "GT depth"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data import ms2
-from core.data.frame import SPECTRA, Frame
+from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
 from core.data.imageio import ImageDecodeError, read_spectrum, write_png
 from core.data.msynth import make_rig
 from core.data.msynth.thermal_model import raw_to_celsius
@@ -26,7 +26,6 @@ from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_f
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPO_ROOT / "assets" / "samples"
-SPECTRUM_LABELS = {"rgb": "RGB", "nir": "NIR", "thr": "Thermal"}
 
 
 class InputError(ValueError):

@@ -8,6 +8,7 @@ import numpy as np
 from core.geometry.camera import Camera
 
 SPECTRA = ("rgb", "nir", "thr")
+SPECTRUM_LABELS = {"rgb": "RGB", "nir": "NIR", "thr": "Thermal"}
 CONDITIONS = ("day", "night", "fog", "rain")
 
 # Raw image dtypes and channel counts per spectrum, as the MS2 rig records them.

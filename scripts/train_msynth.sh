@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Reproduces the shipped checkpoints/msynth-* weights and checkpoints/EVAL.md on a CPU.
+# Runs pairs of stages side by side with one thread each (a 2-core machine); logs go to runs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1
+mkdir -p runs
+
+# Render the MS-Synth cache once, so parallel runs do not race on it.
+$PY -c "from train.config import load_config; from train.data import build_dataset
+cfg = load_config('train/configs/msynth-align.yaml')
+build_dataset(cfg['data'], 'train', augment=False); build_dataset(cfg['data'], 'test', augment=False)"
+
+$PY -m train align --config train/configs/msynth-align.yaml > runs/msynth-align.out 2>&1 &
+$PY -m train align --config train/configs/msynth-align-nolocal.yaml > runs/msynth-align-nolocal.out 2>&1 &
+wait
+$PY -m train fuse --config train/configs/msynth-fuse.yaml > runs/msynth-fuse.out 2>&1 &
+$PY -m train fuse --config train/configs/msynth-fuse-nolocal.yaml > runs/msynth-fuse-nolocal.out 2>&1 &
+wait
+$PY -m train fuse --config train/configs/msynth-fuse-nowarp.yaml > runs/msynth-fuse-nowarp.out 2>&1
+$PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out

@@ -1,0 +1,102 @@
+"""`python -m train <stage> --config train/configs/<name>.yaml [--set key=value ...] [--resume]`
+
+Stages:
+  align  train the shared depth network (supervised + contrastive + consistency)
+  fuse   train the fusion module on a frozen align checkpoint
+  eval   evaluate checkpoints on the MS-Synth test split and print the tables
+Multi-GPU / multi-node: launch the same command with `torchrun --nproc_per_node N -m train ...`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from core.models import build_model, load_checkpoint, save_checkpoint
+from train.align import make_align_losses
+from train.config import load_config
+from train.engine import seed_everything, setup_runtime, teardown_runtime
+from train.evaluate import evaluate_model, results_table
+from train.fuse import fusion_model_from_align, make_fuse_losses
+from train.loop import fit
+from train.targets import target_report
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def training_command(argv: list[str]) -> str:
+    return shlex.join(["python", "-m", "train", *argv])
+
+
+def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
+    runtime = setup_runtime()
+    seed_everything(cfg["seed"] + runtime.rank)
+    run_dir = REPO_ROOT / cfg["run_dir"]
+    if stage == "align":
+        model = build_model(cfg["model"])
+        losses = make_align_losses(cfg["loss"], cfg["seed"] + runtime.rank)
+    else:
+        model = fusion_model_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg.get("model", {}))
+        losses = make_fuse_losses(cfg["loss"], cfg["seed"] + runtime.rank)
+    model.to(runtime.device)
+    fit(cfg, runtime, model, losses, run_dir, resume)
+    if runtime.is_main:
+        model.eval()
+        results = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
+                                 runtime.device) if cfg.get("evaluate", True) else None
+        out = save_checkpoint(REPO_ROOT / cfg["out"], model.cpu(), model.config, metrics=results, command=command,
+                              extra={"training_data": cfg["data"], "stage": stage, "log": f"{cfg['run_dir']}/log.csv"})
+        print(f"saved {out}")
+        if results:
+            print(results_table(results, label=cfg["name"]))
+    teardown_runtime(runtime)
+
+
+def run_eval(cfg: dict) -> None:
+    runtime = setup_runtime()
+    all_results, parameters = {}, {}
+    for name in cfg["checkpoints"]:
+        model, description = load_checkpoint(REPO_ROOT / "checkpoints" / name)
+        parameters[name] = description["parameters"]
+        all_results[name] = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
+                                           runtime.device)
+    report = [f"## MS-Synth test split ({cfg['data']['test']['n_sequences']} sequences x "
+              f"{cfg['data']['test']['frames_per_sequence']} frames, {cfg['data']['size'][0]} x "
+              f"{cfg['data']['size'][1]}, depth cap {cfg['eval_max_depth']} m)"]
+    for scaling in ("metric", "median_scaled"):
+        report.append(f"\n### {scaling.replace('_', '-')}\n")
+        rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]
+        report.append("\n".join(rows[0] + [line for table in rows[1:] for line in table[2:]]))
+    report.append("\n### Targets\n")
+    report.append(target_report(all_results, cfg["targets"], parameters[cfg["targets"]["model"]]))
+    text = "\n".join(report)
+    print(text)
+    out = REPO_ROOT / cfg["report"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    (out.with_suffix(".json")).write_text(json.dumps(all_results, indent=1))
+    print(f"\nwrote {out}")
+    teardown_runtime(runtime)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=["align", "fuse", "eval"])
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set optim.steps=10")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's training_state.pt")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config, args.set)
+    if args.stage == "eval":
+        run_eval(cfg)
+    else:
+        run_training(args.stage, cfg, args.resume, training_command(argv))
+
+
+if __name__ == "__main__":
+    main()

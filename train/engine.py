@@ -1,0 +1,111 @@
+"""What every training stage shares: devices, DDP, precision, seeds, logs and resumable state.
+
+Multi-GPU / multi-node runs go through ``torch.distributed`` launched by ``torchrun`` (it sets
+RANK, WORLD_SIZE, LOCAL_RANK); a plain ``python -m train`` run is a world of one.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    rank: int
+    world_size: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_runtime() -> Runtime:
+    """CUDA when present, CPU otherwise; joins the process group when launched by torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Runtime(device, rank, world_size)
+
+
+def teardown_runtime(runtime: Runtime) -> None:
+    if runtime.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap_ddp(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
+    if not runtime.distributed:
+        return model
+    device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision on CPU (the same code path otherwise)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class CsvLog:
+    """Appends one row per logged step; columns are fixed by the first row written."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fields: list[str] | None = None
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open() as f:
+                self.fields = next(csv.reader(f))
+
+    def write(self, row: dict) -> None:
+        if self.fields is None:
+            self.fields = list(row)
+            with self.path.open("w", newline="") as f:
+                csv.writer(f).writerow(self.fields)
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.fields, extrasaction="ignore").writerow(row)
+
+
+def save_training_state(path: Path, model: torch.nn.Module, optimizer, scheduler, step: int) -> None:
+    """Resumable state (tensors and plain values only, so it loads with weights_only=True)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler else None, "step": step}, tmp)
+    tmp.replace(path)
+
+
+def load_training_state(path: Path, model: torch.nn.Module, optimizer, scheduler) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler and state["scheduler"]:
+        scheduler.load_state_dict(state["scheduler"])
+    return int(state["step"])
