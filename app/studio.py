@@ -2,20 +2,24 @@
 from __future__ import annotations
 
 import gradio as gr
-import numpy as np
 
 from core import inference
 from core.data.frame import SPECTRA, SPECTRUM_LABELS
 from core.inference import InputError
 
 LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
+MODES = {"Spectral-wise": "spectral", "Fused": "fused", "Both": "both"}
+GROUND_TRUTH = "Ground truth"
+VIEW_CHOICES = ["Fused", *(f"{label} alone" for label in LABEL_TO_SPECTRUM), GROUND_TRUTH]
 INFO_HEADERS = ["spectrum", "size", "format", "values", "GT depth"]
+METRIC_HEADERS = ["output", "AbsRel", "SqRel", "RMSE [m]", "RMSElog", "δ<1.25", "δ<1.25²", "δ<1.25³"]
 EXPORTS = inference.ExportDir()
 
 INTRO = """# SpectraDepth studio
-Multi-spectral depth: RGB, near-infrared and thermal cameras of one rig, each with its own
-lens and pose, so the three images are **not** pixel-aligned. Pick an MS-Synth sample (our
-procedural driving world with exact metric depth) or upload a real MS2-style trio.
+Multi-spectral metric depth: RGB, near-infrared and thermal cameras of one rig, each with its
+own lens and pose, so the three images are **not** pixel-aligned. One network serves every
+spectrum alone (spectral-wise); its fusion module combines them in any anchor camera. Pick an
+MS-Synth sample (our procedural driving world, exact depth) or upload a real MS2-style trio.
 """
 
 
@@ -33,39 +37,81 @@ def decode_upload(rgb_path, nir_path, thr_path):
         raise gr.Error(str(err)) from err
 
 
-def render(frame, depth_label: str, color_label: str, invert: bool, fixed_range: bool,
-           depth_min: float, depth_max: float, max_points: int):
-    """Everything the page shows for one frame and one set of view controls."""
+def chosen_output(view: str, prediction) -> tuple[str, str]:
+    """(output key, camera) of the view choice; the key is 'gt' for ground truth."""
+    if view == GROUND_TRUTH:
+        return "gt", prediction.anchor or next(iter(prediction.depth))
+    if view == "Fused":
+        return "fused", prediction.anchor
+    spectrum = LABEL_TO_SPECTRUM[view.removesuffix(" alone")]
+    return spectrum, spectrum
+
+
+def render(frame, model_name: str, mode_label: str, anchor_label: str, view: str, color_label: str,
+           invert: bool, fixed_range: bool, depth_min: float, depth_max: float, max_points: int):
+    """Everything the page shows for one frame and one set of controls."""
     if frame is None:
         raise gr.Error("pick a sample or upload images first")
-    images = [inference.display_image(frame, s) if s in frame.images else None for s in SPECTRA]
-    info = inference.describe(frame)
-    depth_spectrum = LABEL_TO_SPECTRUM[depth_label]
-    depth = frame.depth.get(depth_spectrum)
-    if depth is None:
-        status = (f"**{frame.name}**: decoded {', '.join(SPECTRUM_LABELS[s] for s in frame.spectra)}. "
-                  f"No ground-truth depth for the {depth_label} camera; depth models arrive in the next release.")
-        if frame.meta.get("calibration"):
-            status += f" Calibration: {frame.meta['calibration']}."
-        return (*images, info, None, None, None, status)
     if fixed_range and depth_max <= depth_min:
         raise gr.Error("the fixed depth range needs max > min")
+    try:
+        prediction = inference.predict(frame, model_name, MODES[mode_label], LABEL_TO_SPECTRUM[anchor_label])
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+
+    output, camera = chosen_output(view, prediction)
+    if output == "gt" and camera not in frame.depth:
+        raise gr.Error("this input has no ground-truth depth; pick a predicted output to view")
+    if output not in prediction.depth and output != "gt":
+        available = ", ".join("Fused" if o == "fused" else f"{SPECTRUM_LABELS[o]} alone" for o in prediction.depth)
+        raise gr.Error(f"'{view}' was not computed in this mode; available: {available}")
+    depth = frame.depth[camera] if output == "gt" else prediction.depth[output]
+
+    # One colour range for every panel, so near and far read the same across outputs.
+    reference = frame.depth.get(camera, depth)
+    value_range = (depth_min, depth_max) if fixed_range else inference.common_range(reference)
+    panels = {o: inference.depth_view(d, invert=invert, value_range=value_range,
+                                      title=("fused, " + SPECTRUM_LABELS[prediction.anchor] + " camera")
+                                      if o == "fused" else f"{SPECTRUM_LABELS[o]} alone")
+              for o, d in prediction.depth.items()}
+    main_panel = inference.depth_view(depth, invert=invert, value_range=value_range,
+                                      title=f"{view}, {SPECTRUM_LABELS[camera]} camera")
     color_spectrum = LABEL_TO_SPECTRUM[color_label]
     if color_spectrum not in frame.images:
-        color_spectrum = depth_spectrum
-    panel = inference.depth_view(depth, invert=invert,
-                                 value_range=(depth_min, depth_max) if fixed_range else None,
-                                 title=f"{depth_label} camera, ground truth")
-    cloud = inference.point_cloud(frame, depth, depth_spectrum, color_spectrum, max_points=int(max_points))
-    stem = frame.name.replace(" ", "_").replace("·", "").replace("__", "_")
-    downloads = [str(p) for p in inference.export_depth(depth, cloud, EXPORTS.new(stem), f"{stem}_{depth_spectrum}")]
-    status = (f"**{frame.name}** ({frame.condition or 'unknown condition'}): ground-truth depth of the "
-              f"{depth_label} camera, {len(cloud.points):,} points shown.")
-    return (*images, info, panel, cloud.figure, downloads, status)
+        color_spectrum = camera
+    cloud = inference.point_cloud(frame, depth, camera, color_spectrum, max_points=int(max_points))
+    stem = f"{frame.name}_{'gt' if output == 'gt' else output}_{camera}".replace(" ", "_").replace("·", "")
+    downloads = [str(p) for p in inference.export_depth(depth, cloud, EXPORTS.new("result"), stem)]
+    metrics = inference.prediction_metrics(frame, prediction)
+    timing = " · ".join(f"{'fused' if k == 'fused' else SPECTRUM_LABELS.get(k, k)} {v:.0f} ms"
+                        for k, v in prediction.timings_ms.items())
+    params = prediction.parameters
+    status = (f"**{frame.name}** ({frame.condition or 'condition unknown'}) · model `{prediction.model_name}` "
+              f"({params.get('total', 0) / 1e6:.2f} M parameters, fusion {params.get('fusion', 0) / 1e6:.2f} M) · "
+              f"{timing}. Depth is metric, in metres.")
+    if frame.meta.get("calibration"):
+        status += f" Calibration: {frame.meta['calibration']}."
+    images = [inference.display_image(frame, s) if s in frame.images else None for s in SPECTRA]
+    depth_images = [panels.get(o) for o in (*SPECTRA, "fused")]
+    return (*images, inference.describe(frame), *depth_images, metrics or None, main_panel, cloud.figure,
+            downloads, status)
+
+
+def rerender(frame, *controls):
+    """A control changed: redraw the current frame, or nothing before one is chosen."""
+    if frame is None:
+        return tuple(gr.skip() for _ in range(RENDER_OUTPUTS))
+    return render(frame, *controls)
+
+
+RENDER_OUTPUTS = 15
 
 
 def build_studio() -> gr.Blocks:
     samples = inference.list_samples()
+    checkpoints = inference.list_checkpoints()
+    default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in checkpoints else \
+        (checkpoints[0] if checkpoints else None)
     with gr.Blocks(title="SpectraDepth studio", delete_cache=(1800, 3600)) as studio:
         gr.Markdown(INTRO)
         frame_state = gr.State()
@@ -75,16 +121,27 @@ def build_studio() -> gr.Blocks:
                                      columns=4, height=260, allow_preview=False)
                 sample_name = gr.Dropdown([s.name for s in samples], label="Sample", value=None)
             with gr.Column(scale=2):
-                rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"])
-                nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"])
-                thr_file = gr.File(label="Thermal (16-bit raw PNG)", file_types=["image"])
-                upload_button = gr.Button("Decode upload", variant="primary")
+                rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"], height=90)
+                nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"], height=90)
+                thr_file = gr.File(label="Thermal (16-bit raw PNG)", file_types=["image"], height=90)
+                upload_button = gr.Button("Run on upload", variant="primary")
+        with gr.Row():
+            model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=True,
+                                     label="Checkpoint (folder in checkpoints/ or a Hub repo id)")
+            mode = gr.Radio(list(MODES), value="Both", label="Mode")
+            anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
         status = gr.Markdown("Pick a sample or upload images.")
         info = gr.Dataframe(headers=INFO_HEADERS, label="Inputs", interactive=False)
         with gr.Row():
             spectrum_images = [gr.Image(label=SPECTRUM_LABELS[s], format="png", interactive=False) for s in SPECTRA]
         with gr.Row():
-            depth_label = gr.Radio(list(LABEL_TO_SPECTRUM), value="Thermal", label="Depth of camera")
+            depth_images = [gr.Image(label=f"Depth, {SPECTRUM_LABELS[s]} alone", format="png", interactive=False)
+                            for s in SPECTRA]
+            depth_images.append(gr.Image(label="Depth, fused", format="png", interactive=False))
+        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics against ground truth (≤ 80 m)",
+                               interactive=False)
+        with gr.Row():
+            view = gr.Radio(VIEW_CHOICES, value="Fused", label="Show in 3-D and download")
             color_label = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Colour points by")
             invert = gr.Checkbox(label="Invert colours (near = blue)")
             fixed_range = gr.Checkbox(label="Fixed depth range")
@@ -97,16 +154,17 @@ def build_studio() -> gr.Blocks:
         downloads = gr.File(label="Downloads: depth PNG (uint16, m x 256), depth .npy (float32 m), PLY",
                             file_count="multiple", interactive=False)
 
-        view_controls = [depth_label, color_label, invert, fixed_range, depth_min, depth_max, max_points]
-        outputs = [*spectrum_images, info, depth_image, cloud_plot, downloads, status]
+        controls = [model_name, mode, anchor, view, color_label, invert, fixed_range, depth_min, depth_max,
+                    max_points]
+        outputs = [*spectrum_images, info, *depth_images, metrics, depth_image, cloud_plot, downloads, status]
         gallery.select(select_sample_name(samples), None, sample_name, api_visibility="private")
         sample_name.change(load_sample, sample_name, frame_state, api_name="load_sample").success(
-            render, [frame_state, *view_controls], outputs, api_name="render")
+            render, [frame_state, *controls], outputs, api_name="render")
         upload_button.click(decode_upload, [rgb_file, nir_file, thr_file], frame_state,
-                            api_name="decode_upload").success(render, [frame_state, *view_controls], outputs,
+                            api_name="decode_upload").success(render, [frame_state, *controls], outputs,
                                                               api_visibility="private")
-        for control in view_controls:
-            control.change(render, [frame_state, *view_controls], outputs, api_visibility="private")
+        for control in controls:
+            control.change(rerender, [frame_state, *controls], outputs, api_visibility="private")
     return studio
 
 

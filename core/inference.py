@@ -7,6 +7,8 @@ or re-implement data handling.
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import functools
 import json
 import shutil
 import tempfile
@@ -183,3 +185,117 @@ def export_depth(depth: np.ndarray, cloud: PointCloud | None, folder: Path, stem
         write_ply(ply, cloud.points, cloud.colors)
         paths.append(ply)
     return paths
+
+
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+DEFAULT_CHECKPOINT = "msynth-fuse"
+
+
+def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
+    """Names of the checkpoint folders shipped in ``checkpoints/``."""
+    return sorted(p.parent.name for p in root.glob("*/config.json")) if root.is_dir() else []
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(name_or_path: str):
+    """(model, config.json) from checkpoints/<name>, any folder, or a Hub repo id; loaded once."""
+    from core.models import CheckpointError, load_checkpoint
+    local = CHECKPOINTS_DIR / name_or_path
+    try:
+        return load_checkpoint(local if local.is_dir() else name_or_path, map_location=device())
+    except CheckpointError as err:
+        raise InputError(str(err)) from err
+
+
+def device():
+    import torch
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Prediction:
+    """Metric depth per output at each camera's own resolution, with its cost.
+
+    depth keys: a spectrum ('rgb', 'nir', 'thr') for spectral-wise depth, 'fused' for the
+    fused depth in ``anchor``'s camera. timings_ms: per output plus 'preprocess'.
+    """
+
+    depth: dict[str, np.ndarray]
+    anchor: str | None
+    timings_ms: dict[str, float]
+    parameters: dict
+    model_name: str
+
+    def camera_of(self, output: str) -> str:
+        return self.anchor if output == "fused" else output
+
+
+def predict(frame: Frame, model_name: str = DEFAULT_CHECKPOINT, mode: str = "spectral",
+            anchor: str | None = None) -> Prediction:
+    """Depth for ``frame``: 'spectral' (each spectrum alone), 'fused' (all present spectra in
+    ``anchor``'s camera) or 'both'. Inputs are resized to the model's input size and the
+    depth brought back to each camera's resolution."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    from core.data.dataset import collate_frames, frame_to_item, resize_frame
+
+    if mode not in ("spectral", "fused", "both"):
+        raise InputError(f"unknown mode {mode!r}: use 'spectral', 'fused' or 'both'")
+    model, description = load_model(model_name)
+    spectra = [s for s in frame.spectra if s in model.config.spectra]
+    if not spectra:
+        raise InputError(f"{model_name} takes {', '.join(model.config.spectra)}; the frame has none of them")
+    start = time.perf_counter()
+    small = resize_frame(dataclasses.replace(frame, depth={}, classes={}), tuple(model.config.input_size))
+    batch = {k: v.to(device()) if isinstance(v, torch.Tensor) else v
+             for k, v in collate_frames([frame_to_item(small)]).items()}
+    images = {s: batch[f"image/{s}"] for s in spectra}
+    K = {s: batch[f"K/{s}"] for s in spectra}
+    T = {s: batch[f"T_rig_cam/{s}"] for s in spectra}
+    timings = {"preprocess": (time.perf_counter() - start) * 1000}
+    outputs = {}
+    with torch.inference_mode():
+        if mode in ("spectral", "both"):
+            for s in spectra:
+                start = time.perf_counter()
+                outputs[s] = model.network(images[s], s)["depth"]
+                timings[s] = (time.perf_counter() - start) * 1000
+        if mode in ("fused", "both"):
+            if model.fusion is None and len(spectra) > 1:
+                raise InputError(f"{model_name} has no fusion module; pick a fusion checkpoint or spectral-wise mode")
+            # An anchor that is not among the inputs falls back to the model's default choice.
+            anchor = model.choose_anchor(spectra, anchor if anchor in spectra else None)
+            start = time.perf_counter()
+            outputs["fused"] = model.predict_fused(images, K, T, anchor=anchor)
+            timings["fused"] = (time.perf_counter() - start) * 1000
+    depth = {}
+    for output, value in outputs.items():
+        camera = frame.cameras[anchor if output == "fused" else output]
+        full = F.interpolate(value.float(), size=camera.size, mode="bilinear", align_corners=False)
+        depth[output] = full[0, 0].cpu().numpy().astype(np.float32)
+    return Prediction(depth, anchor if "fused" in outputs else None, timings, description.get("parameters", {}),
+                      model_name)
+
+
+def prediction_metrics(frame: Frame, prediction: Prediction, max_depth: float = 80.0) -> list[list]:
+    """One row per output with ground truth: output, camera, AbsRel ... delta3 (metric)."""
+    from core.metrics import METRIC_NAMES, compute_depth_metrics
+    rows = []
+    for output, depth in prediction.depth.items():
+        camera = prediction.camera_of(output)
+        gt = frame.depth.get(camera)
+        if gt is None or not (gt > 0).any():
+            continue
+        metrics = compute_depth_metrics(depth, gt, max_depth=max_depth)
+        label = f"fused ({SPECTRUM_LABELS[camera]} anchor)" if output == "fused" else f"{SPECTRUM_LABELS[camera]} alone"
+        rows.append([label, *(round(metrics[m], 3) for m in METRIC_NAMES)])
+    return rows
+
+
+def common_range(depth: np.ndarray) -> tuple[float, float]:
+    """The robust range of one depth map, to colour several maps alike."""
+    from core.viz.colormap import depth_range
+    return tuple(depth_range(depth))

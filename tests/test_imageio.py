@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,6 @@ from PIL import Image
 from core.data.imageio import ImageDecodeError, read_image, read_spectrum, write_png
 from core.data.thermal import normalize_thermal, spectrum_to_float
 
-MS2_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "ms2"
 MS2_FRAME_IDS = ("000011", "002079")
 
 
@@ -186,18 +184,11 @@ def test_spectrum_to_float():
 
 # --- real MS2 frames -------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def ms2_samples() -> Path:
-    if not MS2_SAMPLES.is_dir():
-        pytest.skip(f"real MS2 samples not found at {MS2_SAMPLES} (shared test data, not part of the repo)")
-    return MS2_SAMPLES
-
-
 @pytest.mark.parametrize("frame_id", MS2_FRAME_IDS)
-def test_real_ms2_frames_decode_with_16_bit_thermal(ms2_samples, frame_id):
-    rgb = read_spectrum(ms2_samples / f"{frame_id}_rgb.png", "rgb")
-    nir = read_spectrum(ms2_samples / f"{frame_id}_nir.png", "nir")
-    thermal = read_spectrum(ms2_samples / f"{frame_id}_thr.png", "thr")
+def test_real_ms2_frames_decode_with_16_bit_thermal(shared_ms2, frame_id):
+    rgb = read_spectrum(shared_ms2 / f"{frame_id}_rgb.png", "rgb")
+    nir = read_spectrum(shared_ms2 / f"{frame_id}_nir.png", "nir")
+    thermal = read_spectrum(shared_ms2 / f"{frame_id}_thr.png", "thr")
     assert rgb.shape == (384, 1224, 3) and rgb.dtype == np.uint8
     assert nir.shape == (352, 1280) and nir.dtype == np.uint8
     assert thermal.shape == (256, 640) and thermal.dtype == np.uint16
@@ -206,8 +197,8 @@ def test_real_ms2_frames_decode_with_16_bit_thermal(ms2_samples, frame_id):
 
 
 @pytest.mark.parametrize("frame_id", MS2_FRAME_IDS)
-def test_normalised_real_thermal_has_a_spread(ms2_samples, frame_id):
-    normalised = normalize_thermal(read_spectrum(ms2_samples / f"{frame_id}_thr.png", "thr"))
+def test_normalised_real_thermal_has_a_spread(shared_ms2, frame_id):
+    normalised = normalize_thermal(read_spectrum(shared_ms2 / f"{frame_id}_thr.png", "thr"))
     assert normalised.dtype == np.float32
     assert normalised.min() == 0.0 and normalised.max() == 1.0
     assert 0.2 < normalised.mean() < 0.8 and normalised.std() > 0.15  # not almost black

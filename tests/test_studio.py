@@ -1,7 +1,6 @@
 """The studio's handlers and a served page, driven as a user would."""
 import socket
 import urllib.request
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -12,14 +11,24 @@ from app import studio
 from core import inference
 from core.data.frame import CONDITIONS
 
-SHARED_MS2 = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ms2"
-VIEW = dict(depth_label="Thermal", color_label="RGB", invert=False, fixed_range=False,
-            depth_min=0.0, depth_max=80.0, max_points=20000)
-
 
 @pytest.fixture(scope="module")
 def samples():
     return inference.list_samples()
+
+
+@pytest.fixture
+def controls(tiny_checkpoint):
+    return dict(model_name=tiny_checkpoint, mode_label="Both", anchor_label="RGB", view="Fused",
+                color_label="Thermal", invert=False, fixed_range=False, depth_min=0.0, depth_max=80.0,
+                max_points=20000)
+
+
+def unpack(outputs):
+    names = ["rgb", "nir", "thr", "info", "depth_rgb", "depth_nir", "depth_thr", "depth_fused", "metrics",
+             "panel", "figure", "downloads", "status"]
+    assert len(outputs) == len(names) == studio.RENDER_OUTPUTS - 2 or len(outputs) == studio.RENDER_OUTPUTS
+    return dict(zip(names, outputs))
 
 
 def test_gallery_covers_every_condition(samples):
@@ -27,47 +36,74 @@ def test_gallery_covers_every_condition(samples):
     assert all(s.thumbnail.exists() for s in samples)
 
 
-def test_sample_renders_spectra_depth_cloud_and_downloads(samples):
+def test_sample_renders_spectra_depths_metrics_cloud_and_downloads(samples, controls):
     frame = studio.load_sample(samples[0].name)
-    rgb, nir, thr, info, panel, figure, downloads, status = studio.render(frame, **VIEW)
-    assert rgb.shape == (384, 1224, 3) and nir.shape == (352, 1280) and thr.shape == (256, 640)
-    assert thr.dtype == np.uint8 and thr.std() > 10  # normalised thermal, not a black frame
-    assert panel.shape[1] == 640 and panel.shape[0] > 256  # depth plus its colour bar
-    assert len(figure.data) == 1 and 0 < len(figure.data[0].x) <= VIEW["max_points"] * 1.1
-    png = next(p for p in downloads if p.endswith(".png"))
-    npy = next(p for p in downloads if p.endswith(".npy"))
+    out = unpack(studio.render(frame, **controls))
+    assert out["rgb"].shape == (384, 1224, 3) and out["nir"].shape == (352, 1280) and out["thr"].shape == (256, 640)
+    assert out["thr"].dtype == np.uint8 and out["thr"].std() > 10  # normalised thermal, not a black frame
+    for key, width in (("depth_rgb", 1224), ("depth_nir", 1280), ("depth_thr", 640), ("depth_fused", 1224)):
+        assert out[key].shape[1] == width and out[key].ndim == 3
+    assert [row[0] for row in out["metrics"]] == ["RGB alone", "NIR alone", "Thermal alone", "fused (RGB anchor)"]
+    assert all(0 <= row[1] < 10 for row in out["metrics"])
+    assert len(out["figure"].data) == 1 and 0 < len(out["figure"].data[0].x) <= controls["max_points"] * 1.1
+    assert "metres" in out["status"] and "ms" in out["status"]
+
+
+def test_ground_truth_view_downloads_exact_depth(samples, controls):
+    frame = studio.load_sample(samples[2].name)
+    out = unpack(studio.render(frame, **{**controls, "view": "Ground truth", "anchor_label": "Thermal"}))
+    png = next(p for p in out["downloads"] if p.endswith(".png"))
+    npy = next(p for p in out["downloads"] if p.endswith(".npy"))
     depth = frame.depth["thr"]
     stored = np.asarray(Image.open(png))
-    assert stored.dtype == np.uint16 or stored.max() > 255
+    assert stored.shape == depth.shape and stored.max() > 255  # 16-bit
     assert np.allclose(stored / 256.0, depth, atol=1 / 512 + 1e-6)
     assert np.array_equal(np.load(npy), depth)
-    assert any(p.endswith(".ply") for p in downloads)
-    assert "ground-truth depth" in status
+    assert any(p.endswith(".ply") for p in out["downloads"])
 
 
-def test_every_spectrum_can_colour_the_cloud_of_every_camera(samples):
+def test_every_output_and_colouring_renders(samples, controls):
     frame = studio.load_sample(samples[1].name)
-    for depth_label in ("RGB", "NIR", "Thermal"):
+    for view in studio.VIEW_CHOICES:
         for color_label in ("RGB", "NIR", "Thermal"):
-            outputs = studio.render(frame, **{**VIEW, "depth_label": depth_label, "color_label": color_label})
-            assert outputs[5] is not None
+            out = unpack(studio.render(frame, **{**controls, "view": view, "color_label": color_label}))
+            assert out["figure"] is not None and out["panel"] is not None
 
 
-def test_fixed_range_must_be_ordered(samples):
+def test_spectral_mode_has_no_fused_output(samples, controls):
+    frame = studio.load_sample(samples[0].name)
+    out = unpack(studio.render(frame, **{**controls, "mode_label": "Spectral-wise", "view": "NIR alone"}))
+    assert out["depth_fused"] is None and out["depth_nir"] is not None
+    with pytest.raises(gr.Error, match="not computed in this mode"):
+        studio.render(frame, **{**controls, "mode_label": "Spectral-wise", "view": "Fused"})
+
+
+def test_fixed_range_must_be_ordered(samples, controls):
     frame = studio.load_sample(samples[0].name)
     with pytest.raises(gr.Error, match="max > min"):
-        studio.render(frame, **{**VIEW, "fixed_range": True, "depth_min": 50.0, "depth_max": 10.0})
+        studio.render(frame, **{**controls, "fixed_range": True, "depth_min": 50.0, "depth_max": 10.0})
 
 
-def test_real_ms2_upload_keeps_16_bit_thermal():
-    if not SHARED_MS2.is_dir():
-        pytest.skip(f"real MS2 samples not found at {SHARED_MS2} (the shared folder is absent)")
-    frame = studio.decode_upload(*(str(SHARED_MS2 / f"000011_{s}.png") for s in ("rgb", "nir", "thr")))
+def test_controls_before_any_frame_change_nothing(controls):
+    assert all(isinstance(o, dict) or o is not None for o in studio.rerender(None, *controls.values()))
+
+
+def test_real_ms2_upload_keeps_16_bit_thermal(shared_ms2, controls):
+    frame = studio.decode_upload(*(str(shared_ms2 / f"000011_{s}.png") for s in ("rgb", "nir", "thr")))
     assert frame.images["thr"].dtype == np.uint16 and 2500 < frame.images["thr"].mean() < 7000
-    outputs = studio.render(frame, **VIEW)
-    assert outputs[2].std() > 10
-    assert outputs[4] is None and "No ground-truth depth" in outputs[-1]
-    assert "°C" in outputs[3][-1][3]
+    out = unpack(studio.render(frame, **controls))
+    assert out["thr"].std() > 10
+    assert out["metrics"] is None  # no ground truth for uploads
+    assert out["depth_fused"] is not None and "Calibration" in out["status"]
+    assert "°C" in out["info"][-1][3]
+    with pytest.raises(gr.Error, match="no ground-truth depth"):
+        studio.render(frame, **{**controls, "view": "Ground truth"})
+
+
+def test_upload_of_a_single_spectrum_runs_spectral_wise(shared_ms2, controls):
+    frame = studio.decode_upload(None, None, str(shared_ms2 / "002079_thr.png"))
+    out = unpack(studio.render(frame, **{**controls, "view": "Thermal alone"}))
+    assert out["depth_thr"] is not None and out["depth_rgb"] is None
 
 
 def test_bad_uploads_give_clear_errors(tmp_path):
@@ -83,13 +119,18 @@ def test_bad_uploads_give_clear_errors(tmp_path):
         studio.decode_upload(None, None, None)
 
 
+def test_missing_checkpoint_is_a_clear_error(samples, controls):
+    frame = studio.load_sample(samples[0].name)
+    with pytest.raises(gr.Error, match="no checkpoint folder"):
+        studio.render(frame, **{**controls, "model_name": "no-such-checkpoint"})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_studio_serves_the_page():
     port = free_port()
     demo = studio.build_studio()
