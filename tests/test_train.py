@@ -47,6 +47,7 @@ def test_align_writes_a_self_describing_checkpoint_and_log(trained):
     metrics = json.loads((trained / "align" / "metrics.json").read_text())
     assert set(metrics["metric"]["spectral"]) == {"rgb", "nir", "thr"}
     assert log_steps(trained / "runs" / "align" / "log.csv") == [1, 2, 3]
+    assert (trained / "align" / "log.csv").read_text() == (trained / "runs" / "align" / "log.csv").read_text()
     with (trained / "runs" / "align" / "log.csv").open() as f:
         row = next(csv.DictReader(f))
     assert {"sup_rgb", "global", "local", "consistency", "loss"} <= set(row)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
         results = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
                                  runtime.device) if cfg.get("evaluate", True) else None
         out = save_checkpoint(REPO_ROOT / cfg["out"], model.cpu(), model.config, metrics=results, command=command,
-                              extra={"training_data": cfg["data"], "stage": stage, "log": f"{cfg['run_dir']}/log.csv"})
+                              extra={"training_data": cfg["data"], "stage": stage, "log": "log.csv"})
+        shutil.copy(run_dir / "log.csv", out / "log.csv")  # the checkpoint carries its training log
         print(f"saved {out}")
         if results:
             print(results_table(results, label=cfg["name"]))
