@@ -238,3 +238,32 @@ def test_subset_spectra_and_collate():
     assert batch["present/thr"].tolist() == [True, True, False]
     assert batch["valid/rgb"].flatten(1).any(1).tolist() == [True, False, False]
     assert batch["spectra"][1] == ("thr",) and batch["name"] == ["plane"] * 3
+
+
+def test_neighbour_frames_reproject_with_the_true_depth_and_poses(tmp_path):
+    # Two consecutive MS-Synth frames through the MS2 layout and the Dataset (augmented, so
+    # crop, flip and poses must all stay consistent): the source warped into the target
+    # with the true depth matches far better than with a wrong depth.
+    from core.data.ms2 import MS2Source, write_frame
+    from core.data.msynth import msynth_sequence_meta, render_frame
+    from core.losses import reprojection_loss
+
+    for index in (10, 11):
+        frame = render_frame(200001, frame_index=index, condition="day", spectra=("rgb",), scale=0.25)
+        write_frame(tmp_path, "seq", f"{index:06d}", frame, msynth_sequence_meta(frame))
+    source = MS2Source(tmp_path, spectra=("rgb",))
+    assert source.neighbour(0, -1) is None and source.neighbour(0, 1).name.endswith("000011")
+    dataset = FrameDataset(source, spectra=("rgb",), size=(96, 304), augment=True, seed=3, neighbours=(1,))
+    for epoch in range(3):  # different crops and flips
+        dataset.set_epoch(epoch)
+        item = collate_frames([dataset[0]])
+        T_world_target = item["pose"] @ item["T_rig_cam/rgb"]
+        T_source_target = torch.linalg.inv(item["pose@1"] @ item["T_rig_cam/rgb"]) @ T_world_target
+        depth = item["depth/rgb"].clamp(min=1e-3)
+
+        def loss(d):  # sensor noise and moving traffic keep even the true depth above 0
+            return reprojection_loss(item["image/rgb"], [item["image/rgb@1"]], d, item["K/rgb"],
+                                     [T_source_target], automask=False)[0]
+
+        assert loss(depth) < 0.75 * loss(depth * 1.5)
+        assert loss(depth) < 0.75 * loss(depth * 0.6)

@@ -84,6 +84,14 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
     assert report.strip() in capsys.readouterr().out
 
 
+def test_self_supervised_align_runs_on_neighbour_frames(tmp_path):
+    train_main(["align", "--config", str(CONFIGS / "msynth-align-selfsup.yaml"), *tiny(tmp_path, "selfsup", steps=2),
+                "--set", "data.train.frames_per_sequence=4", "--set", "evaluate=false"])
+    with (tmp_path / "runs" / "selfsup" / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(float(row["photometric"]) > 0 for row in rows)
+
+
 def test_ddp_smoke_two_processes_with_gloo(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29517"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",

@@ -1,6 +1,7 @@
 """Stage 1, align: one depth network for every spectrum (METHODS.md section 1).
 
 loss = w_sup * supervised(each spectrum)
+     + w_photometric * (min-reprojection photometric loss + w_smoothness * edge-aware smoothness)
      + w_contrastive * (w_global * global InfoNCE + w_local * local geometry-guided InfoNCE)
      + w_consistency * cross-spectrum geometric consistency (anchor depth warped into the others)
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from core.losses import (geometric_consistency_loss, global_contrastive_loss, local_contrastive_loss,
-                         silog_loss, smooth_l1_depth_loss)
+from core.losses import (edge_aware_smoothness, geometric_consistency_loss, global_contrastive_loss,
+                         local_contrastive_loss, reprojection_loss, silog_loss, smooth_l1_depth_loss)
 from core.models.depthnet import split_shared_specific
 from core.models.fusion import level_intrinsics
 from train.batching import batch_spectra, model_inputs
@@ -29,6 +30,9 @@ def make_align_losses(loss_cfg: dict, seed: int):
         terms = {f"sup_{s}": supervised(depth[s].float(), batch[f"depth/{s}"], batch[f"valid/{s}"])
                  for s in spectra if f"depth/{s}" in batch}
         loss = loss_cfg["w_supervised"] * sum(terms.values())
+        if loss_cfg.get("w_photometric", 0) > 0:
+            terms["photometric"] = photometric_terms(batch, spectra, depth, K, T, loss_cfg, generator)
+            loss = loss + loss_cfg["w_photometric"] * terms["photometric"]
 
         anchor, query = loss_cfg["anchor"], loss_cfg["query"]
         if len(spectra) > 1 and query in spectra and anchor in spectra:
@@ -62,3 +66,21 @@ def make_align_losses(loss_cfg: dict, seed: int):
         return terms
 
     return compute
+
+
+def photometric_terms(batch: dict, spectra: list[str], depth: dict, K: dict, T_rig_cam: dict, loss_cfg: dict,
+                      generator: torch.Generator) -> torch.Tensor:
+    """Self-supervision from neighbouring frames with known poses, averaged over spectra."""
+    offsets = sorted({int(k.rpartition("@")[2]) for k in batch if k.startswith("pose@")})
+    if not offsets:
+        raise ValueError("w_photometric > 0 needs neighbour frames: set data.neighbours, e.g. [-1, 1]")
+    total = 0.0
+    for s in spectra:
+        T_world_target = batch["pose"] @ T_rig_cam[s]
+        T_source_target = [torch.linalg.inv(batch[f"pose@{o}"] @ T_rig_cam[s]) @ T_world_target for o in offsets]
+        sources = [batch[f"image/{s}@{o}"] for o in offsets]
+        photometric, _ = reprojection_loss(batch[f"image/{s}"], sources, depth[s].float(), K[s], T_source_target,
+                                           generator=generator)
+        smoothness = edge_aware_smoothness(1.0 / depth[s].float(), batch[f"image/{s}"])
+        total = total + photometric + loss_cfg.get("w_smoothness", 1e-3) * smoothness
+    return total / len(spectra)

@@ -45,4 +45,5 @@ def build_dataset(data_cfg: dict, split: str, augment: bool, show_progress: bool
                           show_progress=show_progress)
     source = ms2.MS2Source(folder, spectra=tuple(data_cfg["spectra"]))
     return FrameDataset(source, spectra=tuple(data_cfg["spectra"]), size=tuple(data_cfg["size"]),
-                        augment=augment, seed=data_cfg.get("seed", 0))
+                        augment=augment, seed=data_cfg.get("seed", 0),
+                        neighbours=tuple(data_cfg.get("neighbours", ())) if split == "train" else ())

@@ -136,10 +136,15 @@ class FrameDataset(Dataset):
     started with ``persistent_workers=True`` keep the epoch they were started with).
     ``size=None`` keeps native sizes (items of different sizes then cannot be batched).
     Batch with ``collate_frames``, which also handles items with different spectra.
+
+    ``neighbours`` (offsets, e.g. (-1, 1)) adds, for self-supervised training, the images of
+    neighbouring frames of the same sequence as ``image/<s>@<offset>`` (transformed exactly
+    like the frame itself) and the rig poses ``pose`` and ``pose@<offset>`` (T_world_rig).
     """
 
     def __init__(self, source: FrameSource, spectra: Sequence[str] = SPECTRA,
-                 size: tuple[int, int] | None = (256, 640), augment: bool = False, seed: int = 0) -> None:
+                 size: tuple[int, int] | None = (256, 640), augment: bool = False, seed: int = 0,
+                 neighbours: Sequence[int] = ()) -> None:
         unknown = set(spectra) - set(SPECTRA)
         if unknown or not spectra:
             raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(spectra)}")
@@ -151,6 +156,9 @@ class FrameDataset(Dataset):
         self.augment = augment
         self.seed = seed
         self.epoch = 0
+        if neighbours and not hasattr(source, "neighbour"):
+            raise ValueError("neighbour frames need a source with a neighbour(index, offset) method")
+        self.neighbours = tuple(neighbours)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -163,6 +171,22 @@ class FrameDataset(Dataset):
         if not frame.spectra:
             raise ValueError(f"frame {index} ({frame.name or 'unnamed'}) has none of the spectra "
                              f"{self.spectra}")
+        item = self._prepare(frame, index)
+        for offset in self.neighbours:
+            # At a sequence's ends the frame on the other side stands in (offsets stay symmetric).
+            neighbour = self.source.neighbour(index, offset) or self.source.neighbour(index, -offset)
+            if neighbour is None:
+                raise ValueError(f"frame {index} ({frame.name}) has no neighbour at offset +-{offset}")
+            neighbour = select_spectra(neighbour, frame.spectra)
+            neighbour_item = self._prepare(neighbour, index)
+            item["pose@" + str(offset)] = neighbour_item["pose"]
+            for spectrum in frame.spectra:
+                item[f"image/{spectrum}@{offset}"] = neighbour_item[f"image/{spectrum}"]
+        return item
+
+    def _prepare(self, frame: Frame, index: int) -> dict:
+        """Augment and convert; the same index draws the same crop, flip and jitter, so a
+        frame and its neighbours are transformed alike."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment:
             frame = _random_scale_crop(frame, self.size, rng)
@@ -170,7 +194,12 @@ class FrameDataset(Dataset):
                 frame = flip_frame(frame)
         elif self.size is not None:
             frame = resize_frame(frame, self.size)
-        return frame_to_item(frame, rng if self.augment else None)
+        item = frame_to_item(frame, rng if self.augment else None)
+        if self.neighbours:
+            if frame.pose is None:
+                raise ValueError(f"frame {frame.name or 'unnamed'} has no pose; neighbour frames need poses")
+            item["pose"] = torch.from_numpy(np.asarray(frame.pose, dtype=np.float32))
+        return item
 
 
 def frame_to_item(frame: Frame, jitter_rng: np.random.Generator | None = None) -> dict:

@@ -389,6 +389,13 @@ class MS2Source:
         seq, frame_id, spectra = self._items[index]
         return _read_frame(self.root, seq, frame_id, spectra, self._info[seq])
 
+    def neighbour(self, index: int, offset: int) -> Frame | None:
+        """The frame ``offset`` places from ``index`` in the same sequence, None past its ends."""
+        other = index + offset
+        if not 0 <= other < len(self._items) or self._items[other][0] != self._items[index][0]:
+            return None
+        return self[other]
+
 
 # --- checks ----------------------------------------------------------------------------
 
