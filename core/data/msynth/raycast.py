@@ -139,13 +139,11 @@ def _ground(rays: RayGrid):
     return depth, ids
 
 
-def _box_depth(rays: RayGrid, rows, cols, center: np.ndarray, half: np.ndarray):
-    """Slab test; ``center`` is relative to the ray origin. Returns (t_near, hit)."""
+def slab_interval(slab_params):
+    """(t_near, t_far) of rays through an axis-aligned box from the ray parameters (t0, t1)
+    at each axis's two slab planes (the slab test); the ray hits where t_near <= t_far."""
     t_near = t_far = None
-    for axis in range(3):
-        inv = np.reciprocal(rays.direction(axis, rows, cols))
-        t0 = inv * np.float32(center[axis] - half[axis])
-        t1 = inv * np.float32(center[axis] + half[axis])
+    for t0, t1 in slab_params:
         lo = np.minimum(t0, t1)
         hi = np.maximum(t0, t1, out=t1)
         if t_near is None:
@@ -153,6 +151,16 @@ def _box_depth(rays: RayGrid, rows, cols, center: np.ndarray, half: np.ndarray):
         else:
             np.maximum(t_near, lo, out=t_near)
             np.minimum(t_far, hi, out=t_far)
+    return t_near, t_far
+
+
+def _box_depth(rays: RayGrid, rows, cols, center: np.ndarray, half: np.ndarray):
+    """Slab test; ``center`` is relative to the ray origin. Returns (t_near, hit)."""
+    def params():
+        for axis in range(3):
+            inv = np.reciprocal(rays.direction(axis, rows, cols))
+            yield inv * np.float32(center[axis] - half[axis]), inv * np.float32(center[axis] + half[axis])
+    t_near, t_far = slab_interval(params())
     return t_near, t_near <= t_far
 
 

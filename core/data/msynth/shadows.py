@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.data.msynth.classes import SIDEWALK
-from core.data.msynth.raycast import RayGrid, screen_rects
+from core.data.msynth.raycast import RayGrid, screen_rects, slab_interval
 from core.data.msynth.scene import Kind, Scene
 from core.data.msynth.surface import Surface
 
@@ -58,17 +58,8 @@ def sun_visibility(s: Surface, scene: Scene, rays: RayGrid, sun_dir: np.ndarray)
 
 
 def _box_blocks(scaled: np.ndarray, lo: np.ndarray, hi: np.ndarray, inv_sun: np.ndarray):
-    t_near = t_far = None
-    for axis in range(3):
-        t0 = np.float32(lo[axis] * inv_sun[axis]) - scaled[axis]
-        t1 = np.float32(hi[axis] * inv_sun[axis]) - scaled[axis]
-        near = np.minimum(t0, t1)
-        far = np.maximum(t0, t1, out=t1)
-        if t_near is None:
-            t_near, t_far = near, far
-        else:
-            np.maximum(t_near, near, out=t_near)
-            np.minimum(t_far, far, out=t_far)
+    t_near, t_far = slab_interval((np.float32(lo[axis] * inv_sun[axis]) - scaled[axis],
+                                   np.float32(hi[axis] * inv_sun[axis]) - scaled[axis]) for axis in range(3))
     blocked = t_near < t_far
     blocked &= t_far > SELF_SHADOW_EPS
     return blocked
