@@ -12,18 +12,26 @@ import functools
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from core.data import ms2
+from core.data.dataset import collate_frames, frame_to_item, resize_frame
 from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
 from core.data.imageio import ImageDecodeError, read_spectrum, write_png
 from core.data.msynth import make_rig
 from core.data.msynth.thermal_model import raw_to_celsius
+from core.data.samples import write_gallery
 from core.data.thermal import normalize_thermal
-from core.viz.colormap import depth_panel
+from core.geometry import relative_pose, warp_to_camera
+from core.metrics import METRIC_NAMES, compute_depth_metrics
+from core.models import CheckpointError, load_checkpoint
+from core.viz.colormap import depth_panel, depth_range
 from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_figure, write_ply
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +55,6 @@ def list_samples(root: Path = SAMPLES_DIR) -> list[Sample]:
     """The sample gallery, generating it first if it is missing (deterministic, seconds)."""
     index = root / "index.json"
     if not index.exists():
-        from core.data.samples import write_gallery
         write_gallery(root)
     entries = json.loads(index.read_text())["samples"]
     return [Sample(e["name"], e["sequence"], e["frame_id"], e["condition"], root / e["thumbnail"])
@@ -141,9 +148,6 @@ def point_cloud(frame: Frame, depth: np.ndarray, depth_spectrum: str, color_spec
 
 def colors_in_camera(frame: Frame, depth: np.ndarray, depth_spectrum: str, color_spectrum: str) -> np.ndarray:
     """The display image of ``color_spectrum`` as seen from ``depth_spectrum``'s camera."""
-    import torch
-
-    from core.geometry import relative_pose, warp_to_camera
     image = display_image(frame, color_spectrum)
     if color_spectrum == depth_spectrum:
         return image
@@ -152,9 +156,8 @@ def colors_in_camera(frame: Frame, depth: np.ndarray, depth_spectrum: str, color
     warped, valid = warp_to_camera(src, torch.from_numpy(depth)[None, None],
                                    torch.from_numpy(cam_dst.K)[None], torch.from_numpy(cam_src.K)[None],
                                    torch.from_numpy(relative_pose(cam_src, cam_dst))[None])
-    warped = warped[0].permute(1, 2, 0).numpy() * valid[0, 0, :, :, None].numpy()
-    return warped.round().clip(0, 255).astype(np.uint8).squeeze(-1) if warped.shape[-1] == 1 \
-        else warped.round().clip(0, 255).astype(np.uint8)
+    warped = (warped * valid)[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return warped[..., 0] if image.ndim == 2 else warped
 
 
 class ExportDir:
@@ -199,7 +202,6 @@ def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
 @functools.lru_cache(maxsize=4)
 def load_model(name_or_path: str):
     """(model, config.json) from checkpoints/<name>, any folder, or a Hub repo id; loaded once."""
-    from core.models import CheckpointError, load_checkpoint
     local = CHECKPOINTS_DIR / name_or_path
     try:
         return load_checkpoint(local if local.is_dir() else name_or_path, map_location=device())
@@ -208,7 +210,6 @@ def load_model(name_or_path: str):
 
 
 def device():
-    import torch
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -235,13 +236,6 @@ def predict(frame: Frame, model_name: str = DEFAULT_CHECKPOINT, mode: str = "spe
     """Depth for ``frame``: 'spectral' (each spectrum alone), 'fused' (all present spectra in
     ``anchor``'s camera) or 'both'. Inputs are resized to the model's input size and the
     depth brought back to each camera's resolution."""
-    import time
-
-    import torch
-    import torch.nn.functional as F
-
-    from core.data.dataset import collate_frames, frame_to_item, resize_frame
-
     if mode not in ("spectral", "fused", "both"):
         raise InputError(f"unknown mode {mode!r}: use 'spectral', 'fused' or 'both'")
     model, description = load_model(model_name)
@@ -282,7 +276,6 @@ def predict(frame: Frame, model_name: str = DEFAULT_CHECKPOINT, mode: str = "spe
 
 def prediction_metrics(frame: Frame, prediction: Prediction, max_depth: float = 80.0) -> list[list]:
     """One row per output with ground truth: output, camera, AbsRel ... delta3 (metric)."""
-    from core.metrics import METRIC_NAMES, compute_depth_metrics
     rows = []
     for output, depth in prediction.depth.items():
         camera = prediction.camera_of(output)
@@ -297,5 +290,4 @@ def prediction_metrics(frame: Frame, prediction: Prediction, max_depth: float = 
 
 def common_range(depth: np.ndarray) -> tuple[float, float]:
     """The robust range of one depth map, to colour several maps alike."""
-    from core.viz.colormap import depth_range
     return tuple(depth_range(depth))
