@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test samples bench streamlit
+.PHONY: demo test samples bench screenshots
 
 $(STAMP): requirements.txt packages.txt scripts/setup.sh
 	./scripts/setup.sh
@@ -19,3 +19,8 @@ samples: $(STAMP)
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m bench
+
+# The README's screenshots, taken by the browser test with the shipped default model.
+screenshots: $(STAMP)
+	SPECTRADEPTH_SCREENSHOTS=docs SPECTRADEPTH_SCREENSHOT_MODEL=msynth-fuse HF_HUB_OFFLINE=1 \
+		$(PY) -m pytest -q tests/test_browser.py

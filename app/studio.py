@@ -1,6 +1,8 @@
 """SpectraDepth studio: one screen of Gradio over ``core.inference``."""
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 from core import inference
@@ -80,7 +82,7 @@ def render(frame, model_name: str, mode_label: str, anchor_label: str, view: str
     if color_spectrum not in frame.images:
         color_spectrum = camera
     cloud = inference.point_cloud(frame, depth, camera, color_spectrum, max_points=int(max_points))
-    stem = f"{frame.name}_{'gt' if output == 'gt' else output}_{camera}".replace(" ", "_").replace("·", "")
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", f"{frame.name}_{output}_{camera}")
     downloads = [str(p) for p in inference.export_depth(depth, cloud, EXPORTS.new("result"), stem)]
     metrics = inference.prediction_metrics(frame, prediction)
     timing = " · ".join(f"{'fused' if k == 'fused' else SPECTRUM_LABELS.get(k, k)} {v:.0f} ms"
@@ -107,11 +109,13 @@ def rerender(frame, *controls):
 RENDER_OUTPUTS = 15
 
 
-def build_studio() -> gr.Blocks:
+def build_studio(default_model: str | None = None) -> gr.Blocks:
+    """The studio; ``default_model`` (a checkpoint name, folder or Hub id) preselects a model."""
     samples = inference.list_samples()
     checkpoints = inference.list_checkpoints()
-    default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in checkpoints else \
-        (checkpoints[0] if checkpoints else None)
+    if default_model is None:
+        default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in checkpoints else \
+            (checkpoints[0] if checkpoints else None)
     with gr.Blocks(title="SpectraDepth studio", delete_cache=(1800, 3600)) as studio:
         gr.Markdown(INTRO)
         frame_state = gr.State()
@@ -121,23 +125,23 @@ def build_studio() -> gr.Blocks:
                                      columns=4, height=260, allow_preview=False)
                 sample_name = gr.Dropdown([s.name for s in samples], label="Sample", value=None)
             with gr.Column(scale=2):
-                rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"], height=90)
-                nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"], height=90)
-                thr_file = gr.File(label="Thermal (16-bit raw PNG)", file_types=["image"], height=90)
+                rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"], height=120)
+                nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"], height=120)
+                thr_file = gr.File(label="Thermal (16-bit raw PNG)", file_types=["image"], height=120)
                 upload_button = gr.Button("Run on upload", variant="primary")
         with gr.Row():
             model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=True,
                                      label="Checkpoint (folder in checkpoints/ or a Hub repo id)")
             mode = gr.Radio(list(MODES), value="Both", label="Mode")
             anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
-        status = gr.Markdown("Pick a sample or upload images.")
+        status = gr.Markdown("Pick a sample or upload images.", elem_id="status")
         info = gr.Dataframe(headers=INFO_HEADERS, label="Inputs", interactive=False)
         with gr.Row():
             spectrum_images = [gr.Image(label=SPECTRUM_LABELS[s], format="png", interactive=False) for s in SPECTRA]
         with gr.Row():
-            depth_images = [gr.Image(label=f"Depth, {SPECTRUM_LABELS[s]} alone", format="png", interactive=False)
-                            for s in SPECTRA]
-            depth_images.append(gr.Image(label="Depth, fused", format="png", interactive=False))
+            depth_images = [gr.Image(label=f"Depth, {SPECTRUM_LABELS[s]} alone", format="png", interactive=False,
+                                     elem_id=f"depth-{s}") for s in SPECTRA]
+            depth_images.append(gr.Image(label="Depth, fused", format="png", interactive=False, elem_id="depth-fused"))
         metrics = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics against ground truth (≤ 80 m)",
                                interactive=False)
         with gr.Row():
@@ -150,7 +154,7 @@ def build_studio() -> gr.Blocks:
             max_points = gr.Slider(5000, 200000, value=60000, step=5000, label="max points")
         with gr.Row():
             depth_image = gr.Image(label="Depth [m]", format="png", interactive=False)
-            cloud_plot = gr.Plot(label="Point cloud (metres)")
+            cloud_plot = gr.Plot(label="Point cloud (metres)", elem_id="point-cloud")
         downloads = gr.File(label="Downloads: depth PNG (uint16, m x 256), depth .npy (float32 m), PLY",
                             file_count="multiple", interactive=False)
 
