@@ -6,7 +6,6 @@ call. Nothing is ever unpickled: weights are safetensors, the config is JSON.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_model
 
 from core.models.factory import build_model, config_from_dict, parameter_report
+from core.models.hub import hub_offline
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -94,12 +94,6 @@ def _resolve_folder(name_or_path: str | Path) -> Path:
     if path.is_file():
         return path.parent
     return _download_from_hub(str(name_or_path))
-
-
-def hub_offline() -> bool:
-    """HF_HUB_OFFLINE as huggingface_hub read it at import, or as set since."""
-    from huggingface_hub import constants
-    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def _download_from_hub(repo_id: str) -> Path:

@@ -16,6 +16,8 @@ import torch.nn as nn
 from core.data.frame import SPECTRA
 from core.models.depthnet import DepthNet
 from core.models.fusion import FusionModule, FusionOutput, unfused
+from core.models.student import StudentConfig, VFMStudent
+from core.models.teacher import TeacherConfig, VFMTeacher
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ class AlignFuseModel(nn.Module):
 
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     "align_fuse": (AlignFuseConfig, AlignFuseModel),
+    "vfm_teacher": (TeacherConfig, VFMTeacher),
+    "vfm_student": (StudentConfig, VFMStudent),
 }
 
 

@@ -1,0 +1,84 @@
+"""The VFM-Depth student: a light DepthNet for every spectrum, distilled from ``VFMTeacher``.
+
+The same structure as the teacher minus the foundation models: per-spectrum stems, a small
+timm encoder and a narrow decoder (``DepthNet``), and the teacher's ``DepthBinsHead`` with a
+plain 1 x 1 convolution as bin classifier (same number of bins, same log-uniform centres,
+so the per-pixel bin distributions align with the teacher's). 1 x 1 projections map each
+student level to the teacher's level width for feature imitation; they only serve training.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+
+from core.data.frame import SPECTRA
+from core.models.depthnet import DepthNet
+from core.models.teacher import DepthBinsHead, check_levels, normalise_config_fields
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """The student. ``min_depth``, ``max_depth`` and ``num_bins`` must match the teacher's
+    (bin distributions are compared bin by bin), ``teacher_level_widths`` its level widths
+    (one per student level: the feature-imitation targets)."""
+
+    architecture: str = "vfm_student"
+    encoder: str = "lcnet_050"
+    spectra: tuple[str, ...] = SPECTRA
+    stem_width: int = 8
+    level_widths: tuple[int, ...] | None = (16, 32, 48, 64, 64)
+    decoder_widths: tuple[int, ...] = (8, 16, 32, 48)
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    input_size: tuple[int, int] = (256, 640)
+    num_bins: int = 7
+    bin_head_levels: tuple[int, ...] = (2, 3, 4)
+    bin_head_width: int = 32
+    teacher_level_widths: tuple[int, ...] = (32, 64, 96, 128, 128)
+
+    def __post_init__(self) -> None:
+        if self.architecture != "vfm_student":
+            raise ValueError(f"StudentConfig is for architecture 'vfm_student', not {self.architecture!r}")
+        normalise_config_fields(self, ("spectra", "level_widths", "decoder_widths", "input_size", "bin_head_levels",
+                                       "teacher_level_widths"))
+        if self.num_bins < 2:
+            raise ValueError(f"num_bins must be at least 2, got {self.num_bins}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class VFMStudent(nn.Module):
+    """DepthNet + depth bins + feature-imitation projections."""
+
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.depth_net = DepthNet(config.encoder, config.spectra, config.stem_width, config.level_widths,
+                                  config.decoder_widths, config.min_depth, config.max_depth)
+        level_widths = self.depth_net.level_widths
+        check_levels("bin_head_levels", config.bin_head_levels, len(level_widths))
+        if len(config.teacher_level_widths) != len(level_widths):
+            raise ValueError(f"teacher_level_widths needs one width per student level ({len(level_widths)}), "
+                             f"got {list(config.teacher_level_widths)}")
+        self.bins = DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
+                                  nn.Conv2d(config.bin_head_width, config.num_bins, 1), config.num_bins,
+                                  config.min_depth, config.max_depth)
+        self.imitation = nn.ModuleList(nn.Conv2d(width, teacher_width, 1)
+                                       for width, teacher_width in zip(level_widths, config.teacher_level_widths))
+
+    def forward(self, image: torch.Tensor, spectrum: str) -> dict:
+        """image: float (B, C, H, W) in [0, 1] of one spectrum.
+
+        Returns depth, regression_depth, bin_depth, blend_weight (B, 1, H, W) (metres but
+        the weight); bin_logits, bin_probs (B, n_bins, h, w); features [(B, C_l, h_l, w_l)];
+        projected_features [(B, teacher C_l, h_l, w_l)].
+        """
+        features = self.depth_net.encode(image, spectrum)
+        regression_depth = self.depth_net.decode(features, image.shape[-2:])
+        out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
+        out.update(regression_depth=regression_depth, features=features,
+                   projected_features=[projection(level) for projection, level in zip(self.imitation, features)])
+        return out
