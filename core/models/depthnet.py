@@ -10,7 +10,9 @@ makes them; the output is metric depth in metres at the input resolution.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import timm
 import torch
@@ -20,6 +22,44 @@ import torch.nn.functional as F
 from core.data.frame import IMAGE_FORMATS, SPECTRA
 
 SPECTRUM_CHANNELS = {spectrum: channels for spectrum, (_, channels) in IMAGE_FORMATS.items()}
+
+
+@dataclass(frozen=True)
+class DepthNetConfig:
+    """The depth network settings every depth model config extends (defaults: the
+    align-and-fuse network). Subclasses add an ``architecture`` field and call
+    ``normalise`` from ``__post_init__``."""
+
+    encoder: str = "lcnet_100"
+    spectra: tuple[str, ...] = SPECTRA
+    stem_width: int = 16
+    level_widths: tuple[int, ...] | None = (32, 64, 96, 128, 128)
+    decoder_widths: tuple[int, ...] = (16, 32, 64, 96)
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    input_size: tuple[int, int] = (256, 640)
+
+    def normalise(self, architecture: str, tuple_fields: Sequence[str] = ()) -> None:
+        """Checks shared by the configs. JSON lists become tuples, so configs compare equal
+        and stay hashable."""
+        if self.architecture != architecture:
+            raise ValueError(f"{type(self).__name__} is for architecture {architecture!r}, "
+                             f"not {self.architecture!r}")
+        for name in ("spectra", "level_widths", "decoder_widths", "input_size", *tuple_fields):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+        if not self.spectra or set(self.spectra) - set(SPECTRA):
+            raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(self.spectra)}")
+        if not 0 < self.min_depth < self.max_depth:
+            raise ValueError(f"need 0 < min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
+
+    def build_depth_net(self) -> "DepthNet":
+        return DepthNet(self.encoder, self.spectra, self.stem_width, self.level_widths, self.decoder_widths,
+                        self.min_depth, self.max_depth)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def split_shared_specific(feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,14 +14,14 @@ import torch
 import torch.nn as nn
 
 from core.data.frame import SPECTRA
-from core.models.depthnet import DepthNet
+from core.models.depthnet import DepthNetConfig
 from core.models.fusion import FusionModule, FusionOutput, unfused
 from core.models.student import StudentConfig, VFMStudent
 from core.models.teacher import TeacherConfig, VFMTeacher
 
 
 @dataclass(frozen=True)
-class AlignFuseConfig:
+class AlignFuseConfig(DepthNetConfig):
     """One depth network shared by all spectra, plus the attachable fusion module.
 
     level_widths None: the encoder's own widths (rounded up to even). The default narrows
@@ -34,14 +34,6 @@ class AlignFuseConfig:
     """
 
     architecture: str = "align_fuse"
-    encoder: str = "lcnet_100"
-    spectra: tuple[str, ...] = SPECTRA
-    stem_width: int = 16
-    level_widths: tuple[int, ...] | None = (32, 64, 96, 128, 128)
-    decoder_widths: tuple[int, ...] = (16, 32, 64, 96)
-    min_depth: float = 0.1
-    max_depth: float = 100.0
-    input_size: tuple[int, int] = (256, 640)
     fusion: bool = True
     fusion_geometry: bool = True
     fusion_heads: int = 2
@@ -50,21 +42,9 @@ class AlignFuseConfig:
     default_anchor: str = "thr"
 
     def __post_init__(self) -> None:
-        if self.architecture != "align_fuse":
-            raise ValueError(f"AlignFuseConfig is for architecture 'align_fuse', not {self.architecture!r}")
-        # Lists from JSON become tuples, so configs compare equal and stay hashable.
-        for name in ("spectra", "level_widths", "decoder_widths", "input_size"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, tuple(value))
-        unknown = set(self.spectra) - set(SPECTRA)
-        if unknown or not self.spectra:
-            raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(self.spectra)}")
+        self.normalise("align_fuse")
         if self.default_anchor not in SPECTRA:
             raise ValueError(f"default_anchor must be one of {SPECTRA}, got {self.default_anchor!r}")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 class AlignFuseModel(nn.Module):
@@ -73,8 +53,7 @@ class AlignFuseModel(nn.Module):
     def __init__(self, config: AlignFuseConfig) -> None:
         super().__init__()
         self.config = config
-        self.network = DepthNet(config.encoder, config.spectra, config.stem_width, config.level_widths,
-                                config.decoder_widths, config.min_depth, config.max_depth)
+        self.network = config.build_depth_net()
         self.fusion = FusionModule(self.network.level_widths, config.spectra, config.fusion_geometry,
                                    config.fusion_heads, config.fusion_qk_dim,
                                    config.fusion_max_tokens) if config.fusion else None

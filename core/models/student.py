@@ -8,46 +8,35 @@ student level to the teacher's level width for feature imitation; they only serv
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from core.data.frame import SPECTRA
-from core.models.depthnet import DepthNet
-from core.models.teacher import DepthBinsHead, check_levels, normalise_config_fields
+from core.models.depthnet import DepthNetConfig
+from core.models.teacher import DepthBinsHead, check_levels
 
 
 @dataclass(frozen=True)
-class StudentConfig:
+class StudentConfig(DepthNetConfig):
     """The student. ``min_depth``, ``max_depth`` and ``num_bins`` must match the teacher's
     (bin distributions are compared bin by bin), ``teacher_level_widths`` its level widths
     (one per student level: the feature-imitation targets)."""
 
     architecture: str = "vfm_student"
     encoder: str = "lcnet_050"
-    spectra: tuple[str, ...] = SPECTRA
     stem_width: int = 8
     level_widths: tuple[int, ...] | None = (16, 32, 48, 64, 64)
     decoder_widths: tuple[int, ...] = (8, 16, 32, 48)
-    min_depth: float = 0.1
-    max_depth: float = 100.0
-    input_size: tuple[int, int] = (256, 640)
     num_bins: int = 7
     bin_head_levels: tuple[int, ...] = (2, 3, 4)
     bin_head_width: int = 32
     teacher_level_widths: tuple[int, ...] = (32, 64, 96, 128, 128)
 
     def __post_init__(self) -> None:
-        if self.architecture != "vfm_student":
-            raise ValueError(f"StudentConfig is for architecture 'vfm_student', not {self.architecture!r}")
-        normalise_config_fields(self, ("spectra", "level_widths", "decoder_widths", "input_size", "bin_head_levels",
-                                       "teacher_level_widths"))
+        self.normalise("vfm_student", ("bin_head_levels", "teacher_level_widths"))
         if self.num_bins < 2:
             raise ValueError(f"num_bins must be at least 2, got {self.num_bins}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class VFMStudent(nn.Module):
@@ -56,8 +45,7 @@ class VFMStudent(nn.Module):
     def __init__(self, config: StudentConfig) -> None:
         super().__init__()
         self.config = config
-        self.depth_net = DepthNet(config.encoder, config.spectra, config.stem_width, config.level_widths,
-                                  config.decoder_widths, config.min_depth, config.max_depth)
+        self.depth_net = config.build_depth_net()
         level_widths = self.depth_net.level_widths
         check_levels("bin_head_levels", config.bin_head_levels, len(level_widths))
         if len(config.teacher_level_widths) != len(level_widths):

@@ -22,31 +22,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.data.frame import SPECTRA
-from core.models.depthnet import DepthNet, conv_bn_relu
+from core.models.depthnet import DepthNetConfig, conv_bn_relu
 from core.models.vfm import VFMBackbone, VFMFeatures, load_backbone
 
 DEPTH_WORDS = ("very close", "close", "somewhat close", "moderate", "somewhat distant", "distant", "very distant")
 PROMPT_TEMPLATE = "This {object} appears to be {depth_word}"
-
-
-def normalise_config_fields(config, tuple_fields: Sequence[str]) -> None:
-    """Shared checks of the depth model configs: JSON lists become tuples (so configs compare
-    equal and stay hashable) and the spectra are a non-empty subset of SPECTRA."""
-    for name in tuple_fields:
-        value = getattr(config, name)
-        if value is not None:
-            object.__setattr__(config, name, tuple(value))
-    if not config.spectra or set(config.spectra) - set(SPECTRA):
-        raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(config.spectra)}")
-    if not 0 < config.min_depth < config.max_depth:
-        raise ValueError(f"need 0 < min_depth < max_depth, got {config.min_depth}, {config.max_depth}")
 
 
 def check_levels(name: str, levels: Sequence[int], num_levels: int) -> None:
@@ -55,7 +41,7 @@ def check_levels(name: str, levels: Sequence[int], num_levels: int) -> None:
 
 
 @dataclass(frozen=True)
-class TeacherConfig:
+class TeacherConfig(DepthNetConfig):
     """The VFM teacher. The depth network's settings default to AlignFuseConfig's, so a
     stage-1 align-and-fuse network can initialise ``VFMTeacher.depth_net``.
 
@@ -75,14 +61,6 @@ class TeacherConfig:
     """
 
     architecture: str = "vfm_teacher"
-    encoder: str = "lcnet_100"
-    spectra: tuple[str, ...] = SPECTRA
-    stem_width: int = 16
-    level_widths: tuple[int, ...] | None = (32, 64, 96, 128, 128)
-    decoder_widths: tuple[int, ...] = (16, 32, 64, 96)
-    min_depth: float = 0.1
-    max_depth: float = 100.0
-    input_size: tuple[int, int] = (256, 640)
     clip: str = "clip:ViT-B-32/openai"
     dino: str = "dino:facebook/dinov2-small"
     dino_image_size: tuple[int, int] | None = (224, 560)
@@ -97,10 +75,8 @@ class TeacherConfig:
     bin_head_width: int = 64
 
     def __post_init__(self) -> None:
-        if self.architecture != "vfm_teacher":
-            raise ValueError(f"TeacherConfig is for architecture 'vfm_teacher', not {self.architecture!r}")
-        normalise_config_fields(self, ("spectra", "level_widths", "decoder_widths", "input_size", "dino_image_size",
-                                       "aggregation_levels", "depth_words", "prompt_objects", "bin_head_levels"))
+        self.normalise("vfm_teacher", ("dino_image_size", "aggregation_levels", "depth_words", "prompt_objects",
+                                       "bin_head_levels"))
         if len(self.depth_words) < 2 or not self.prompt_objects:
             raise ValueError("need at least two depth words and one prompt object")
         if "{depth_word}" not in self.prompt_template:
@@ -119,9 +95,6 @@ class TeacherConfig:
         """Every prompt, depth word major: the objects of the first word, then the next word's."""
         return [self.prompt_template.format(object=obj, depth_word=word)
                 for word in self.depth_words for obj in self.prompt_objects]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def log_uniform_bin_centres(min_depth: float, max_depth: float, num_bins: int) -> torch.Tensor:
@@ -325,8 +298,7 @@ class VFMTeacher(nn.Module):
                                  f"size {dino.patch_size}")
             dino.image_size = config.dino_image_size
         self.config = config
-        self.depth_net = DepthNet(config.encoder, config.spectra, config.stem_width, config.level_widths,
-                                  config.decoder_widths, config.min_depth, config.max_depth)
+        self.depth_net = config.build_depth_net()
         level_widths = self.depth_net.level_widths
         check_levels("aggregation_levels", config.aggregation_levels, len(level_widths))
         check_levels("bin_head_levels", config.bin_head_levels, len(level_widths))

@@ -16,4 +16,4 @@ from core.data.msynth.world import (SPLITS, MSynthSource, msynth_sequence_meta, 
 __all__ = ["CLASS_NAMES", "Conditions", "condition_params", "MAX_DEPTH", "RIG_HEIGHT",
            "make_rig", "RoadLayout", "Scene", "build_scene", "celsius_to_raw", "raw_to_celsius",
            "FPS", "SEQUENCE_LENGTH", "SPEED_RANGE", "EgoPath", "SPLITS", "MSynthSource",
-           "render_frame", "sequence_condition", "split_of", "split_seeds"]
+           "msynth_sequence_meta", "render_frame", "sequence_condition", "split_of", "split_seeds"]
