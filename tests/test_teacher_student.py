@@ -1,7 +1,6 @@
 """VFM-Depth teacher and student, and the distillation losses, with tiny offline backbones."""
 import json
 import os
-from dataclasses import asdict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may wait on the network
 
@@ -9,29 +8,31 @@ import open_clip
 import pytest
 import torch
 import torch.nn as nn
-from open_clip.model import set_model_preprocess_cfg
-from open_clip.push_to_hf_hub import save_config_for_hf
-from open_clip.transform import PreprocessCfg
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from tiny_backbones import save_tiny_clip, save_tiny_dino
 from transformers import Dinov2Config, Dinov2Model
 
-from core.losses.distillation import (affinity_graph, bin_distribution_loss, depth_imitation_loss,
-                                      feature_imitation_loss, illumination_change, isomorphic_graph_loss,
-                                      texture_swap)
+from core.losses.distillation import (
+    affinity_graph,
+    bin_distribution_loss,
+    depth_imitation_loss,
+    feature_imitation_loss,
+    illumination_change,
+    isomorphic_graph_loss,
+    texture_swap,
+)
 from core.models import build_model, load_checkpoint, parameter_report, save_checkpoint
 from core.models.student import StudentConfig, VFMStudent
-from core.models.teacher import DEPTH_WORDS, TeacherConfig, VFMTeacher, log_uniform_bin_centres
+from core.models.teacher import (
+    DEPTH_WORDS,
+    TeacherConfig,
+    VFMTeacher,
+    log_uniform_bin_centres,
+)
 from core.models.vfm import ClipBackbone, DinoBackbone
 
 SIZE = (64, 160)
 CHANNELS = {"rgb": 3, "nir": 1, "thr": 1}
-TINY_CLIP_CONFIG = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 2, "head_width": 16},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
-TINY_DINO_CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        image_size=32, patch_size=8)
 
 
 def images(spectrum, batch=2, seed=0):
@@ -43,14 +44,9 @@ def images(spectrum, batch=2, seed=0):
 def backbone_specs(tmp_path_factory):
     """load_backbone specs of a tiny CLIP (open_clip's hf-hub folder layout) and a tiny DINOv2
     (save_pretrained folder), random weights, saved once."""
-    torch.manual_seed(0)
-    clip = open_clip.CLIP(**TINY_CLIP_CONFIG).eval()
-    set_model_preprocess_cfg(clip, asdict(PreprocessCfg(size=32)))
-    clip_folder = tmp_path_factory.mktemp("tiny-clip")
-    save_file(clip.state_dict(), str(clip_folder / "open_clip_model.safetensors"))
-    save_config_for_hf(clip, clip_folder / "open_clip_config.json", model_config=TINY_CLIP_CONFIG)
-    dino_folder = tmp_path_factory.mktemp("tiny-dinov2")
-    Dinov2Model(Dinov2Config(**TINY_DINO_CONFIG)).save_pretrained(dino_folder)
+    clip_folder, dino_folder = tmp_path_factory.mktemp("tiny-clip"), tmp_path_factory.mktemp("tiny-dinov2")
+    save_tiny_clip(clip_folder)
+    save_tiny_dino(dino_folder)
     return f"clip:{clip_folder}", f"dino:{dino_folder}"
 
 

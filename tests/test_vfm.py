@@ -3,7 +3,6 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may wait on the network
 
@@ -12,23 +11,31 @@ import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
-from open_clip.model import set_model_preprocess_cfg
-from open_clip.push_to_hf_hub import save_config_for_hf
-from open_clip.transform import PreprocessCfg
 from safetensors.torch import save_file
-from transformers import Dinov2Config, Dinov2Model, Dinov2WithRegistersConfig, Dinov2WithRegistersModel
+from tiny_backbones import TINY_CLIP_CONFIG, save_tiny_clip
+from transformers import (
+    Dinov2Config,
+    Dinov2Model,
+    Dinov2WithRegistersConfig,
+    Dinov2WithRegistersModel,
+)
 
-from core.models.vfm import (BackboneUnavailable, ClipBackbone, DinoBackbone, attention_rollout, cls_attention,
-                             download_blocker, load_backbone, load_clip, load_dino, prompt_similarity,
-                             rollout_cls_map)
+from core.models.vfm import (
+    BackboneUnavailable,
+    ClipBackbone,
+    DinoBackbone,
+    attention_rollout,
+    cls_attention,
+    download_blocker,
+    load_backbone,
+    load_clip,
+    load_dino,
+    prompt_similarity,
+    rollout_cls_map,
+)
 from core.viz.attention import attention_overlay
 
 TINY_CLIP_NAME = "spectradepth-test-tiny-vit"
-TINY_CLIP_CONFIG = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 2, "head_width": 16},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
 GRID = (4, 4)
 PATCHES = GRID[0] * GRID[1]
 HEADS = 2
@@ -41,12 +48,8 @@ def _images(batch=2, height=40, width=48, seed=0):
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory):
     """(in-memory open_clip model, folder in open_clip's hf-hub layout, bare weights file)."""
-    torch.manual_seed(0)
-    model = open_clip.CLIP(**TINY_CLIP_CONFIG).eval()
-    set_model_preprocess_cfg(model, asdict(PreprocessCfg(size=32)))
     folder = tmp_path_factory.mktemp("tiny-clip")
-    save_file(model.state_dict(), str(folder / "open_clip_model.safetensors"))
-    save_config_for_hf(model, folder / "open_clip_config.json", model_config=TINY_CLIP_CONFIG)
+    model = save_tiny_clip(folder)
     # The same weights as a bare file of an architecture open_clip knows by name.
     bare = tmp_path_factory.mktemp("tiny-clip-bare")
     (bare / f"{TINY_CLIP_NAME}.json").write_text(json.dumps(TINY_CLIP_CONFIG))
