@@ -11,6 +11,7 @@ import torch
 
 from core.losses import (edge_aware_smoothness, geometric_consistency_loss, global_contrastive_loss,
                          local_contrastive_loss, reprojection_loss, silog_loss, smooth_l1_depth_loss)
+from core.geometry import relative_transform
 from core.models.depthnet import split_shared_specific
 from core.models.fusion import level_intrinsics
 from train.batching import batch_spectra, model_inputs
@@ -58,7 +59,7 @@ def make_align_losses(loss_cfg: dict, seed: int):
         if loss_cfg["w_consistency"] > 0 and anchor in spectra and len(spectra) > 1:
             teacher = depth[anchor].detach().float()
             consistency = [geometric_consistency_loss(teacher, depth[s].float(), K[anchor], K[s],
-                                                      torch.linalg.inv(T[s]) @ T[anchor])
+                                                      relative_transform(T[s], T[anchor]))
                            for s in spectra if s != anchor]
             terms["consistency"] = sum(consistency) / len(consistency)
             loss = loss + loss_cfg["w_consistency"] * terms["consistency"]
@@ -77,7 +78,7 @@ def photometric_terms(batch: dict, spectra: list[str], depth: dict, K: dict, T_r
     total = 0.0
     for s in spectra:
         T_world_target = batch["pose"] @ T_rig_cam[s]
-        T_source_target = [torch.linalg.inv(batch[f"pose@{o}"] @ T_rig_cam[s]) @ T_world_target for o in offsets]
+        T_source_target = [relative_transform(batch[f"pose@{o}"] @ T_rig_cam[s], T_world_target) for o in offsets]
         sources = [batch[f"image/{s}@{o}"] for o in offsets]
         photometric, _ = reprojection_loss(batch[f"image/{s}"], sources, depth[s].float(), K[s], T_source_target,
                                            generator=generator)

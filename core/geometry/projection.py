@@ -27,6 +27,12 @@ def transform_points(T: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return (T[:, :3, :3] @ flat + T[:, :3, 3:]).reshape(points.shape)
 
 
+def relative_transform(T_frame_dst: torch.Tensor, T_frame_src: torch.Tensor) -> torch.Tensor:
+    """T_dst_src (B, 4, 4) from two poses in one common frame (rig or world): it maps points
+    in the source's coordinates to the destination's."""
+    return torch.linalg.inv(T_frame_dst) @ T_frame_src
+
+
 def project(points: torch.Tensor, K: torch.Tensor, eps: float = 1e-6):
     """Pixel coordinates (B, 2, ...) and depth z (B, 1, ...) of camera-space points (B, 3, ...).
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from core.geometry import warp_to_camera
+from core.geometry import relative_transform, warp_to_camera
 
 
 def info_nce(query: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
@@ -109,7 +109,7 @@ def local_contrastive_loss(shared: dict[str, torch.Tensor], specific: dict[str, 
     for spectrum in spectra:
         features = torch.cat([shared[spectrum], specific[spectrum]], dim=1)
         if spectrum != anchor:
-            T_src_anchor = torch.linalg.inv(T_rig_cam[spectrum]) @ T_rig_cam[anchor]
+            T_src_anchor = relative_transform(T_rig_cam[spectrum], T_rig_cam[anchor])
             features, warp_valid = warp_to_camera(features, depth, K_anchor,
                                                   K[spectrum].expand(B, 3, 3),
                                                   T_src_anchor.expand(B, 4, 4))

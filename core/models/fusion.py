@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.data.frame import SPECTRA
-from core.geometry import scale_intrinsics, warp_to_camera
+from core.geometry import relative_transform, scale_intrinsics, warp_to_camera
 from core.models.depthnet import split_shared_specific
 
 
@@ -42,11 +42,6 @@ def level_intrinsics(K: torch.Tensor, image_size: Sequence[int], level_size: Seq
     (H, W), (h, w) = image_size, level_size
     S = scale_intrinsics(np.eye(3), w / W, h / H)
     return torch.as_tensor(S, dtype=K.dtype, device=K.device) @ K
-
-
-def relative_transform(T_rig_dst: torch.Tensor, T_rig_src: torch.Tensor) -> torch.Tensor:
-    """T_dst_src (B, 4, 4): maps points in the source camera's frame to the destination's."""
-    return torch.linalg.inv(T_rig_dst) @ T_rig_src
 
 
 def warp_features(src_feature: torch.Tensor, src_image_size: Sequence[int], K_src: torch.Tensor,
