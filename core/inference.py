@@ -24,7 +24,7 @@ from core.data import ms2
 from core.data.dataset import collate_frames, frame_to_item, resize_frame
 from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
 from core.data.imageio import ImageDecodeError, read_spectrum, write_png
-from core.data.msynth import make_rig
+from core.data.msynth import RENDER_VERSION, make_rig
 from core.data.msynth.thermal_model import raw_to_celsius
 from core.data.samples import write_gallery
 from core.data.thermal import normalize_thermal
@@ -52,9 +52,10 @@ class Sample:
 
 
 def list_samples(root: Path = SAMPLES_DIR) -> list[Sample]:
-    """The sample gallery, generating it first if it is missing (deterministic, seconds)."""
+    """The sample gallery, generating it first if it is missing or was written by an older
+    MS-Synth renderer (deterministic, seconds)."""
     index = root / "index.json"
-    if not index.exists():
+    if not index.exists() or json.loads(index.read_text()).get("render_version") != RENDER_VERSION:
         write_gallery(root)
     entries = json.loads(index.read_text())["samples"]
     return [Sample(e["name"], e["sequence"], e["frame_id"], e["condition"], root / e["thumbnail"])

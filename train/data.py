@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from core.data import ms2
 from core.data.dataset import FrameDataset
-from core.data.msynth import MSynthSource, msynth_sequence_meta
+from core.data.msynth import RENDER_VERSION, MSynthSource, msynth_sequence_meta
 
 CACHE_ROOT = Path(__file__).resolve().parent.parent / "runs" / "cache"
 
@@ -21,7 +21,7 @@ def msynth_cache(split: str, n_sequences: int, frames_per_sequence: int, scale: 
                  root: Path = CACHE_ROOT, conditions: list[str] | None = None, show_progress: bool = True) -> Path:
     """Render (once) an MS-Synth split into ``root`` in the MS2 layout and return its folder."""
     params = {"split": split, "n_sequences": n_sequences, "frames_per_sequence": frames_per_sequence,
-              "scale": scale, "conditions": conditions}
+              "scale": scale, "conditions": conditions, "render_version": RENDER_VERSION}
     name = f"msynth-{split}-{n_sequences}x{frames_per_sequence}-s{scale:g}" + (
         "-" + "-".join(conditions) if conditions else "")
     folder = Path(root) / name

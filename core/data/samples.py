@@ -14,7 +14,7 @@ from PIL import Image
 
 from core.data import ms2
 from core.data.frame import CONDITIONS
-from core.data.msynth import msynth_sequence_meta, render_frame, split_seeds
+from core.data.msynth import RENDER_VERSION, msynth_sequence_meta, render_frame, split_seeds
 
 SCENES_PER_CONDITION = 2
 FRAME_INDEX = 5
@@ -40,7 +40,7 @@ def write_gallery(root: Path, scenes_per_condition: int = SCENES_PER_CONDITION) 
             rgb.save(root / thumbnail)
             entries.append({"name": f"{condition} · scene {seed}", "sequence": sequence,
                             "frame_id": frame_id, "condition": condition, "thumbnail": str(thumbnail)})
-    (root / "index.json").write_text(json.dumps({"samples": entries}, indent=1))
+    (root / "index.json").write_text(json.dumps({"render_version": RENDER_VERSION, "samples": entries}, indent=1))
     return entries
 
 

@@ -82,19 +82,19 @@ def condition_params(seed: int, condition: str) -> Conditions:
     if condition == "night":
         ambient_c -= rng.uniform(1.0, 3.0)
         sodium = rng.random() < 0.6
-        lamp = rng.uniform(3.5, 6.0) * (rgb([1.0, 0.78, 0.5]) if sodium else rgb([0.9, 0.92, 1.0]))
+        lamp = rng.uniform(2.0, 4.0) * (rgb([1.0, 0.78, 0.5]) if sodium else rgb([0.9, 0.92, 1.0]))
         params.update(
             sun_rgb=np.zeros(3), sun_nir=0.0, ambient_rgb=rgb([0.004, 0.005, 0.008]),
             ambient_nir=0.004, sky_horizon_rgb=rgb([0.010, 0.010, 0.014]),
             sky_zenith_rgb=rgb([0.002, 0.003, 0.006]), sky_nir=0.005,
             street_light_rgb=lamp, street_light_nir=0.15 * float(lamp.mean()),
-            headlight_rgb=rng.uniform(250.0, 350.0) * rgb([1.0, 0.97, 0.9]),
+            headlight_rgb=rng.uniform(150.0, 250.0) * rgb([1.0, 0.97, 0.9]),
             nir_illuminator=rng.uniform(30.0, 45.0), glow=1.0,
             lit_windows=rng.uniform(0.15, 0.45), ambient_c=ambient_c, sky_c=ambient_c - 40.0,
-            solar=0.0, shadows=False, fog_c=ambient_c, exposure_rgb=0.8 * exposure_rgb,
-            exposure_nir=2.0 * exposure_nir, noise_rgb=0.035, noise_nir=0.02, noise_thr=4.5)
+            solar=0.0, shadows=False, fog_c=ambient_c, exposure_rgb=0.3 * exposure_rgb,
+            exposure_nir=2.0 * exposure_nir, noise_rgb=0.06, noise_nir=0.02, noise_thr=4.5)
     elif condition == "fog":
-        beta = rng.uniform(0.025, 0.06)  # visibility 3 / beta: 50 to 120 m
+        beta = rng.uniform(0.06, 0.12)  # visibility 3 / beta: 25 to 50 m
         fog = rng.uniform(0.6, 0.75) * rgb([0.96, 0.98, 1.0])
         params.update(
             sun_rgb=0.3 * params["sun_rgb"], sun_nir=0.3 * params["sun_nir"],

@@ -60,13 +60,13 @@ class Material:
 
 
 MATERIALS: dict[Mat, Material] = {
-    Mat.ASPHALT: Material((0.085, 0.085, 0.09), 0.10, 8.0, 3.5, 0.96, Tile.GRAIN, 24.0, 0.30, 0.6),
+    Mat.ASPHALT: Material((0.085, 0.085, 0.09), 0.10, 8.0, 3.5, 0.96, Tile.GRAIN, 24.0, 0.30, 1.5),
     Mat.PAINT_WHITE: Material((0.62, 0.62, 0.60), 0.55, 9.0, 3.0, 0.92, Tile.GRAIN, 24.0, 0.15),
     Mat.PAINT_YELLOW: Material((0.60, 0.42, 0.06), 0.50, 9.0, 3.0, 0.92, Tile.GRAIN, 24.0, 0.15),
     Mat.GRASS: Material((0.07, 0.13, 0.035), 0.50, -1.0, -3.0, 0.98, Tile.LEAVES, 10.0, 0.45, 1.0),
     Mat.DIRT: Material((0.20, 0.15, 0.10), 0.30, 9.0, 1.0, 0.95, Tile.MOTTLED, 6.0, 0.35, 1.0),
-    Mat.CONCRETE: Material((0.32, 0.31, 0.29), 0.34, 7.0, 2.0, 0.94, Tile.SLABS, 85.0, 0.22, 0.5),
-    Mat.FACADE: Material((1.0, 1.0, 1.0), 0.40, 2.0, 1.5, 0.93, Tile.MOTTLED, 5.0, 0.18, 0.5,
+    Mat.CONCRETE: Material((0.32, 0.31, 0.29), 0.34, 7.0, 2.0, 0.94, Tile.SLABS, 85.0, 0.22, 1.0),
+    Mat.FACADE: Material((1.0, 1.0, 1.0), 0.40, 2.0, 1.5, 0.93, Tile.MOTTLED, 5.0, 0.18, 1.0,
                          tinted=True),
     Mat.GLASS: Material((0.035, 0.045, 0.055), 0.04, 1.0, 1.0, 0.84, Tile.MOTTLED, 2.0, 0.30, 0.2),
     Mat.LIT_WINDOW: Material((0.05, 0.05, 0.05), 0.05, 3.0, 3.0, 0.84, Tile.MOTTLED, 2.0, 0.35, 0.2,

@@ -23,6 +23,10 @@ from core.data.msynth.surface import compute_surface
 from core.data.msynth.trajectory import SEQUENCE_LENGTH, frame_time
 from core.geometry.camera import Camera
 
+# Bumped whenever a change to the world, shading or sensors changes rendered images, so caches
+# and galleries written by an older renderer are rendered again instead of silently reused.
+RENDER_VERSION = 2
+
 SPLITS = {
     "train": range(0, 100_000),
     "val": range(100_000, 110_000),
