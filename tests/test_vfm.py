@@ -375,7 +375,7 @@ def test_unreachable_hub_fails_fast_without_the_offline_flag(monkeypatch):
 
 
 def test_bad_specs_say_what_is_expected(tmp_path):
-    with pytest.raises(ValueError, match="kind one of clip, dino"):
+    with pytest.raises(ValueError, match="kind one of builtin, clip, dino"):
         load_backbone("sam:vit-b")
     with pytest.raises(ValueError, match="names no weights"):
         load_backbone("clip:ViT-B-32")

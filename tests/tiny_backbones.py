@@ -6,10 +6,10 @@ from pathlib import Path
 import open_clip
 import torch
 from open_clip.model import set_model_preprocess_cfg
-from open_clip.push_to_hf_hub import save_config_for_hf
 from open_clip.transform import PreprocessCfg
-from safetensors.torch import save_file
 from transformers import Dinov2Config, Dinov2Model
+
+from core.models.vfm.builtin import save_clip_folder
 
 TINY_CLIP_CONFIG = {
     "embed_dim": 16,
@@ -25,8 +25,7 @@ def save_tiny_clip(folder: Path) -> open_clip.CLIP:
     torch.manual_seed(0)
     model = open_clip.CLIP(**TINY_CLIP_CONFIG).eval()
     set_model_preprocess_cfg(model, asdict(PreprocessCfg(size=32)))
-    save_file(model.state_dict(), str(folder / "open_clip_model.safetensors"))
-    save_config_for_hf(model, folder / "open_clip_config.json", model_config=TINY_CLIP_CONFIG)
+    save_clip_folder(model, TINY_CLIP_CONFIG, folder)
     return model
 
 

@@ -1,9 +1,10 @@
 """`python -m train <stage> --config train/configs/<name>.yaml [--set key=value ...] [--resume]`
 
 Stages:
-  align  train the shared depth network (supervised + contrastive + consistency)
-  fuse   train the fusion module on a frozen align checkpoint
-  eval   evaluate checkpoints on the MS-Synth test split and print the tables
+  align         train the shared depth network (supervised + contrastive + consistency)
+  fuse          train the fusion module on a frozen align checkpoint
+  pretrain-vfm  train a built-in offline backbone (CLIP contrastive or DINO self-distillation)
+  eval          evaluate checkpoints on the MS-Synth test split and print the tables
 Multi-GPU / multi-node: launch the same command with `torchrun --nproc_per_node N -m train ...`.
 """
 from __future__ import annotations
@@ -16,12 +17,14 @@ import sys
 from pathlib import Path
 
 from core.models import build_model, load_checkpoint, save_checkpoint
+from core.models.vfm.builtin import save_builtin
 from train.align import make_align_losses
 from train.config import load_config
 from train.engine import seed_everything, setup_runtime, teardown_runtime
 from train.evaluate import evaluate_model, results_table
 from train.fuse import fusion_model_from_align, make_fuse_losses
 from train.loop import fit
+from train.pretrain_vfm import build_pretrainer
 from train.targets import target_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +59,22 @@ def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
     teardown_runtime(runtime)
 
 
+def run_pretrain_vfm(cfg: dict, resume: bool, command: str) -> None:
+    runtime = setup_runtime()
+    seed_everything(cfg["seed"] + runtime.rank)
+    run_dir = REPO_ROOT / cfg["run_dir"]
+    model, compute_losses, after_step = build_pretrainer(cfg, runtime)
+    model.to(runtime.device)
+    fit(cfg, runtime, model, compute_losses, run_dir, resume, after_step)
+    if runtime.is_main:
+        out = save_builtin(cfg["backbone"], model.trained_model().cpu(), REPO_ROOT / cfg["out"],
+                           {"command": command, "training_data": cfg["data"], "stage": "pretrain-vfm",
+                            "log": "log.csv"})
+        shutil.copy(run_dir / "log.csv", out / "log.csv")
+        print(f"saved {out}")
+    teardown_runtime(runtime)
+
+
 def run_eval(cfg: dict) -> None:
     runtime = setup_runtime()
     all_results, parameters = {}, {}
@@ -87,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["align", "fuse", "eval"])
+    parser.add_argument("stage", choices=["align", "fuse", "pretrain-vfm", "eval"])
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optim.steps=10")
@@ -96,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.config, args.set)
     if args.stage == "eval":
         run_eval(cfg)
+    elif args.stage == "pretrain-vfm":
+        run_pretrain_vfm(cfg, args.resume, training_command(argv))
     else:
         run_training(args.stage, cfg, args.resume, training_command(argv))
 

@@ -35,11 +35,12 @@ def build_train_loader(cfg: dict, runtime: Runtime) -> DataLoader:
 
 
 def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: LossFn, run_dir: Path,
-        resume: bool) -> int:
+        resume: bool, after_step: Callable[[int], None] | None = None) -> int:
     """Train ``model``'s trainable parameters for cfg.optim.steps steps; returns the last step.
 
     ``compute_losses(module, batch, step)`` returns named loss terms with the total under
-    'loss'; ``module`` is the DDP wrapper when distributed.
+    'loss'; ``module`` is the DDP wrapper when distributed. ``after_step(step)`` runs after
+    each optimiser step (e.g. an EMA teacher's update).
     """
     optim_cfg = cfg["optim"]
     loader = build_train_loader(cfg, runtime)
@@ -49,6 +50,8 @@ def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: Los
     state_path = run_dir / "training_state.pt"
     step = load_training_state(state_path, model, optimizer, scheduler) if resume and state_path.exists() else 0
     module = wrap_ddp(model, runtime)
+    if step == 0 and runtime.is_main:
+        (run_dir / "log.csv").unlink(missing_ok=True)  # a fresh run never continues an old run's log
     log = CsvLog(run_dir / "log.csv")
     total_steps = optim_cfg["steps"]
     progress = tqdm(total=total_steps, initial=step, desc=cfg["name"], disable=not runtime.is_main)
@@ -68,6 +71,8 @@ def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: Los
             torch.nn.utils.clip_grad_norm_(trainable, optim_cfg.get("clip_grad", 1.0))
             optimizer.step()
             scheduler.step()
+            if after_step is not None:
+                after_step(step)
             step += 1
             progress.update(1)
             if runtime.is_main and (step % cfg["log_every"] == 0 or step == total_steps):

@@ -4,9 +4,10 @@ from core.losses.contrastive import (LocalContrastiveResult, global_contrastive_
                                      local_contrastive_loss)
 from core.losses.photometric import (edge_aware_smoothness, photometric_error, reprojection_loss,
                                      ssim)
+from core.losses.self_distillation import dino_loss, ema_update, updated_center
 from core.losses.supervised import silog_loss, smooth_l1_depth_loss
 
 __all__ = ["depth_inconsistency", "geometric_consistency_loss", "LocalContrastiveResult",
            "global_contrastive_loss", "info_nce", "local_contrastive_loss",
            "edge_aware_smoothness", "photometric_error", "reprojection_loss", "ssim",
-           "silog_loss", "smooth_l1_depth_loss"]
+           "dino_loss", "ema_update", "updated_center", "silog_loss", "smooth_l1_depth_loss"]

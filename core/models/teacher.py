@@ -28,11 +28,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.data.captions import DEPTH_WORDS, PROMPT_TEMPLATE
 from core.models.depthnet import DepthNetConfig, conv_bn_relu
 from core.models.vfm import VFMBackbone, VFMFeatures, load_backbone
 
-DEPTH_WORDS = ("very close", "close", "somewhat close", "moderate", "somewhat distant", "distant", "very distant")
-PROMPT_TEMPLATE = "This {object} appears to be {depth_word}"
 
 
 def check_levels(name: str, levels: Sequence[int], num_levels: int) -> None:

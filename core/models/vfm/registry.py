@@ -6,9 +6,10 @@
     clip:hf-hub:org/repo                 an open_clip repo on the Hugging Face Hub
     dino:facebook/dinov2-small           a transformers DINOv2 repo id
     dino:/path/to/folder                 a DINOv2 ``save_pretrained`` folder
+    builtin:clip, builtin:dino           the built-in offline backbones in checkpoints/
 
-New kinds of backbone (e.g. built-in offline ones) register a loader in
-``BACKBONE_LOADERS``: a function (target, device) -> VFMBackbone.
+New kinds of backbone register a loader in ``BACKBONE_LOADERS``: a function
+(target, device) -> VFMBackbone.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from collections.abc import Callable
 
 import torch
 
-from core.models.vfm.base import VFMBackbone, existing_path, looks_like_path
+from core.models.vfm.base import BackboneUnavailable, VFMBackbone, existing_path, looks_like_path
+from core.models.vfm.builtin import load_builtin
 from core.models.vfm.clip import HF_HUB_PREFIX, load_clip
 from core.models.vfm.dino import load_dino
 
@@ -45,6 +47,7 @@ def _dino_from_spec(target: str, device: str | torch.device) -> VFMBackbone:
 BACKBONE_LOADERS: dict[str, BackboneLoader] = {
     "clip": _clip_from_spec,
     "dino": _dino_from_spec,
+    "builtin": load_builtin,
 }
 
 
@@ -60,3 +63,17 @@ def load_backbone(spec: str, device: str | torch.device = "cpu") -> VFMBackbone:
                          f"{', '.join(sorted(BACKBONE_LOADERS))} (e.g. 'clip:ViT-B-32/openai', "
                          f"'dino:facebook/dinov2-small')")
     return BACKBONE_LOADERS[kind](target, device)
+
+
+def load_backbone_or_builtin(spec: str, device: str | torch.device = "cpu") -> tuple[VFMBackbone, str]:
+    """(backbone, status line for users): the backbone ``spec`` names when it can be loaded,
+    else the built-in one of the same kind, with the reason said plainly."""
+    kind = spec.partition(":")[0]
+    try:
+        backbone = load_backbone(spec, device)
+        return backbone, f"{backbone.kind.upper()}: {backbone.source}"
+    except BackboneUnavailable as err:
+        if kind not in ("clip", "dino"):
+            raise
+        backbone = load_builtin(kind, device)
+        return backbone, f"{kind.upper()}: {spec} could not be loaded ({err}); serving the {backbone.source} instead"

@@ -1,0 +1,194 @@
+"""Stage pretrain-vfm: the built-in offline CLIP and DINO backbones, trained on MS-Synth.
+
+    python -m train pretrain-vfm --config train/configs/builtin-clip.yaml
+    python -m train pretrain-vfm --config train/configs/builtin-dino.yaml
+
+CLIP: image-text contrastive learning (open_clip's ``ClipLoss``) on images of every spectrum
+paired with captions generated from the frame's classes, depths, condition and spectrum.
+DINO: self-distillation with multi-crop; the two global crops of a frame come from two
+different spectra (the cameras see nearly the same view), so the features learn what the
+spectra share. Both train through the shared ``fit`` loop (logging, resume, DDP).
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import open_clip
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from open_clip.loss import ClipLoss
+from torchvision.transforms import v2
+
+from core.data.captions import scene_caption
+from core.losses.self_distillation import dino_loss, ema_update, updated_center
+from core.models.vfm.builtin import BUILTIN_CLIP_CONFIG, BUILTIN_IMAGE_SIZE, new_builtin_clip, new_builtin_dino
+from core.models.vfm.clip import ClipBackbone
+from core.models.vfm.dino import DinoBackbone
+from train.batching import batch_spectra
+from train.engine import Runtime
+
+
+def as_rgb(image: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) with C = 1 or 3 -> three channels, as the VFMs take single-channel spectra."""
+    return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image
+
+
+# --- CLIP --------------------------------------------------------------------------------
+
+class ClipPretrainer(nn.Module):
+    """The built-in CLIP in its backbone wrapper (preprocessing, tokenizer) for training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # open_clip's default BPE tokenizer, as a saved built-in's folder config gives it.
+        tokenizer = open_clip.get_tokenizer(context_length=BUILTIN_CLIP_CONFIG["text_cfg"]["context_length"])
+        self.backbone = ClipBackbone(new_builtin_clip(), tokenizer, "builtin-clip", "training")
+
+    def forward(self, images: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        model = self.backbone.model
+        image_features = F.normalize(model.encode_image(self.backbone.preprocess(images)), dim=-1)
+        text_features = F.normalize(model.encode_text(self.backbone.tokenize(captions)), dim=-1)
+        return image_features, text_features, model.logit_scale.exp()
+
+    def trained_model(self) -> nn.Module:
+        return self.backbone.model
+
+
+def batch_captions(batch: dict, spectrum: str) -> list[str]:
+    classes = batch[f"classes/{spectrum}"].cpu().numpy()
+    depth = batch[f"depth/{spectrum}"][:, 0].cpu().numpy()
+    return [scene_caption(c, d, condition, spectrum) for c, d, condition in zip(classes, depth, batch["condition"])]
+
+
+def make_clip_losses(runtime: Runtime):
+    loss = ClipLoss(rank=runtime.rank, world_size=runtime.world_size)
+
+    def compute(module: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        spectra = batch_spectra(batch)
+        images = torch.cat([as_rgb(batch[f"image/{s}"]) for s in spectra])
+        captions = [caption for s in spectra for caption in batch_captions(batch, s)]
+        image_features, text_features, logit_scale = module(images, captions)
+        value = loss(image_features, text_features, logit_scale)
+        return {"loss": value, "logit_scale": logit_scale.detach()}
+
+    return compute
+
+
+# --- DINO --------------------------------------------------------------------------------
+
+class DinoHead(nn.Module):
+    """DINO's projection head: a 3-layer MLP to a bottleneck, then L2-normalised
+    prototypes (weight-normalised linear layer with its norm fixed at 1)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, bottleneck_dim: int, prototypes: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim),
+                                 nn.GELU(), nn.Linear(hidden_dim, bottleneck_dim))
+        self.prototypes = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck_dim, prototypes, bias=False))
+        self.prototypes.parametrizations.weight.original0.data.fill_(1.0)
+        self.prototypes.parametrizations.weight.original0.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.prototypes(F.normalize(self.mlp(x), dim=-1))
+
+
+class DinoPretrainer(nn.Module):
+    """Student ViT + head (trained) and their EMA teacher (not trained, kept in the state
+    so a resumed run continues exactly), plus the teacher's running centre."""
+
+    def __init__(self, head_cfg: dict) -> None:
+        super().__init__()
+        self.student = DinoBackbone(new_builtin_dino(), "builtin-dino", "training", BUILTIN_IMAGE_SIZE)
+        self.student_head = DinoHead(self.student.embed_dim, head_cfg["hidden_dim"], head_cfg["bottleneck_dim"],
+                                     head_cfg["prototypes"])
+        self.teacher = copy.deepcopy(self.student).requires_grad_(False)
+        self.teacher_head = copy.deepcopy(self.student_head).requires_grad_(False)
+        self.register_buffer("center", torch.zeros(1, head_cfg["prototypes"]))
+
+    def embed(self, backbone: DinoBackbone, head: DinoHead, crops: torch.Tensor) -> torch.Tensor:
+        pixels = (crops - backbone.pixel_mean) / backbone.pixel_std
+        return head(backbone.model(pixel_values=pixels).pooler_output)
+
+    def forward(self, global_crops: list[torch.Tensor], local_crops: list[torch.Tensor]):
+        student = [self.embed(self.student, self.student_head, crops) for crops in global_crops + local_crops]
+        with torch.no_grad():
+            teacher = [self.embed(self.teacher, self.teacher_head, crops) for crops in global_crops]
+        return student, teacher
+
+    def trained_model(self) -> nn.Module:
+        """The teacher's ViT: in DINO the EMA teacher is the better and smoother backbone."""
+        return self.teacher.model
+
+
+def random_crops(images: torch.Tensor, size: tuple[int, int], scale: tuple[float, float],
+                 generator: torch.Generator) -> torch.Tensor:
+    """One random resized crop per image (B, 3, H, W) -> (B, 3, *size), keeping about the
+    cameras' aspect ratio (w / h from 2 to 3)."""
+    height, width = images.shape[-2:]
+    crops = []
+    for image in images:
+        area = height * width * float(torch.empty(1).uniform_(*scale, generator=generator))
+        ratio = math.exp(float(torch.empty(1).uniform_(math.log(2.0), math.log(3.0), generator=generator)))
+        crop_h = min(height, max(8, round(math.sqrt(area / ratio))))
+        crop_w = min(width, max(8, round(math.sqrt(area * ratio))))
+        top = int(torch.randint(0, height - crop_h + 1, (1,), generator=generator))
+        left = int(torch.randint(0, width - crop_w + 1, (1,), generator=generator))
+        crops.append(v2.functional.resized_crop(image, top, left, crop_h, crop_w, list(size), antialias=True))
+    return torch.stack(crops)
+
+
+def make_dino_losses(cfg: dict, runtime: Runtime, model: DinoPretrainer):
+    dino_cfg = cfg["dino"]
+    generator = torch.Generator().manual_seed(cfg["seed"] + runtime.rank)
+    rng = np.random.default_rng(cfg["seed"] + runtime.rank)
+    local_size = tuple(s // 2 for s in BUILTIN_IMAGE_SIZE)
+
+    def compute(module: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        spectra = batch_spectra(batch)
+        first, second = rng.choice(spectra, size=2, replace=len(spectra) < 2)
+        global_crops = [random_crops(as_rgb(batch[f"image/{s}"]), BUILTIN_IMAGE_SIZE, tuple(dino_cfg["global_scale"]),
+                                     generator) for s in (first, second)]
+        local_crops = [random_crops(as_rgb(batch[f"image/{rng.choice(spectra)}"]), local_size,
+                                    tuple(dino_cfg["local_scale"]), generator)
+                       for _ in range(dino_cfg["local_crops"])]
+        student, teacher = module(global_crops, local_crops)
+        loss = dino_loss(student, teacher, model.center, dino_cfg["student_temperature"],
+                         dino_cfg["teacher_temperature"])
+        center = updated_center(model.center, teacher, dino_cfg["center_momentum"])
+        if runtime.distributed:
+            dist.all_reduce(center)
+            center /= runtime.world_size
+        model.center.copy_(center)
+        entropy = -(F.softmax(teacher[0], -1) * F.log_softmax(teacher[0], -1)).sum(-1).mean()
+        return {"loss": loss, "teacher_entropy": entropy.detach()}
+
+    return compute
+
+
+def make_teacher_update(cfg: dict, model: DinoPretrainer):
+    """After each step: EMA of the student into the teacher, momentum rising from its base
+    value to 1 on a cosine over the run."""
+    base, steps = cfg["dino"]["teacher_momentum"], cfg["optim"]["steps"]
+
+    def update(step: int) -> None:
+        momentum = 1.0 - (1.0 - base) * (math.cos(math.pi * step / steps) + 1.0) / 2.0
+        ema_update(model.teacher, model.student, momentum)
+        ema_update(model.teacher_head, model.student_head, momentum)
+
+    return update
+
+
+def build_pretrainer(cfg: dict, runtime: Runtime):
+    """(module, compute_losses, after_step) for cfg.backbone 'clip' or 'dino'."""
+    kind = cfg["backbone"]
+    if kind == "clip":
+        model = ClipPretrainer()
+        return model, make_clip_losses(runtime), None
+    if kind == "dino":
+        model = DinoPretrainer(cfg["dino"]["head"])
+        return model, make_dino_losses(cfg, runtime, model), make_teacher_update(cfg, model)
+    raise ValueError(f"backbone must be 'clip' or 'dino', got {kind!r}")
