@@ -213,3 +213,27 @@ def test_source_lists_frames_by_sequence():
     assert frame.meta["frame_index"] == source.frame_indices[1]
     with pytest.raises(IndexError):
         source[6]
+
+
+def test_texture_condition_keeps_geometry_and_light_and_changes_surfaces():
+    seed = next(s for s in split_seeds("test") if sequence_condition(s) == "day")
+    day = render_frame(seed, 5, "day", scale=0.25)
+    texture = render_frame(seed, 5, "texture", scale=0.25)
+    for spectrum in day.spectra:
+        assert np.array_equal(day.depth[spectrum], texture.depth[spectrum])
+        assert np.array_equal(day.classes[spectrum], texture.classes[spectrum])
+    sky = day.classes["rgb"] == SKY
+    rgb_day, rgb_texture = (f.images["rgb"].astype(np.int16) for f in (day, texture))
+    # Same sun and sky: the sky differs by sensor grain only; the surfaces look different.
+    assert np.abs(rgb_day[sky] - rgb_texture[sky]).mean() < 2.0
+    assert np.abs(rgb_day[~sky] - rgb_texture[~sky]).mean() > 10.0
+
+
+def test_texture_sequences_pair_with_day_sequences_in_the_test_split_only():
+    source = MSynthSource("test", 4, 1, conditions=["day", "texture"], scale=0.25)
+    seeds, conditions = zip(*source.sequences)
+    assert conditions == ("day", "texture", "day", "texture")
+    assert seeds[0] == seeds[1] and seeds[2] == seeds[3]
+    assert source[1].condition == "texture"
+    with pytest.raises(ValueError, match="held out for the test split"):
+        MSynthSource("train", 2, 1, conditions=["texture"])

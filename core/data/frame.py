@@ -10,6 +10,10 @@ from core.geometry.camera import Camera
 SPECTRA = ("rgb", "nir", "thr")
 SPECTRUM_LABELS = {"rgb": "RGB", "nir": "NIR", "thr": "Thermal"}
 CONDITIONS = ("day", "night", "fog", "rain")
+# Held out for testing robustness: the test split's day scenes, same geometry and light, with
+# their surface textures swapped between materials or removed.
+TEST_ONLY_CONDITIONS = ("texture",)
+EVAL_CONDITIONS = CONDITIONS + TEST_ONLY_CONDITIONS
 
 # Raw image dtypes and channel counts per spectrum, as the MS2 rig records them.
 IMAGE_FORMATS = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.data.frame import CONDITIONS, SPECTRA, Frame
+from core.data.frame import EVAL_CONDITIONS, SPECTRA, Frame
 from core.data.msynth.world import render_frame
 
 DEPTH_PNG_SCALE = 256.0
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
     render = commands.add_parser("render", help="render one frame to PNGs")
     render.add_argument("--seed", type=int, default=0)
     render.add_argument("--frame", type=int, default=0, help="frame index along the sequence")
-    render.add_argument("--condition", choices=CONDITIONS, default=None,
+    render.add_argument("--condition", choices=EVAL_CONDITIONS, default=None,
                         help="default: the sequence's own condition")
     render.add_argument("--spectra", nargs="+", choices=SPECTRA, default=list(SPECTRA))
     render.add_argument("--scale", type=float, default=1.0)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.frame import CONDITIONS
+from core.data.frame import CONDITIONS, EVAL_CONDITIONS
+from core.data.msynth.materials import Mat
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,16 @@ class Conditions:
     noise_rgb: float             # grain in the sqrt-intensity domain
     noise_nir: float
     noise_thr: float             # thermal noise, raw counts
+    # surface appearance ('texture' condition)
+    appearance: np.ndarray | None  # (M,) material whose albedo, reflectance and texture each
+                                   # material shows; None = its own
+    texture_gain: float          # scale of every material's texture (0 = textureless)
 
 
 def condition_params(seed: int, condition: str) -> Conditions:
-    """The settings of sequence ``seed`` under ``condition`` (one of CONDITIONS)."""
-    if condition not in CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
+    """The settings of sequence ``seed`` under ``condition`` (one of EVAL_CONDITIONS)."""
+    if condition not in EVAL_CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; expected one of {EVAL_CONDITIONS}")
     # The sun, the air temperature and the camera's exposure belong to the sequence; the
     # condition then changes them, so one scene can be compared across conditions.
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0D1]))
@@ -66,7 +71,9 @@ def condition_params(seed: int, condition: str) -> Conditions:
     ambient_c = rng.uniform(23.0, 31.0)
     sun = rng.uniform(1.4, 1.9)
     exposure_rgb, exposure_nir = rng.uniform(0.9, 1.1, 2)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0D1, CONDITIONS.index(condition)]))
+    # 'texture' keeps the day's light exactly: it draws what the day draws.
+    lighting = "day" if condition == "texture" else condition
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0D1, CONDITIONS.index(lighting)]))
     rgb = np.array
     params = dict(  # clear day
         name=condition, sun_dir=sun_dir, sun_rgb=sun * rgb([1.0, 0.95, 0.86]), sun_nir=0.9 * sun,
@@ -78,7 +85,7 @@ def condition_params(seed: int, condition: str) -> Conditions:
         thermal_contrast=1.0, fog_beta={"rgb": 0.0, "nir": 0.0, "thr": 0.0},
         fog_rgb=np.zeros(3), fog_nir=0.0, fog_c=ambient_c, wetness=0.0, rain_streaks=0, veil=0.0,
         exposure_rgb=exposure_rgb, exposure_nir=exposure_nir,
-        noise_rgb=0.004, noise_nir=0.005, noise_thr=4.0)
+        noise_rgb=0.004, noise_nir=0.005, noise_thr=4.0, appearance=None, texture_gain=1.0)
     if condition == "night":
         ambient_c -= rng.uniform(1.0, 3.0)
         sodium = rng.random() < 0.6
@@ -115,4 +122,21 @@ def condition_params(seed: int, condition: str) -> Conditions:
             shadows=False, thermal_contrast=rng.uniform(0.45, 0.6),
             wetness=rng.uniform(0.7, 1.0), rain_streaks=int(rng.uniform(600, 1400)),
             veil=rng.uniform(0.1, 0.2), noise_rgb=0.006, noise_nir=0.007)
+    elif condition == "texture":
+        params.update(texture_params(seed))
     return Conditions(**params)
+
+
+# Materials whose looks the 'texture' condition shuffles; light sources keep theirs.
+SWAPPABLE_MATERIALS = tuple(m for m in Mat if m not in (Mat.LIT_WINDOW, Mat.HEADLIGHT, Mat.TAILLIGHT, Mat.LAMP))
+
+
+def texture_params(seed: int) -> dict:
+    """Misleading or missing texture: every swappable material takes another's albedo, NIR
+    reflectance and texture pattern; half of the scenes then lose all texture, the other
+    half get it 1.5-3x stronger."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x7E47]))
+    appearance = np.arange(len(Mat))
+    appearance[list(SWAPPABLE_MATERIALS)] = rng.permutation(SWAPPABLE_MATERIALS)
+    gain = 0.0 if rng.random() < 0.5 else float(rng.uniform(1.5, 3.0))
+    return {"appearance": appearance, "texture_gain": gain}

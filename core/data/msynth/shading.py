@@ -20,15 +20,20 @@ from core.data.msynth.thermal_model import celsius_to_signal
 LAMP_REACH = 25.0   # m; street lamps fade smoothly to zero at this distance
 
 
-def _texture(s: Surface) -> np.ndarray:
+def _looks(s: Surface, cond: Conditions) -> np.ndarray:
+    """The material each pixel looks like (its own unless the condition swaps appearances)."""
+    return s.material if cond.appearance is None else cond.appearance.take(s.material)
+
+
+def _texture(s: Surface, looks: np.ndarray) -> np.ndarray:
     tables = material_tables()
-    freq = tables.tex_freq.take(s.material)
-    return sample_texture(tables.tile.take(s.material), s.s1 * freq, s.s2 * freq)
+    freq = tables.tex_freq.take(looks)
+    return sample_texture(tables.tile.take(looks), s.s1 * freq, s.s2 * freq)
 
 
-def _tinted(s: Surface) -> np.ndarray:
+def _tinted(looks: np.ndarray) -> np.ndarray:
     """Pixels whose material takes the primitive's tint."""
-    return np.flatnonzero(material_tables().tinted.take(s.material))
+    return np.flatnonzero(material_tables().tinted.take(looks))
 
 
 def _tint_by_id(scene: Scene) -> np.ndarray:
@@ -132,9 +137,10 @@ def shade_rgb(s: Surface, scene: Scene, cond: Conditions, rays: RayGrid) -> np.n
     """Linear RGB radiance, (H * W, 3) float32."""
     t = material_tables()
     mat = s.material
-    albedo = t.rgb.take(mat, axis=0)
-    albedo *= (1.0 + t.tex_rgb.take(mat) * _texture(s))[:, None]
-    tinted = _tinted(s)
+    looks = _looks(s, cond)
+    albedo = t.rgb.take(looks, axis=0)
+    albedo *= (1.0 + np.float32(cond.texture_gain) * t.tex_rgb.take(looks) * _texture(s, looks))[:, None]
+    tinted = _tinted(looks)
     albedo[tinted] *= _tint_by_id(scene).take(s.ids.take(tinted), axis=0)
     if cond.wetness > 0.0:
         albedo[s.classes == ROAD] *= np.float32(1.0 - 0.5 * cond.wetness)
@@ -162,10 +168,12 @@ def shade_nir(s: Surface, scene: Scene, cond: Conditions, rays: RayGrid) -> np.n
     """Linear NIR radiance, (H * W,) float32; vegetation bright, asphalt and glass dark."""
     t = material_tables()
     mat = s.material
-    reflectance = t.nir.take(mat) * (1.0 + t.tex_rgb.take(mat) * _texture(s))
+    looks = _looks(s, cond)
+    reflectance = t.nir.take(looks) * (1.0 + np.float32(cond.texture_gain) * t.tex_rgb.take(looks)
+                                       * _texture(s, looks))
     # Paints and fabrics reflect NIR roughly in proportion to their visible brightness.
     brightness = 0.35 + 0.65 * np.clip(_tint_by_id(scene).mean(axis=1) / 0.5, 0.0, 1.5)
-    tinted = _tinted(s)
+    tinted = _tinted(looks)
     reflectance[tinted] *= brightness.take(s.ids.take(tinted))
     if cond.wetness > 0.0:
         reflectance[s.classes == ROAD] *= np.float32(1.0 - 0.5 * cond.wetness)
@@ -197,7 +205,8 @@ def shade_thermal(s: Surface, cond: Conditions) -> np.ndarray:
     celsius = t.ambient_weight.take(mat) * ambient + night + heating
     _, sun = _sky_and_sun(s, cond)
     celsius += solar * np.float32(4.0) * sun
-    celsius += t.tex_thr.take(mat) * _texture(s)
+    looks = _looks(s, cond)
+    celsius += np.float32(cond.texture_gain) * t.tex_thr.take(looks) * _texture(s, looks)
     celsius += s.heat
     if cond.thermal_contrast != 1.0:
         celsius = ambient + np.float32(cond.thermal_contrast) * (celsius - ambient)

@@ -11,7 +11,7 @@ from itertools import islice
 
 import numpy as np
 
-from core.data.frame import CONDITIONS, SPECTRA, Frame
+from core.data.frame import CONDITIONS, EVAL_CONDITIONS, SPECTRA, Frame
 from core.data.msynth.conditions import Conditions, condition_params
 from core.data.msynth.raycast import cast
 from core.data.msynth.rig import make_rig
@@ -68,7 +68,7 @@ def scaled_rig(rig: dict[str, Camera], scale: float) -> dict[str, Camera]:
 
 def _rng(seed: int, condition: str, frame_index: int, spectrum: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(
-        [seed, CONDITIONS.index(condition), frame_index, SPECTRA.index(spectrum), 0x5E45]))
+        [seed, EVAL_CONDITIONS.index(condition), frame_index, SPECTRA.index(spectrum), 0x5E45]))
 
 
 def _column_offsets(scene: Scene, width: int) -> np.ndarray:
@@ -107,7 +107,7 @@ def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: st
                  pose: np.ndarray | None = None) -> Frame:
     """Render frame ``frame_index`` of a sequence.
 
-    condition: one of CONDITIONS; None takes the sequence's own, ``sequence_condition(seed)``.
+    condition: one of EVAL_CONDITIONS; None takes the sequence's own, ``sequence_condition(seed)``.
     rig:       cameras by spectrum (default ``make_rig()``); ``scale`` resizes all of them.
     pose:      T_world_rig to render from instead of the ego's pose at this frame.
     """
@@ -144,33 +144,49 @@ def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: st
 class MSynthSource:
     """Frames of the first ``n_sequences`` sequences of a split, ``frames_per_sequence`` each,
     spread evenly along each sequence. ``conditions`` keeps only sequences whose own condition
-    is listed (None: all, balanced)."""
+    is listed (None: all, balanced); 'texture' (test only) renders the day sequences again with
+    swapped or removed textures, right after each of them when 'day' is listed too."""
 
     def __init__(self, split: str, n_sequences: int, frames_per_sequence: int = 10,
                  conditions=None, scale: float = 1.0, spectra=SPECTRA) -> None:
         if not 1 <= frames_per_sequence <= SEQUENCE_LENGTH:
             raise ValueError(f"frames_per_sequence must be in [1, {SEQUENCE_LENGTH}]")
         wanted = tuple(conditions) if conditions is not None else CONDITIONS
-        unknown = set(wanted) - set(CONDITIONS)
+        unknown = set(wanted) - set(EVAL_CONDITIONS)
         if unknown:
-            raise ValueError(f"unknown conditions {sorted(unknown)}; expected some of {CONDITIONS}")
-        seeds = (s for s in split_seeds(split) if sequence_condition(s) in wanted)
-        self.seeds = list(islice(seeds, n_sequences))
-        if len(self.seeds) < n_sequences:
-            raise ValueError(f"split {split!r} has only {len(self.seeds)} sequences of {wanted}")
+            raise ValueError(f"unknown conditions {sorted(unknown)}; expected some of {EVAL_CONDITIONS}")
+        if "texture" in wanted and split != "test":
+            raise ValueError("the 'texture' condition is held out for the test split")
+        self.sequences = list(islice(self._sequences(split, wanted), n_sequences))
+        if len(self.sequences) < n_sequences:
+            raise ValueError(f"split {split!r} has only {len(self.sequences)} sequences of {wanted}")
         stride = SEQUENCE_LENGTH // frames_per_sequence
         self.frame_indices = [i * stride for i in range(frames_per_sequence)]
         self.split, self.scale, self.spectra = split, scale, tuple(spectra)
 
+    @staticmethod
+    def _sequences(split: str, wanted: tuple[str, ...]):
+        """(seed, condition) pairs in seed order."""
+        for seed in split_seeds(split):
+            own = sequence_condition(seed)
+            if own in wanted:
+                yield seed, own
+            if own == "day" and "texture" in wanted:
+                yield seed, "texture"
+
+    @property
+    def seeds(self) -> list[int]:
+        return [seed for seed, _ in self.sequences]
+
     def __len__(self) -> int:
-        return len(self.seeds) * len(self.frame_indices)
+        return len(self.sequences) * len(self.frame_indices)
 
     def __getitem__(self, i: int) -> Frame:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         sequence, frame = divmod(i % len(self), len(self.frame_indices))
-        return render_frame(self.seeds[sequence], self.frame_indices[frame], spectra=self.spectra,
-                            scale=self.scale)
+        seed, condition = self.sequences[sequence]
+        return render_frame(seed, self.frame_indices[frame], condition, spectra=self.spectra, scale=self.scale)
 
 
 def msynth_sequence_meta(frame: Frame) -> dict:
