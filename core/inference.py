@@ -256,10 +256,10 @@ def predict(frame: Frame, model_name: str = DEFAULT_CHECKPOINT, mode: str = "spe
         if mode in ("spectral", "both"):
             for s in spectra:
                 start = time.perf_counter()
-                outputs[s] = model.network(images[s], s)["depth"]
+                outputs[s] = model.spectral_depth({s: images[s]})[s]
                 timings[s] = (time.perf_counter() - start) * 1000
         if mode in ("fused", "both"):
-            if model.fusion is None and len(spectra) > 1:
+            if not hasattr(model, "predict_fused") or (model.fusion is None and len(spectra) > 1):
                 raise InputError(f"{model_name} has no fusion module; pick a fusion checkpoint or spectral-wise mode")
             # An anchor that is not among the inputs falls back to the model's default choice.
             anchor = model.choose_anchor(spectra, anchor if anchor in spectra else None)

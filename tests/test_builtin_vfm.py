@@ -88,7 +88,7 @@ def builtins(tmp_path_factory):
 def test_pretrain_vfm_saves_a_backbone_that_loads_like_real_weights(builtins, kind):
     folder = builtins / f"builtin-{kind}"
     record = json.loads((folder / "training.json").read_text())
-    assert record["command"].startswith(f"python -m train pretrain-vfm --config") and record["stage"] == "pretrain-vfm"
+    assert record["command"].startswith("python -m train pretrain-vfm --config") and record["stage"] == "pretrain-vfm"
     assert (folder / "log.csv").read_text().startswith("step,")
     backbone = load_builtin(kind, root=builtins)
     assert backbone.kind == kind and "built-in" in backbone.source

@@ -4,6 +4,8 @@ Stages:
   align         train the shared depth network (supervised + contrastive + consistency)
   fuse          train the fusion module on a frozen align checkpoint
   pretrain-vfm  train a built-in offline backbone (CLIP contrastive or DINO self-distillation)
+  teacher       train the VFM teacher (CLIP + DINO aggregation, language depth bins) from an align checkpoint
+  distill       distil a lightweight student from a frozen teacher checkpoint
   eval          evaluate checkpoints on the MS-Synth test split and print the tables
 Multi-GPU / multi-node: launch the same command with `torchrun --nproc_per_node N -m train ...`.
 """
@@ -22,10 +24,12 @@ from train.align import make_align_losses
 from train.config import load_config
 from train.engine import seed_everything, setup_runtime, teardown_runtime
 from train.evaluate import evaluate_model, results_table
+from train.distill import load_frozen_teacher, make_distill_losses, student_for_teacher
 from train.fuse import fusion_model_from_align, make_fuse_losses
 from train.loop import fit
 from train.pretrain_vfm import build_pretrainer
 from train.targets import target_report
+from train.teacher import make_teacher_losses, teacher_from_align
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,12 +42,20 @@ def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
     runtime = setup_runtime()
     seed_everything(cfg["seed"] + runtime.rank)
     run_dir = REPO_ROOT / cfg["run_dir"]
+    seed = cfg["seed"] + runtime.rank
     if stage == "align":
         model = build_model(cfg["model"])
-        losses = make_align_losses(cfg["loss"], cfg["seed"] + runtime.rank)
-    else:
+        losses = make_align_losses(cfg["loss"], seed)
+    elif stage == "fuse":
         model = fusion_model_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg.get("model", {}))
-        losses = make_fuse_losses(cfg["loss"], cfg["seed"] + runtime.rank)
+        losses = make_fuse_losses(cfg["loss"], seed)
+    elif stage == "teacher":
+        model = teacher_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg.get("model", {}))
+        losses = make_teacher_losses(cfg["loss"], seed)
+    else:
+        teacher = load_frozen_teacher(str(REPO_ROOT / cfg["teacher_checkpoint"]), runtime.device)
+        model = student_for_teacher(teacher, cfg.get("model", {}))
+        losses = make_distill_losses(cfg["loss"], teacher, seed)
     model.to(runtime.device)
     fit(cfg, runtime, model, losses, run_dir, resume)
     if runtime.is_main:
@@ -91,7 +103,7 @@ def run_eval(cfg: dict) -> None:
         rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]
         report.append("\n".join(rows[0] + [line for table in rows[1:] for line in table[2:]]))
     report.append("\n### Targets\n")
-    report.append(target_report(all_results, cfg["targets"], parameters[cfg["targets"]["model"]]))
+    report.append(target_report(all_results, cfg["targets"], parameters))
     text = "\n".join(report)
     print(text)
     out = REPO_ROOT / cfg["report"]
@@ -106,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["align", "fuse", "pretrain-vfm", "eval"])
+    parser.add_argument("stage", choices=["align", "fuse", "pretrain-vfm", "teacher", "distill", "eval"])
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optim.steps=10")

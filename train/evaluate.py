@@ -35,7 +35,7 @@ def evaluate_model(model: torch.nn.Module, data_cfg: dict, min_depth: float, max
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             spectra = batch_spectra(batch)
             images, K, T = model_inputs(batch, spectra)
-            predictions = {("spectral", s): d for s, d in model(images, K, T, fuse=False)["depth"].items()}
+            predictions = {("spectral", s): d for s, d in model.spectral_depth(images).items()}
             if fuses and len(spectra) > 1:
                 for anchor in spectra:
                     predictions[("fused", anchor)] = model.predict_fused(images, K, T, anchor=anchor)

@@ -1,30 +1,79 @@
-"""The align-and-fuse targets, checked on evaluation results (printed beside the tables)."""
+"""The issues' targets, checked on evaluation results (printed beside the tables).
+
+An eval config names its kind of targets: ``targets: {kind: align_fuse, model: ...}`` or
+``targets: {kind: distillation, align: ..., teacher: ..., student: ..., plain_student: ...}``.
+"""
 from __future__ import annotations
+
+from core.data.frame import SPECTRA
 
 FUSED_GAIN_TARGET = 0.30      # fused (RGB anchor) AbsRel at night / in fog at least 30 % below RGB alone
 THERMAL_NIGHT_TARGET = 0.15   # thermal at night within 15 % of RGB by day
 PARAMETER_TARGET = 1.15       # shared network + fusion <= 1.15 x one spectral network
+TEACHER_GAIN_TARGET = 0.10    # teacher AbsRel at least 10 % below the align network's
+STUDENT_GAP_TARGET = 0.10     # student AbsRel within 10 % of the teacher's
+STUDENT_SIZE_TARGET = 0.35    # student parameters <= 35 % of the teacher's, backbones included
 
 
-def target_report(all_results: dict, targets_cfg: dict, parameters: dict | None = None) -> str:
+class TargetTable:
+    def __init__(self) -> None:
+        self.lines = ["| target | measured | goal | met |", "|---|---|---|---|"]
+
+    def row(self, name: str, measured: float, goal: str, met: bool) -> None:
+        self.lines.append(f"| {name} | {measured:.3f} | {goal} | {'yes' if met else 'NO'} |")
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def align_fuse_targets(all_results: dict, targets_cfg: dict, parameters: dict) -> str:
     metric = all_results[targets_cfg["model"]]["metric"]
     spectral, fused = metric["spectral"], metric.get("fused", {})
-    lines = ["| target | measured | goal | met |", "|---|---|---|---|"]
-
-    def row(name: str, measured: float, goal: str, met: bool) -> None:
-        lines.append(f"| {name} | {measured:.3f} | {goal} | {'yes' if met else 'NO'} |")
-
+    table = TargetTable()
     for condition in ("night", "fog"):
         if "rgb" in fused:
             rgb_alone = spectral["rgb"][condition]["abs_rel"]
             gain = 1 - fused["rgb"][condition]["abs_rel"] / rgb_alone
-            row(f"AbsRel reduction, fused (RGB anchor) vs RGB alone, {condition}", gain,
-                f">= {FUSED_GAIN_TARGET:.2f}", gain >= FUSED_GAIN_TARGET)
+            table.row(f"AbsRel reduction, fused (RGB anchor) vs RGB alone, {condition}", gain,
+                      f">= {FUSED_GAIN_TARGET:.2f}", gain >= FUSED_GAIN_TARGET)
     ratio = spectral["thr"]["night"]["abs_rel"] / spectral["rgb"]["day"]["abs_rel"]
-    row("AbsRel thermal at night / RGB by day", ratio, f"<= {1 + THERMAL_NIGHT_TARGET:.2f}",
-        ratio <= 1 + THERMAL_NIGHT_TARGET)
-    if parameters:
-        ratio = (parameters["network"] + parameters["fusion"]) / parameters["one_spectral_network"]
-        row("parameters, shared network + fusion / one spectral network", ratio, f"<= {PARAMETER_TARGET}",
-            ratio <= PARAMETER_TARGET)
-    return "\n".join(lines)
+    table.row("AbsRel thermal at night / RGB by day", ratio, f"<= {1 + THERMAL_NIGHT_TARGET:.2f}",
+              ratio <= 1 + THERMAL_NIGHT_TARGET)
+    model_parameters = parameters[targets_cfg["model"]]
+    ratio = (model_parameters["network"] + model_parameters["fusion"]) / model_parameters["one_spectral_network"]
+    table.row("parameters, shared network + fusion / one spectral network", ratio, f"<= {PARAMETER_TARGET}",
+              ratio <= PARAMETER_TARGET)
+    return table.text()
+
+
+def mean_abs_rel(results: dict, condition: str) -> float:
+    """Spectral-wise AbsRel under ``condition``, averaged over the spectra."""
+    spectral = results["metric"]["spectral"]
+    return sum(spectral[s][condition]["abs_rel"] for s in SPECTRA) / len(SPECTRA)
+
+
+def distillation_targets(all_results: dict, targets_cfg: dict, parameters: dict) -> str:
+    align, teacher = all_results[targets_cfg["align"]], all_results[targets_cfg["teacher"]]
+    student, plain = all_results[targets_cfg["student"]], all_results[targets_cfg["plain_student"]]
+    table = TargetTable()
+    gain = 1 - mean_abs_rel(teacher, "all") / mean_abs_rel(align, "all")
+    table.row("AbsRel reduction, teacher vs align network (mean over spectra)", gain,
+              f">= {TEACHER_GAIN_TARGET:.2f}", gain >= TEACHER_GAIN_TARGET)
+    gap = mean_abs_rel(student, "all") / mean_abs_rel(teacher, "all") - 1
+    table.row("AbsRel excess, student vs teacher (mean over spectra)", gap, f"<= {STUDENT_GAP_TARGET:.2f}",
+              gap <= STUDENT_GAP_TARGET)
+    size = parameters[targets_cfg["student"]]["inference"] / parameters[targets_cfg["teacher"]]["total"]
+    table.row("parameters, student / teacher with its backbones", size, f"<= {STUDENT_SIZE_TARGET:.2f}",
+              size <= STUDENT_SIZE_TARGET)
+    degradation = {name: mean_abs_rel(results, "texture") / mean_abs_rel(results, "day") - 1
+                   for name, results in (("student", student), ("plain", plain))}
+    table.row("AbsRel rise day -> texture, student (graph + texture-robust)", degradation["student"],
+              f"< plain student's {degradation['plain']:.3f}", degradation["student"] < degradation["plain"])
+    return table.text()
+
+
+TARGET_REPORTS = {"align_fuse": align_fuse_targets, "distillation": distillation_targets}
+
+
+def target_report(all_results: dict, targets_cfg: dict, parameters: dict) -> str:
+    return TARGET_REPORTS[targets_cfg["kind"]](all_results, targets_cfg, parameters)

@@ -104,6 +104,10 @@ class AlignFuseModel(nn.Module):
                        fused_depth=self._decode_fused(fusion, depth[anchor], images[anchor].shape[-2:]))
         return out
 
+    def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each spectrum's depth (B, 1, H, W) from its image alone (the models' common call)."""
+        return {s: self.network(image, s)["depth"] for s, image in images.items()}
+
     def predict_fused(self, images: Mapping[str, torch.Tensor], K: Mapping[str, torch.Tensor] | None = None,
                       T_rig_cam: Mapping[str, torch.Tensor] | None = None,
                       anchor: str | None = None) -> torch.Tensor:
@@ -167,14 +171,23 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 def parameter_report(model: nn.Module) -> dict[str, int]:
-    """Parameter counts: the total, and for an AlignFuseModel its parts.
+    """Parameter counts: the total and the parts that matter for each architecture.
 
-    ``one_spectral_network`` is what a single-spectrum network would need (the shared trunk
-    plus one stem, the largest); ``three_separate_networks`` is one such network per
-    spectrum, the spectral-wise alternative to sharing.
+    AlignFuseModel: ``one_spectral_network`` is what a single-spectrum network would need
+    (the shared trunk plus one stem, the largest); ``three_separate_networks`` is one such
+    network per spectrum, the spectral-wise alternative to sharing. VFMTeacher: the frozen
+    backbones apart from what it trains. VFMStudent: ``inference`` leaves out the
+    feature-imitation projections, which serve training only.
     """
+    total = count_parameters(model)
+    if isinstance(model, VFMTeacher):
+        backbones = count_parameters(model.clip) + count_parameters(model.dino)
+        return {"total": total, "frozen_backbones": backbones, "trained": total - backbones}
+    if isinstance(model, VFMStudent):
+        projections = count_parameters(model.imitation)
+        return {"total": total, "inference": total - projections, "imitation_projections": projections}
     if not isinstance(model, AlignFuseModel):
-        return {"total": count_parameters(model)}
+        return {"total": total}
     network = model.network
     stems = {s: count_parameters(stem) for s, stem in network.stems.items()}
     trunk = count_parameters(network) - sum(stems.values())

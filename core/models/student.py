@@ -8,6 +8,7 @@ student level to the teacher's level width for feature imitation; they only serv
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +57,10 @@ class VFMStudent(nn.Module):
                                   config.min_depth, config.max_depth)
         self.imitation = nn.ModuleList(nn.Conv2d(width, teacher_width, 1)
                                        for width, teacher_width in zip(level_widths, config.teacher_level_widths))
+
+    def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each spectrum's depth (B, 1, H, W) from its image alone (the models' common call)."""
+        return {s: self(image, s)["depth"] for s, image in images.items()}
 
     def forward(self, image: torch.Tensor, spectrum: str) -> dict:
         """image: float (B, C, H, W) in [0, 1] of one spectrum.

@@ -21,7 +21,7 @@ config.json (under "model") names the backbones and ``load_checkpoint`` rebuilds
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -311,6 +311,10 @@ class VFMTeacher(nn.Module):
                                        config.bin_temperature)
         self.bins = DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
                                   classifier, config.num_bins, config.min_depth, config.max_depth)
+
+    def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each spectrum's depth (B, 1, H, W) from its image alone (the models' common call)."""
+        return {s: self(image, s)["depth"] for s, image in images.items()}
 
     def forward(self, image: torch.Tensor, spectrum: str) -> dict:
         """image: float (B, C, H, W) in [0, 1] of one spectrum (C = 3 for rgb, 1 for nir/thr).

@@ -1,0 +1,91 @@
+"""The teacher / student training CLI end to end on tiny configurations: pretrain-vfm,
+teacher, distill (full and plain), eval with the distillation targets."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.models import load_checkpoint
+from core.models.vfm import load_backbone
+from train.__main__ import main as train_main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "train" / "configs"
+
+
+def tiny(tmp_path: Path, name: str, config: str, stage: str, steps: int = 2) -> list[str]:
+    return [stage, "--config", str(CONFIGS / config), "--set", f"optim.steps={steps}", "--set", "optim.batch_size=2",
+            "--set", "log_every=1", "--set", "num_workers=0",
+            "--set", "data.train.n_sequences=4", "--set", "data.train.frames_per_sequence=1",
+            "--set", "data.test.n_sequences=5", "--set", "data.test.frames_per_sequence=1",
+            "--set", "data.test.conditions=[day,texture,night,fog,rain]",
+            "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
+            "--set", f"data.cache_root={tmp_path / 'cache'}",
+            "--set", f"out={tmp_path / name}", "--set", f"run_dir={tmp_path / 'runs' / name}"]
+
+
+def log_columns(path: Path) -> list[str]:
+    with path.open() as f:
+        return next(csv.reader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("distill")
+    for kind in ("clip", "dino"):
+        train_main(tiny(tmp, f"builtin-{kind}", f"builtin-{kind}.yaml", "pretrain-vfm"))
+    train_main(tiny(tmp, "align", "msynth-align.yaml", "align"))
+    train_main([*tiny(tmp, "teacher", "msynth-teacher.yaml", "teacher"), "--set", f"align_checkpoint={tmp / 'align'}",
+                "--set", f"model.clip=clip:{tmp / 'builtin-clip'}", "--set", f"model.dino=dino:{tmp / 'builtin-dino'}"])
+    for name in ("student", "student-plain"):
+        train_main([*tiny(tmp, name, f"msynth-{name}.yaml", "distill"),
+                    "--set", f"teacher_checkpoint={tmp / 'teacher'}"])
+    return tmp
+
+
+def test_teacher_names_its_backbones_and_starts_from_the_align_network(trained):
+    teacher, description = load_checkpoint(trained / "teacher")
+    assert description["stage"] == "teacher"
+    assert description["model"]["clip"] == f"clip:{trained / 'builtin-clip'}"
+    assert not any(key.startswith(("clip.", "dino.")) for key in teacher.state_dict())
+    # The frozen DINO inside the teacher is the built-in one, unchanged by training.
+    dino = load_backbone(f"dino:{trained / 'builtin-dino'}")
+    for name, value in dino.model.state_dict().items():
+        assert torch.equal(value, teacher.dino.backbone.model.state_dict()[name]), name
+    assert {"depth", "regression", "bins", "loss"} <= set(log_columns(trained / "runs" / "teacher" / "log.csv"))
+    assert description["parameters"]["frozen_backbones"] > 0
+
+
+def test_students_log_their_losses_and_are_small(trained):
+    full = set(log_columns(trained / "runs" / "student" / "log.csv"))
+    plain = set(log_columns(trained / "runs" / "student-plain" / "log.csv"))
+    assert {"depth", "supervised", "feature", "bins", "graph"} <= full
+    assert "graph" not in plain
+    student, description = load_checkpoint(trained / "student")
+    teacher, teacher_description = load_checkpoint(trained / "teacher")
+    assert student.config.teacher_level_widths == tuple(teacher.depth_net.level_widths)
+    assert description["parameters"]["inference"] < 0.35 * teacher_description["parameters"]["total"]
+
+
+def test_distillation_eval_reports_texture_and_targets(trained, capsys, tmp_path):
+    config = tmp_path / "eval.yaml"
+    config.write_text((CONFIGS / "msynth-distill-eval.yaml").read_text())
+    names = {key: trained / key for key in ("align", "teacher", "student", "student-plain")}
+    train_main(["eval", "--config", str(config),
+                "--set", f"checkpoints=[{','.join(str(p) for p in names.values())}]",
+                "--set", f"targets.align={names['align']}", "--set", f"targets.teacher={names['teacher']}",
+                "--set", f"targets.student={names['student']}", "--set", f"targets.plain_student={names['student-plain']}",
+                "--set", f"report={tmp_path / 'EVAL.md'}", "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
+                "--set", "data.test.n_sequences=5", "--set", "data.test.frames_per_sequence=1",
+                "--set", "data.test.conditions=[day,texture,night,fog,rain]",
+                "--set", f"data.cache_root={trained / 'cache'}"])
+    report = (tmp_path / "EVAL.md").read_text()
+    assert "| spectral-wise | Thermal | texture |" in report
+    for target in ("teacher vs align network", "student vs teacher", "student / teacher with its backbones",
+                   "day -> texture"):
+        assert target in report
+    results = json.loads((tmp_path / "EVAL.json").read_text())
+    assert "texture" in results[str(names["student"])]["metric"]["spectral"]["rgb"]
+    assert report.strip() in capsys.readouterr().out

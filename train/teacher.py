@@ -1,0 +1,58 @@
+"""Stage teacher: the VFM teacher (METHODS.md section 2), initialised from an align checkpoint.
+
+Each step trains on one spectrum drawn at random (every spectrum alike over a run), so one
+forward pass feeds one backward pass, as DDP wants:
+
+loss = silog(blended depth) + w_regression * silog(regression depth) + w_bins * silog(bin depth)
+
+Supervising the two branches as well as their blend keeps each a depth estimate in its
+own right, so the blend weight chooses between two good answers.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from core.models import build_model, load_checkpoint
+from core.models.depthnet import DepthNetConfig
+from core.models.teacher import TeacherConfig, VFMTeacher
+from train.align import SUPERVISED_LOSSES
+from train.batching import batch_spectra
+
+
+def depth_net_settings(config: DepthNetConfig) -> dict:
+    """The depth-network fields of any model config, to build a network of the same shape."""
+    return {field.name: getattr(config, field.name) for field in dataclasses.fields(DepthNetConfig)}
+
+
+def teacher_from_align(align_checkpoint: str, model_overrides: dict) -> VFMTeacher:
+    """A VFM teacher whose depth network starts as the align checkpoint's."""
+    align_model, _ = load_checkpoint(align_checkpoint)
+    config = TeacherConfig(**{**depth_net_settings(align_model.config), **model_overrides})
+    teacher = build_model(config)
+    teacher.depth_net.load_state_dict(align_model.network.state_dict())
+    return teacher
+
+
+def random_spectrum(batch: dict, rng: np.random.Generator) -> str:
+    spectra = batch_spectra(batch)
+    return spectra[rng.integers(len(spectra))]
+
+
+def make_teacher_losses(loss_cfg: dict, seed: int):
+    supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
+    rng = np.random.default_rng(seed)
+
+    def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        spectrum = random_spectrum(batch, rng)
+        out = module(batch[f"image/{spectrum}"], spectrum)
+        gt, valid = batch[f"depth/{spectrum}"], batch[f"valid/{spectrum}"]
+        terms = {name: supervised(out[key].float(), gt, valid)
+                 for name, key in (("depth", "depth"), ("regression", "regression_depth"), ("bins", "bin_depth"))}
+        terms["loss"] = (terms["depth"] + loss_cfg["w_regression"] * terms["regression"]
+                         + loss_cfg["w_bins"] * terms["bins"])
+        return terms
+
+    return compute
