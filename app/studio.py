@@ -14,6 +14,7 @@ MODES = {"Spectral-wise": "spectral", "Fused": "fused", "Both": "both"}
 GROUND_TRUTH = "Ground truth"
 VIEW_CHOICES = ["Fused", *(f"{label} alone" for label in LABEL_TO_SPECTRUM), GROUND_TRUTH]
 INFO_HEADERS = ["spectrum", "size", "format", "values", "GT depth"]
+COMPARE_HEADERS = ["role", "checkpoint", "parameters [M]", "time [ms]", "AbsRel"]
 METRIC_HEADERS = ["output", "AbsRel", "SqRel", "RMSE [m]", "RMSElog", "δ<1.25", "δ<1.25²", "δ<1.25³"]
 EXPORTS = inference.ExportDir()
 
@@ -99,6 +100,52 @@ def render(frame, model_name: str, mode_label: str, anchor_label: str, view: str
             downloads, status)
 
 
+def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, invert: bool):
+    """Teacher and student on one spectrum of the frame, side by side with their cost."""
+    if frame is None:
+        raise gr.Error("pick a sample or upload images first")
+    spectrum = LABEL_TO_SPECTRUM[spectrum_label]
+    if spectrum not in frame.images:
+        raise gr.Error(f"this input has no {spectrum_label} image")
+    panels, rows, summaries = [], [], []
+    try:
+        predictions = [inference.predict(frame, name, "spectral") for name in (teacher_name, student_name)]
+        summaries = [inference.model_summary(name) for name in (teacher_name, student_name)]
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    reference = frame.depth.get(spectrum, predictions[0].depth[spectrum])
+    value_range = inference.common_range(reference)
+    for role, prediction in zip(("teacher", "student"), predictions):
+        panels.append(inference.depth_view(prediction.depth[spectrum], invert=invert, value_range=value_range,
+                                           title=f"{role}: {prediction.model_name}, {spectrum_label}"))
+        metrics = {row[0]: row[1] for row in inference.prediction_metrics(frame, prediction)}
+        rows.append([role, prediction.model_name, round(prediction.parameters.get("total", 0) / 1e6, 2),
+                     round(prediction.timings_ms[spectrum], 1),
+                     metrics.get(f"{spectrum_label} alone", "no GT")])
+    return (*panels, rows, " \n".join(summaries))
+
+
+def show_attention(frame, spectrum_label: str, kind_label: str, layer: int, head: str, rollout: bool):
+    if frame is None:
+        raise gr.Error("pick a sample or upload images first")
+    try:
+        view = inference.attention_view(frame, LABEL_TO_SPECTRUM[spectrum_label], kind_label.lower(), int(layer),
+                                        head if head == "mean" else int(head), rollout)
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
+
+
+def show_prompt(frame, spectrum_label: str, prompt: str):
+    if frame is None:
+        raise gr.Error("pick a sample or upload images first")
+    try:
+        view = inference.prompt_view(frame, LABEL_TO_SPECTRUM[spectrum_label], prompt)
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
+
+
 def rerender(frame, *controls):
     """A control changed: redraw the current frame, or nothing before one is chosen."""
     if frame is None:
@@ -138,25 +185,57 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
         info = gr.Dataframe(headers=INFO_HEADERS, label="Inputs", interactive=False)
         with gr.Row():
             spectrum_images = [gr.Image(label=SPECTRUM_LABELS[s], format="png", interactive=False) for s in SPECTRA]
-        with gr.Row():
-            depth_images = [gr.Image(label=f"Depth, {SPECTRUM_LABELS[s]} alone", format="png", interactive=False,
-                                     elem_id=f"depth-{s}") for s in SPECTRA]
-            depth_images.append(gr.Image(label="Depth, fused", format="png", interactive=False, elem_id="depth-fused"))
-        metrics = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics against ground truth (≤ 80 m)",
-                               interactive=False)
-        with gr.Row():
-            view = gr.Radio(VIEW_CHOICES, value="Fused", label="Show in 3-D and download")
-            color_label = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Colour points by")
-            invert = gr.Checkbox(label="Invert colours (near = blue)")
-            fixed_range = gr.Checkbox(label="Fixed depth range")
-            depth_min = gr.Slider(0, 100, value=0, step=1, label="min [m]")
-            depth_max = gr.Slider(1, 150, value=80, step=1, label="max [m]")
-            max_points = gr.Slider(5000, 200000, value=60000, step=5000, label="max points")
-        with gr.Row():
-            depth_image = gr.Image(label="Depth [m]", format="png", interactive=False)
-            cloud_plot = gr.Plot(label="Point cloud (metres)", elem_id="point-cloud")
-        downloads = gr.File(label="Downloads: depth PNG (uint16, m x 256), depth .npy (float32 m), PLY",
-                            file_count="multiple", interactive=False)
+        with gr.Tabs():
+            with gr.Tab("Depth and 3-D"):
+                with gr.Row():
+                    depth_images = [gr.Image(label=f"Depth, {SPECTRUM_LABELS[s]} alone", format="png",
+                                             interactive=False, elem_id=f"depth-{s}") for s in SPECTRA]
+                    depth_images.append(gr.Image(label="Depth, fused", format="png", interactive=False,
+                                                 elem_id="depth-fused"))
+                metrics = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics against ground truth (≤ 80 m)",
+                                       interactive=False)
+                with gr.Row():
+                    view = gr.Radio(VIEW_CHOICES, value="Fused", label="Show in 3-D and download")
+                    color_label = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Colour points by")
+                    invert = gr.Checkbox(label="Invert colours (near = blue)")
+                    fixed_range = gr.Checkbox(label="Fixed depth range")
+                    depth_min = gr.Slider(0, 100, value=0, step=1, label="min [m]")
+                    depth_max = gr.Slider(1, 150, value=80, step=1, label="max [m]")
+                    max_points = gr.Slider(5000, 200000, value=60000, step=5000, label="max points")
+                with gr.Row():
+                    depth_image = gr.Image(label="Depth [m]", format="png", interactive=False)
+                    cloud_plot = gr.Plot(label="Point cloud (metres)", elem_id="point-cloud")
+                downloads = gr.File(label="Downloads: depth PNG (uint16, m x 256), depth .npy (float32 m), PLY",
+                                    file_count="multiple", interactive=False)
+            with gr.Tab("Teacher vs student"):
+                with gr.Row():
+                    teacher_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-teacher"),
+                                               allow_custom_value=True, label="Teacher checkpoint")
+                    student_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-student"),
+                                               allow_custom_value=True, label="Student checkpoint")
+                    compare_spectrum = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Spectrum")
+                    compare_button = gr.Button("Compare", variant="primary")
+                with gr.Row():
+                    teacher_depth = gr.Image(label="Teacher depth [m]", format="png", interactive=False,
+                                             elem_id="teacher-depth")
+                    student_depth = gr.Image(label="Student depth [m]", format="png", interactive=False,
+                                             elem_id="student-depth")
+                comparison = gr.Dataframe(headers=COMPARE_HEADERS, label="Cost and accuracy", interactive=False)
+                compare_status = gr.Markdown()
+            with gr.Tab("Attention"):
+                with gr.Row():
+                    attention_spectrum = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Spectrum")
+                    attention_kind = gr.Radio(["CLIP", "DINO"], value="DINO", label="Backbone")
+                    attention_layer = gr.Slider(-12, 11, value=-1, step=1, label="Layer (negative: from the last)")
+                    attention_head = gr.Dropdown(["mean", *map(str, range(16))], value="mean", label="Head")
+                    attention_rollout = gr.Checkbox(label="Rollout through all layers")
+                    attention_button = gr.Button("Show attention", variant="primary")
+                with gr.Row():
+                    prompt = gr.Textbox(value="a very close car", label="CLIP prompt")
+                    prompt_button = gr.Button("Show prompt similarity")
+                attention_image = gr.Image(label="Map over the input", format="png", interactive=False,
+                                           elem_id="attention")
+                attention_caption = gr.Markdown(elem_id="attention-caption")
 
         controls = [model_name, mode, anchor, view, color_label, invert, fixed_range, depth_min, depth_max,
                     max_points]
@@ -169,7 +248,18 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
                                                               api_visibility="private")
         for control in controls:
             control.change(rerender, [frame_state, *controls], outputs, api_visibility="private")
+        compare_button.click(compare, [frame_state, teacher_name, student_name, compare_spectrum, invert],
+                             [teacher_depth, student_depth, comparison, compare_status], api_name="compare")
+        attention_button.click(show_attention, [frame_state, attention_spectrum, attention_kind, attention_layer,
+                                                attention_head, attention_rollout],
+                               [attention_image, attention_caption], api_name="attention")
+        prompt_button.click(show_prompt, [frame_state, attention_spectrum, prompt],
+                            [attention_image, attention_caption], api_name="prompt_similarity")
     return studio
+
+
+def pick(choices: list[str], preferred: str) -> str | None:
+    return preferred if preferred in choices else None
 
 
 def select_sample_name(samples):

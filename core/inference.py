@@ -10,6 +10,7 @@ import atexit
 import dataclasses
 import functools
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -27,10 +28,13 @@ from core.data.imageio import ImageDecodeError, read_spectrum, write_png
 from core.data.msynth import RENDER_VERSION, make_rig
 from core.data.msynth.thermal_model import raw_to_celsius
 from core.data.samples import write_gallery
-from core.data.thermal import normalize_thermal
+from core.data.thermal import normalize_thermal, spectrum_to_float
 from core.geometry import relative_pose, warp_to_camera
 from core.metrics import METRIC_NAMES, compute_depth_metrics
 from core.models import CheckpointError, load_checkpoint
+from core.models.vfm import (VFMBackbone, attention_rollout, cls_attention, load_backbone_or_builtin,
+                             prompt_similarity, rollout_cls_map)
+from core.viz.attention import attention_overlay
 from core.viz.colormap import depth_panel, depth_range
 from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_figure, write_ply
 
@@ -197,7 +201,10 @@ DEFAULT_CHECKPOINT = "msynth-fuse"
 
 def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
     """Names of the checkpoint folders shipped in ``checkpoints/``."""
-    return sorted(p.parent.name for p in root.glob("*/config.json")) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    # Depth models only: their config.json describes a "model"; built-in backbones' do not.
+    return sorted(p.parent.name for p in root.glob("*/config.json") if "model" in json.loads(p.read_text()))
 
 
 @functools.lru_cache(maxsize=4)
@@ -208,6 +215,18 @@ def load_model(name_or_path: str):
         return load_checkpoint(local if local.is_dir() else name_or_path, map_location=device())
     except CheckpointError as err:
         raise InputError(str(err)) from err
+
+
+def model_summary(name_or_path: str) -> str:
+    """One line on a checkpoint: architecture, parameters and, for a teacher, its backbones."""
+    model, description = load_model(name_or_path)
+    parameters = description.get("parameters", {})
+    text = f"`{name_or_path}`: {model.config.architecture}, {parameters.get('total', 0) / 1e6:.2f} M parameters"
+    backbones = [getattr(model, kind, None) for kind in ("clip", "dino")]
+    sources = [b.backbone.source for b in backbones if b is not None]
+    if sources:
+        text += f" ({parameters.get('frozen_backbones', 0) / 1e6:.2f} M in frozen backbones: {'; '.join(sources)})"
+    return text
 
 
 def device():
@@ -292,3 +311,79 @@ def prediction_metrics(frame: Frame, prediction: Prediction, max_depth: float = 
 def common_range(depth: np.ndarray) -> tuple[float, float]:
     """The robust range of one depth map, to colour several maps alike."""
     return tuple(depth_range(depth))
+
+
+# --- vision foundation models: attention and prompt maps -----------------------------------
+
+# What a user online gets; offline, the built-in backbones stand in (the status says so).
+# SPECTRADEPTH_CLIP / SPECTRADEPTH_DINO name others (any load_backbone spec).
+DEFAULT_VFM_SPECS = {"clip": "clip:ViT-B-32/openai", "dino": "dino:facebook/dinov2-small"}
+
+
+@functools.lru_cache(maxsize=4)
+def load_vfm(kind: str, spec: str | None = None) -> tuple[VFMBackbone, str]:
+    """(backbone, status line): the CLIP or DINO named by ``spec`` (default: the environment's
+    SPECTRADEPTH_<KIND>, else DEFAULT_VFM_SPECS), or the built-in one when it cannot be loaded."""
+    if kind not in DEFAULT_VFM_SPECS:
+        raise InputError(f"unknown backbone kind {kind!r}: use 'clip' or 'dino'")
+    spec = spec or os.environ.get(f"SPECTRADEPTH_{kind.upper()}") or DEFAULT_VFM_SPECS[kind]
+    try:
+        return load_backbone_or_builtin(spec, device())
+    except (ValueError, RuntimeError) as err:
+        raise InputError(f"no {kind.upper()} backbone can be loaded: {err}") from err
+
+
+def _vfm_pixels(frame: Frame, spectrum: str, backbone: VFMBackbone) -> torch.Tensor:
+    if spectrum not in frame.images:
+        raise InputError(f"this input has no {SPECTRUM_LABELS.get(spectrum, spectrum)} image")
+    image = torch.from_numpy(spectrum_to_float(frame.images[spectrum], spectrum))
+    image = image.permute(2, 0, 1) if image.ndim == 3 else image[None].expand(3, -1, -1)
+    return backbone.preprocess(image[None])
+
+
+@dataclass
+class AttentionView:
+    """An overlay on the input (uint8 RGB) and what it shows, in words."""
+
+    overlay: np.ndarray
+    caption: str
+    backbone_status: str
+
+
+def attention_view(frame: Frame, spectrum: str, kind: str, layer: int = -1, head: str | int = "mean",
+                   rollout: bool = False, spec: str | None = None) -> AttentionView:
+    """Where the CLS token of CLIP or DINO looks in one spectrum's image: one layer's
+    attention for one head or their mean, or the rollout through all layers."""
+    backbone, status = load_vfm(kind, spec)
+    pixels = _vfm_pixels(frame, spectrum, backbone)
+    with torch.inference_mode():
+        attentions = backbone.attention(pixels)
+    grid = backbone.grid_for(pixels)
+    if rollout:
+        heat = rollout_cls_map(attention_rollout(attentions), grid, backbone.num_prefix_tokens)[0]
+        caption = f"{kind.upper()} attention rollout over {len(attentions)} layers"
+    else:
+        if not -len(attentions) <= layer < len(attentions):
+            raise InputError(f"layer {layer} out of range: {backbone.name} has {len(attentions)} layers")
+        maps = cls_attention(attentions[layer], grid, backbone.num_prefix_tokens)
+        if head == "mean":
+            heat = maps.mean[0]
+        elif 0 <= int(head) < maps.per_head.shape[1]:
+            heat = maps.per_head[0, int(head)]
+        else:
+            raise InputError(f"head {head} out of range: {backbone.name} has {maps.per_head.shape[1]} heads")
+        caption = f"{kind.upper()} CLS attention, layer {layer % len(attentions)}, head {head}"
+    return AttentionView(attention_overlay(display_image(frame, spectrum), heat), caption, status)
+
+
+def prompt_view(frame: Frame, spectrum: str, prompt: str, spec: str | None = None) -> AttentionView:
+    """CLIP's patch-to-text similarity for a prompt ("a very close car"), over the image."""
+    prompt = prompt.strip()
+    if not prompt:
+        raise InputError("type a prompt, e.g. 'a very close car'")
+    backbone, status = load_vfm("clip", spec)
+    pixels = _vfm_pixels(frame, spectrum, backbone)
+    with torch.inference_mode():
+        similarity = prompt_similarity(backbone, pixels, [prompt])[0, 0]
+    caption = f"CLIP similarity to \"{prompt}\" ({float(similarity.min()):.2f} to {float(similarity.max()):.2f})"
+    return AttentionView(attention_overlay(display_image(frame, spectrum), similarity), caption, status)

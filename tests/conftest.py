@@ -1,4 +1,5 @@
-"""Shared fixtures: real MS2 frames from ../shared (skipped where absent) and a tiny checkpoint."""
+"""Shared fixtures: real MS2 frames from ../shared (skipped where absent), tiny checkpoints and
+tiny CLIP / DINOv2 backbones saved in the layouts real weights use."""
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,33 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("checkpoint") / "tiny-fuse"
     save_checkpoint(folder, build_model(config).eval(), config, command="tests/conftest.py")
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def backbone_specs(tmp_path_factory) -> tuple[str, str]:
+    """load_backbone specs of a tiny CLIP (open_clip's hf-hub folder layout) and a tiny DINOv2
+    (save_pretrained folder), random weights, saved once."""
+    from tiny_backbones import save_tiny_clip, save_tiny_dino
+    clip_folder, dino_folder = tmp_path_factory.mktemp("tiny-clip"), tmp_path_factory.mktemp("tiny-dinov2")
+    save_tiny_clip(clip_folder)
+    save_tiny_dino(dino_folder)
+    return f"clip:{clip_folder}", f"dino:{dino_folder}"
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_student(tmp_path_factory, backbone_specs) -> tuple[str, str]:
+    """Folders of an untrained tiny teacher (on the tiny backbones) and student, saved like shipped ones."""
+    import torch
+
+    from core.models import build_model, save_checkpoint
+    from core.models.student import StudentConfig
+    from core.models.teacher import TeacherConfig
+    clip, dino = backbone_specs
+    root = tmp_path_factory.mktemp("teacher-student")
+    torch.manual_seed(0)
+    teacher_config = TeacherConfig(input_size=(64, 160), clip=clip, dino=dino, dino_image_size=(32, 80),
+                                   aggregation_width=16, aggregation_heads=2, bin_head_width=16)
+    student_config = StudentConfig(input_size=(64, 160))
+    for name, config in (("tiny-teacher", teacher_config), ("tiny-student", student_config)):
+        save_checkpoint(root / name, build_model(config).eval(), config, command="tests/conftest.py")
+    return str(root / "tiny-teacher"), str(root / "tiny-student")

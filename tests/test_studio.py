@@ -141,3 +141,40 @@ def test_studio_serves_the_page():
             assert "SpectraDepth" in response.read().decode()
     finally:
         demo.close()
+
+
+def test_teacher_and_student_side_by_side_with_cost(samples, tiny_teacher_student):
+    teacher, student = tiny_teacher_student
+    frame = studio.load_sample(samples[0].name)
+    teacher_panel, student_panel, rows, summary = studio.compare(frame, teacher, student, "Thermal", False)
+    assert teacher_panel.shape[1] == student_panel.shape[1] == 640 and teacher_panel.ndim == 3
+    assert [row[0] for row in rows] == ["teacher", "student"]
+    assert rows[0][2] > rows[1][2] > 0 and all(row[3] > 0 for row in rows)   # parameters [M], time [ms]
+    assert all(0 <= row[4] < 10 for row in rows)                              # AbsRel against GT
+    assert "frozen backbones" in summary and "vfm_student" in summary
+
+
+def test_teacher_has_no_fused_mode(samples, controls, tiny_teacher_student):
+    frame = studio.load_sample(samples[0].name)
+    with pytest.raises(gr.Error, match="no fusion module"):
+        studio.render(frame, **{**controls, "model_name": tiny_teacher_student[0]})
+
+
+def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monkeypatch):
+    clip, dino = backbone_specs
+    monkeypatch.setenv("SPECTRADEPTH_CLIP", clip)
+    monkeypatch.setenv("SPECTRADEPTH_DINO", dino)
+    inference.load_vfm.cache_clear()
+    frame = studio.load_sample(samples[2].name)
+    overlay, caption = studio.show_attention(frame, "Thermal", "DINO", -1, "mean", False)
+    assert overlay.shape == (256, 640, 3) and "layer 1, head mean" in caption and dino.split(":", 1)[1] in caption
+    rollout, caption = studio.show_attention(frame, "RGB", "CLIP", -1, "1", True)
+    assert rollout.shape == (384, 1224, 3) and "rollout over 2 layers" in caption
+    near, caption = studio.show_prompt(frame, "RGB", "a very close car")
+    far, _ = studio.show_prompt(frame, "RGB", "the distant sky")
+    assert '"a very close car"' in caption and not np.array_equal(near, far)
+    with pytest.raises(gr.Error, match="out of range"):
+        studio.show_attention(frame, "RGB", "DINO", 5, "mean", False)
+    with pytest.raises(gr.Error, match="type a prompt"):
+        studio.show_prompt(frame, "RGB", "  ")
+    inference.load_vfm.cache_clear()

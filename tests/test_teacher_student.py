@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn as nn
 from safetensors.torch import load_file
-from tiny_backbones import save_tiny_clip, save_tiny_dino
 from transformers import Dinov2Config, Dinov2Model
 
 from core.losses.distillation import (
@@ -38,16 +37,6 @@ CHANNELS = {"rgb": 3, "nir": 1, "thr": 1}
 def images(spectrum, batch=2, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(batch, CHANNELS[spectrum], *SIZE, generator=generator)
-
-
-@pytest.fixture(scope="module")
-def backbone_specs(tmp_path_factory):
-    """load_backbone specs of a tiny CLIP (open_clip's hf-hub folder layout) and a tiny DINOv2
-    (save_pretrained folder), random weights, saved once."""
-    clip_folder, dino_folder = tmp_path_factory.mktemp("tiny-clip"), tmp_path_factory.mktemp("tiny-dinov2")
-    save_tiny_clip(clip_folder)
-    save_tiny_dino(dino_folder)
-    return f"clip:{clip_folder}", f"dino:{dino_folder}"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from core.losses.self_distillation import dino_loss, ema_update, updated_center
 from core.losses.supervised import silog_loss, smooth_l1_depth_loss
 
 __all__ = ["affinity_graph", "bin_distribution_loss", "depth_imitation_loss", "feature_imitation_loss",
-           "illumination_change", "isomorphic_graph_loss", "texture_swap", "depth_inconsistency", "geometric_consistency_loss", "LocalContrastiveResult",
+           "illumination_change", "isomorphic_graph_loss", "texture_swap",
+           "depth_inconsistency", "geometric_consistency_loss", "LocalContrastiveResult",
            "global_contrastive_loss", "info_nce", "local_contrastive_loss",
            "edge_aware_smoothness", "photometric_error", "reprojection_loss", "ssim",
            "dino_loss", "ema_update", "updated_center", "silog_loss", "smooth_l1_depth_loss"]

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 
 def dino_loss(student_logits: Sequence[torch.Tensor], teacher_logits: Sequence[torch.Tensor],
-              center: torch.Tensor, student_temperature: float = 0.1, teacher_temperature: float = 0.04) -> torch.Tensor:
+              center: torch.Tensor, student_temperature: float = 0.1,
+              teacher_temperature: float = 0.04) -> torch.Tensor:
     """Mean cross-entropy H(teacher_i, student_j) over pairs of crops i != j.
 
     student_logits: one (B, K) per crop, global crops first (the teacher's crops, same order);

@@ -13,6 +13,7 @@ from core.models.vfm.clip import ClipBackbone, load_clip
 from core.models.vfm.dino import DinoBackbone, load_dino
 from core.models.vfm.registry import BACKBONE_LOADERS, load_backbone, load_backbone_or_builtin
 
-__all__ = ["BACKBONE_LOADERS", "BUILTIN_IMAGE_SIZE", "BackboneUnavailable", "ClipBackbone", "ClsAttention", "DinoBackbone", "HEAD_FUSIONS",
+__all__ = ["BACKBONE_LOADERS", "BUILTIN_IMAGE_SIZE", "BackboneUnavailable", "ClipBackbone", "ClsAttention",
+           "DinoBackbone", "HEAD_FUSIONS",
            "VFMBackbone", "VFMFeatures", "attention_rollout", "cls_attention", "download_blocker", "load_backbone",
            "load_backbone_or_builtin", "load_builtin", "load_clip", "load_dino", "prompt_similarity", "rollout_cls_map"]

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reproduces the teacher / student weights and checkpoints/EVAL-distill.md on a CPU. Needs
+# checkpoints/msynth-align (scripts/train_msynth.sh) and the built-in backbones
+# (scripts/train_builtins.sh). Logs go to runs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1
+mkdir -p runs
+$PY -m train teacher --config train/configs/msynth-teacher.yaml > runs/msynth-teacher.out 2>&1
+$PY -m train distill --config train/configs/msynth-student.yaml > runs/msynth-student.out 2>&1 &
+$PY -m train distill --config train/configs/msynth-student-plain.yaml > runs/msynth-student-plain.out 2>&1 &
+wait
+$PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out
