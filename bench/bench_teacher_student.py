@@ -1,0 +1,82 @@
+"""VFM teacher against distilled student on CPU: latency and parameters, side by side.
+
+    python -m bench.bench_teacher_student [--clip builtin:clip] [--dino builtin:dino] [--repeats 7]
+
+Both run on the same 256 x 640 image of each spectrum, interleaved (see
+``bench_align_fuse.time_interleaved``), teacher backbones included. The teacher uses the
+shipped configs' settings (``train/configs/msynth-{teacher,student}.yaml``), the backbones named
+on the command line (default: the built-in ones; pass real specs to see their cost).
+Weights are freshly initialised: latency does not depend on their values.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from bench.bench_align_fuse import time_interleaved
+from core.data.frame import SPECTRA
+from core.models import build_model, parameter_report
+from core.models.depthnet import SPECTRUM_CHANNELS
+from core.models.student import StudentConfig
+from core.models.teacher import TeacherConfig
+from train.config import load_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default="builtin:clip")
+    parser.add_argument("--dino", default="builtin:dino")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=640)
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    teacher_settings = load_config("train/configs/msynth-teacher.yaml")["model"]
+    student_settings = load_config("train/configs/msynth-student.yaml")["model"]
+    teacher_config = TeacherConfig(**{**teacher_settings, "clip": args.clip, "dino": args.dino,
+                                      "input_size": (args.height, args.width)})
+    teacher = build_model(teacher_config).eval()
+    student = build_model(StudentConfig(**student_settings, input_size=(args.height, args.width),
+                                        num_bins=teacher_config.num_bins,
+                                        teacher_level_widths=tuple(teacher.depth_net.level_widths))).eval()
+    images = {s: torch.rand(1, SPECTRUM_CHANNELS[s], args.height, args.width) for s in SPECTRA}
+    rgb = images["rgb"]
+    variants = {
+        "teacher, 3 spectra": lambda: teacher.spectral_depth(images),
+        "student, 3 spectra": lambda: student.spectral_depth(images),
+        "teacher, RGB": lambda: teacher(rgb, "rgb"),
+        "student, RGB": lambda: student(rgb, "rgb"),
+        "  teacher's CLIP image tower": lambda: teacher.clip(rgb),
+        "  teacher's DINO": lambda: teacher.dino(rgb),
+        "  teacher's depth network alone": lambda: teacher.depth_net(rgb, "rgb"),
+    }
+    with torch.no_grad():
+        latency = time_interleaved(variants, args.repeats, args.warmup)
+
+    print(f"teacher ({args.clip}, {args.dino}) vs student ({student.config.encoder}), {args.height} x "
+          f"{args.width}, batch 1, CPU, {torch.get_num_threads()} threads, median of {args.repeats} after "
+          f"{args.warmup} warm-up")
+    baseline = latency["teacher, 3 spectra"]
+    print(f"{'latency':<40}{'ms':>9}{'x teacher':>12}")
+    for name, ms in latency.items():
+        print(f"{name:<40}{ms:>9.1f}{ms / baseline:>12.3f}")
+
+    teacher_parameters, student_parameters = parameter_report(teacher), parameter_report(student)
+    rows = {
+        "teacher, with its frozen backbones": teacher_parameters["total"],
+        "  frozen CLIP + DINO": teacher_parameters["frozen_backbones"],
+        "  trained (depth network, aggregation, bins)": teacher_parameters["trained"],
+        "student at inference": student_parameters["inference"],
+        "  + feature-imitation projections (training)": student_parameters["imitation_projections"],
+    }
+    print()
+    print(f"{'parameters':<50}{'count':>11}{'x teacher':>12}")
+    for name, count in rows.items():
+        print(f"{name:<50}{count:>11,}{count / teacher_parameters['total']:>12.3f}")
+
+
+if __name__ == "__main__":
+    main()
