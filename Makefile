@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: demo test samples bench screenshots
+.PHONY: demo test samples bench screenshots figures
 
 $(STAMP): requirements.txt packages.txt scripts/setup.sh
 	./scripts/setup.sh
@@ -24,3 +24,7 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	SPECTRADEPTH_SCREENSHOTS=docs SPECTRADEPTH_SCREENSHOT_MODEL=msynth-fuse HF_HUB_OFFLINE=1 \
 		$(PY) -m pytest -q tests/test_browser.py
+
+# The README's attention figure (CLIP / DINO maps of every spectrum on a night sample).
+figures: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) scripts/attention_figure.py --out docs/attention.png
