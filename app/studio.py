@@ -51,13 +51,15 @@ def chosen_output(view: str, prediction) -> tuple[str, str]:
 
 
 def render(frame, model_name: str, mode_label: str, anchor_label: str, view: str, color_label: str,
-           invert: bool, fixed_range: bool, depth_min: float, depth_max: float, max_points: int):
+           invert: bool, fixed_range: bool, depth_min: float, depth_max: float, max_points: int,
+           probe_label: str = "none", strength: float = 0.5):
     """Everything the page shows for one frame and one set of controls."""
     if frame is None:
         raise gr.Error("pick a sample or upload images first")
     if fixed_range and depth_max <= depth_min:
         raise gr.Error("the fixed depth range needs max > min")
     try:
+        frame = inference.probe(frame, probe_label, float(strength))
         prediction = inference.predict(frame, model_name, MODES[mode_label], LABEL_TO_SPECTRUM[anchor_label])
     except InputError as err:
         raise gr.Error(str(err)) from err
@@ -86,6 +88,10 @@ def render(frame, model_name: str, mode_label: str, anchor_label: str, view: str
     stem = re.sub(r"[^A-Za-z0-9]+", "_", f"{frame.name}_{output}_{camera}")
     downloads = [str(p) for p in inference.export_depth(depth, cloud, EXPORTS.new("result"), stem)]
     metrics = inference.prediction_metrics(frame, prediction)
+    slider = inference.slider_pair(frame, depth, camera, invert=invert, value_range=value_range)
+    gt = frame.depth.get(camera)
+    error = inference.error_view(depth, gt, title=f"{view} vs ground truth") if output != "gt" and gt is not None \
+        else None
     timing = " · ".join(f"{'fused' if k == 'fused' else SPECTRUM_LABELS.get(k, k)} {v:.0f} ms"
                         for k, v in prediction.timings_ms.items())
     params = prediction.parameters
@@ -94,10 +100,12 @@ def render(frame, model_name: str, mode_label: str, anchor_label: str, view: str
               f"{timing}. Depth is metric, in metres.")
     if frame.meta.get("calibration"):
         status += f" Calibration: {frame.meta['calibration']}."
+    if frame.meta.get("probe"):
+        status += f" Inputs probed: {frame.meta['probe']}."
     images = [inference.display_image(frame, s) if s in frame.images else None for s in SPECTRA]
     depth_images = [panels.get(o) for o in (*SPECTRA, "fused")]
     return (*images, inference.describe(frame), *depth_images, metrics or None, main_panel, cloud.figure,
-            downloads, status)
+            downloads, status, slider, error)
 
 
 def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, invert: bool):
@@ -153,6 +161,7 @@ def rerender(frame, *controls):
     return render(frame, *controls)
 
 
+# What render returns: 3 inputs, info, 4 depths, metrics, panel, cloud, downloads, status, slider, error.
 RENDER_OUTPUTS = 15
 
 
@@ -181,6 +190,10 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
                                      label="Checkpoint (folder in checkpoints/ or a Hub repo id)")
             mode = gr.Radio(list(MODES), value="Both", label="Mode")
             anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
+        with gr.Row():
+            probe = gr.Radio(list(inference.PROBES), value="none",
+                             label="Probe robustness: degrade the inputs before inference")
+            strength = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Probe strength")
         status = gr.Markdown("Pick a sample or upload images.", elem_id="status")
         info = gr.Dataframe(headers=INFO_HEADERS, label="Inputs", interactive=False)
         with gr.Row():
@@ -205,6 +218,11 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
                 with gr.Row():
                     depth_image = gr.Image(label="Depth [m]", format="png", interactive=False)
                     cloud_plot = gr.Plot(label="Point cloud (metres)", elem_id="point-cloud")
+                with gr.Row():
+                    slider = gr.ImageSlider(label="Input vs depth (drag)", format="png", interactive=False,
+                                            elem_id="input-depth-slider")
+                    error_image = gr.Image(label="Relative error against ground truth", format="png",
+                                           interactive=False, elem_id="error-map")
                 downloads = gr.File(label="Downloads: depth PNG (uint16, m x 256), depth .npy (float32 m), PLY",
                                     file_count="multiple", interactive=False)
             with gr.Tab("Teacher vs student"):
@@ -238,8 +256,9 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
                 attention_caption = gr.Markdown(elem_id="attention-caption")
 
         controls = [model_name, mode, anchor, view, color_label, invert, fixed_range, depth_min, depth_max,
-                    max_points]
-        outputs = [*spectrum_images, info, *depth_images, metrics, depth_image, cloud_plot, downloads, status]
+                    max_points, probe, strength]
+        outputs = [*spectrum_images, info, *depth_images, metrics, depth_image, cloud_plot, downloads, status,
+                   slider, error_image]
         gallery.select(select_sample_name(samples), None, sample_name, api_visibility="private")
         sample_name.change(load_sample, sample_name, frame_state, api_name="load_sample").success(
             render, [frame_state, *controls], outputs, api_name="render")

@@ -26,6 +26,7 @@ from core.data.dataset import collate_frames, frame_to_item, resize_frame
 from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
 from core.data.imageio import ImageDecodeError, read_spectrum, write_png
 from core.data.msynth import RENDER_VERSION, make_rig
+from core.data.perturb import PROBES, perturb_frame
 from core.data.msynth.thermal_model import raw_to_celsius
 from core.data.samples import write_gallery
 from core.data.thermal import normalize_thermal, spectrum_to_float
@@ -35,7 +36,7 @@ from core.models import CheckpointError, load_checkpoint
 from core.models.vfm import (VFMBackbone, attention_rollout, cls_attention, load_backbone_or_builtin,
                              prompt_similarity, rollout_cls_map)
 from core.viz.attention import attention_overlay
-from core.viz.colormap import depth_panel, depth_range
+from core.viz.colormap import colorize_depth, depth_panel, depth_range, error_panel
 from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_figure, write_ply
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -129,6 +130,32 @@ def depth_view(depth: np.ndarray, *, invert: bool = False, value_range: tuple[fl
     """Colourised depth with its colour bar labelled in metres."""
     vmin, vmax = value_range if value_range else (None, None)
     return depth_panel(depth, vmin=vmin, vmax=vmax, invert=invert, title=title)
+
+
+def probe(frame: Frame, kind: str, strength: float) -> Frame:
+    """The frame as seen at night, in fog, rain, noise or without its texture (PROBES), with
+    ``strength`` from 0 (unchanged) to 1; depth and cameras stay as they are."""
+    if kind not in PROBES:
+        raise InputError(f"unknown probe {kind!r}: use one of {', '.join(PROBES)}")
+    try:
+        return perturb_frame(frame, kind, strength)
+    except ValueError as err:
+        raise InputError(str(err)) from err
+
+
+def slider_pair(frame: Frame, depth: np.ndarray, camera: str, *, invert: bool = False,
+                value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(input, colourised depth) of one camera, both uint8 RGB at its resolution, for an
+    image slider."""
+    image = display_image(frame, camera)
+    image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
+    low, high = value_range if value_range else depth_range(depth)
+    return image, colorize_depth(depth, low, high, invert=invert)
+
+
+def error_view(depth: np.ndarray, gt: np.ndarray, title: str | None = None) -> np.ndarray:
+    """Relative error against ground truth, with its colour bar."""
+    return error_panel(depth, gt, title=title)
 
 
 @dataclass

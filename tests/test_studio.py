@@ -26,8 +26,8 @@ def controls(tiny_checkpoint):
 
 def unpack(outputs):
     names = ["rgb", "nir", "thr", "info", "depth_rgb", "depth_nir", "depth_thr", "depth_fused", "metrics",
-             "panel", "figure", "downloads", "status"]
-    assert len(outputs) == len(names) == studio.RENDER_OUTPUTS - 2 or len(outputs) == studio.RENDER_OUTPUTS
+             "panel", "figure", "downloads", "status", "slider", "error"]
+    assert len(outputs) == len(names) == studio.RENDER_OUTPUTS
     return dict(zip(names, outputs))
 
 
@@ -178,3 +178,24 @@ def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monke
     with pytest.raises(gr.Error, match="type a prompt"):
         studio.show_prompt(frame, "RGB", "  ")
     inference.load_vfm.cache_clear()
+
+
+def test_slider_and_error_map_beside_the_depth(samples, controls):
+    frame = studio.load_sample(samples[0].name)
+    out = unpack(studio.render(frame, **controls))
+    image, depth = out["slider"]
+    assert image.shape == depth.shape == (384, 1224, 3) and image.dtype == depth.dtype == np.uint8
+    assert out["error"].shape[1] == 1224 and out["error"].shape[0] > 384    # map + colour bar
+    gt_view = unpack(studio.render(frame, **{**controls, "view": "Ground truth"}))
+    assert gt_view["error"] is None
+
+
+def test_robustness_probe_degrades_the_inputs_and_says_so(samples, controls):
+    frame = studio.load_sample(samples[0].name)
+    clean = unpack(studio.render(frame, **controls))
+    night = unpack(studio.render(frame, **controls, probe_label="night", strength=1.0))
+    assert night["rgb"].mean() < 0.35 * clean["rgb"].mean()
+    assert np.array_equal(night["thr"], clean["thr"])          # thermal does not need light
+    assert "Inputs probed: night at strength 1" in night["status"]
+    with pytest.raises(gr.Error, match="unknown probe"):
+        studio.render(frame, **controls, probe_label="snow")

@@ -180,3 +180,21 @@ def depth_panel(depth: np.ndarray, vmin: float | None = None, vmax: float | None
     if title:
         rows.insert(0, title_image(title, width))
     return np.concatenate(rows, axis=0)
+
+
+ERROR_CMAP = "magma"
+
+
+def error_panel(depth: np.ndarray, gt: np.ndarray, max_error: float = 0.5, title: str | None = None,
+                bar_height: int = COLORBAR_HEIGHT) -> np.ndarray:
+    """Relative error |depth - gt| / gt per pixel with ground truth (others black), coloured
+    from 0 to ``max_error`` (and beyond, saturated), with its labelled colour bar."""
+    valid = gt > 0
+    error = np.where(valid, np.abs(depth - gt) / np.where(valid, gt, 1.0), 0.0)
+    image = colorize(error, 0.0, max_error, ERROR_CMAP, valid=valid)
+    width = image.shape[1]
+    rows = [image, colorbar_image(0.0, max_error, ERROR_CMAP, False, width, bar_height,
+                                  "relative error |d - gt| / gt", unit="")]
+    if title:
+        rows.insert(0, title_image(title, width))
+    return np.concatenate(rows, axis=0)
