@@ -5,9 +5,9 @@
 
 CLIP: image-text contrastive learning (open_clip's ``ClipLoss``) on images of every spectrum
 paired with captions generated from the frame's classes, depths, condition and spectrum.
-DINO: self-distillation with multi-crop; the two global crops of a frame come from two
-different spectra (the cameras see nearly the same view), so the features learn what the
-spectra share. Both train through the shared ``fit`` loop (logging, resume, DDP).
+DINO: self-distillation with multi-crop, each step on the crops of one spectrum drawn at
+random, so the backbone learns all three. Both train through the shared ``fit`` loop
+(logging, resume, DDP).
 """
 from __future__ import annotations
 
@@ -148,12 +148,12 @@ def make_dino_losses(cfg: dict, runtime: Runtime, model: DinoPretrainer):
     local_size = tuple(s // 2 for s in BUILTIN_IMAGE_SIZE)
 
     def compute(module: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
-        spectra = batch_spectra(batch)
-        first, second = rng.choice(spectra, size=2, replace=len(spectra) < 2)
-        global_crops = [random_crops(as_rgb(batch[f"image/{s}"]), BUILTIN_IMAGE_SIZE, tuple(dino_cfg["global_scale"]),
-                                     generator) for s in (first, second)]
-        local_crops = [random_crops(as_rgb(batch[f"image/{rng.choice(spectra)}"]), local_size,
-                                    tuple(dino_cfg["local_scale"]), generator)
+        # Views of one spectrum: crops across spectra look too unlike each other early on, and
+        # the student then settles for the same output everywhere (collapse).
+        images = as_rgb(batch[f"image/{rng.choice(batch_spectra(batch))}"])
+        global_crops = [random_crops(images, BUILTIN_IMAGE_SIZE, tuple(dino_cfg["global_scale"]), generator)
+                        for _ in range(2)]
+        local_crops = [random_crops(images, local_size, tuple(dino_cfg["local_scale"]), generator)
                        for _ in range(dino_cfg["local_crops"])]
         student, teacher = module(global_crops, local_crops)
         loss = dino_loss(student, teacher, model.center, dino_cfg["student_temperature"],
@@ -163,8 +163,10 @@ def make_dino_losses(cfg: dict, runtime: Runtime, model: DinoPretrainer):
             dist.all_reduce(center)
             center /= runtime.world_size
         model.center.copy_(center)
-        entropy = -(F.softmax(teacher[0], -1) * F.log_softmax(teacher[0], -1)).sum(-1).mean()
-        return {"loss": loss, "teacher_entropy": entropy.detach()}
+        # The targets' entropy: near log(prototypes) means uniform collapse, near 0 one-prototype collapse.
+        targets = F.softmax((teacher[0] - model.center) / dino_cfg["teacher_temperature"], dim=-1)
+        entropy = torch.special.entr(targets).sum(-1).mean()
+        return {"loss": loss, "target_entropy": entropy.detach()}
 
     return compute
 
