@@ -194,7 +194,7 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
             probe = gr.Radio(list(inference.PROBES), value="none",
                              label="Probe robustness: degrade the inputs before inference")
             strength = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Probe strength")
-        status = gr.Markdown("Pick a sample or upload images.", elem_id="status")
+        status = gr.Markdown("Pick a sample or upload images.", label="Status", elem_id="status")
         info = gr.Dataframe(headers=INFO_HEADERS, label="Inputs", interactive=False)
         with gr.Row():
             spectrum_images = [gr.Image(label=SPECTRUM_LABELS[s], format="png", interactive=False) for s in SPECTRA]

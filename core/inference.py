@@ -76,6 +76,11 @@ def load_sample(name: str, root: Path = SAMPLES_DIR) -> Frame:
     raise InputError(f"no sample named {name!r}")
 
 
+# Uploads use the rig's lenses rescaled to the image size; beyond this aspect-ratio mismatch
+# (a crop, a rotated or a foreign image) the rescaled lens would be meaningless.
+MAX_ASPECT_MISMATCH = 1.35
+
+
 def load_upload(paths: dict[str, str | Path | None]) -> Frame:
     """A frame from uploaded files, one per spectrum (any subset of rgb, nir, thr).
 
@@ -92,8 +97,15 @@ def load_upload(paths: dict[str, str | Path | None]) -> Frame:
             image = read_spectrum(path, spectrum)
         except ImageDecodeError as err:
             raise InputError(f"{SPECTRUM_LABELS[spectrum]} file: {err}") from err
+        camera = rig[spectrum]
+        aspect, camera_aspect = image.shape[1] / image.shape[0], camera.width / camera.height
+        if max(aspect, camera_aspect) / min(aspect, camera_aspect) > MAX_ASPECT_MISMATCH:
+            raise InputError(f"{SPECTRUM_LABELS[spectrum]} image is {image.shape[1]} x {image.shape[0]} (aspect "
+                             f"{aspect:.2f}), but the {SPECTRUM_LABELS[spectrum]} camera's is {camera_aspect:.2f} "
+                             f"({camera.width} x {camera.height}); without calibration its lens cannot be fitted to "
+                             f"this shape: upload the camera's full frame")
         images[spectrum] = image
-        cameras[spectrum] = rig[spectrum].resized(*image.shape[:2])
+        cameras[spectrum] = camera.resized(*image.shape[:2])
     if not images:
         raise InputError("upload at least one of RGB, NIR or thermal")
     return Frame(images, cameras, name="upload",
