@@ -76,9 +76,10 @@ def load_sample(name: str, root: Path = SAMPLES_DIR) -> Frame:
     raise InputError(f"no sample named {name!r}")
 
 
-# Uploads use the rig's lenses rescaled to the image size; beyond this aspect-ratio mismatch
-# (a crop, a rotated or a foreign image) the rescaled lens would be meaningless.
-MAX_ASPECT_MISMATCH = 1.35
+# Uploads use the rig's lenses rescaled to the image size, each axis on its own: a full frame
+# resized to another aspect (NIR's 3.64 to a network's 2.5) stays a valid camera, while a
+# rotated or foreign image (ratios of 2 and more) would make the rescaled lens meaningless.
+MAX_ASPECT_MISMATCH = 2.0
 
 
 def load_upload(paths: dict[str, str | Path | None]) -> Frame:

@@ -1,0 +1,84 @@
+"""Click-to-result through the studio's API: a three-spectrum 256 x 640 frame uploaded and
+rendered by the student, and by the teacher, timed side by side in one run.
+
+    python -m bench.bench_click_to_result [--student msynth-student] [--teacher msynth-teacher] [--repeats 5]
+
+The studio is launched in-process and driven by gradio_client like a remote user: upload the
+three PNGs (/decode_upload), then render spectral-wise depth for every spectrum with its
+point cloud and downloads (/render). Models are loaded once before timing (the studio keeps
+them loaded); student and teacher requests alternate, and the median is reported.
+"""
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from gradio_client import Client, handle_file
+
+from app import studio
+from core.data.dataset import resize_frame
+from core.data.imageio import write_png
+from core.data.msynth import render_frame
+
+SIZE = (256, 640)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--student", default="msynth-student")
+    parser.add_argument("--teacher", default="msynth-teacher")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    frame = resize_frame(render_frame(200_002, 5, "night"), SIZE)
+    folder = Path(tempfile.mkdtemp(prefix="spectradepth-bench-"))
+    files = {}
+    for spectrum in ("rgb", "nir", "thr"):
+        files[spectrum] = folder / f"{spectrum}.png"
+        write_png(files[spectrum], frame.images[spectrum])
+
+    demo = studio.build_studio()
+    port = free_port()
+    demo.queue(default_concurrency_limit=2).launch(server_name="127.0.0.1", server_port=port,
+                                                   prevent_thread_lock=True, quiet=True)
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    models = {"student": args.student, "teacher": args.teacher}
+
+    def click(model: str) -> float:
+        start = time.perf_counter()
+        client.predict(*(handle_file(str(files[s])) for s in ("rgb", "nir", "thr")), api_name="/decode_upload")
+        client.predict(model, "Spectral-wise", "RGB", "RGB alone", "RGB", False, False, 0, 80, 60000, "none", 0.5,
+                       api_name="/render")
+        return time.perf_counter() - start
+
+    try:
+        for model in models.values():
+            click(model)  # loads the model once, as the first visitor would
+        times = {role: [] for role in models}
+        for _ in range(args.repeats):
+            for role, model in models.items():
+                times[role].append(click(model))
+    finally:
+        demo.close()
+    print(f"click-to-result through the API: upload of RGB + NIR + thermal at {SIZE[0]} x {SIZE[1]}, "
+          f"spectral-wise depth of all three, point cloud and downloads; median of {args.repeats}")
+    student = statistics.median(times["student"])
+    print(f"{'model':<10}{'checkpoint':<22}{'seconds':>9}{'x student':>11}")
+    for role, model in models.items():
+        median = statistics.median(times[role])
+        print(f"{role:<10}{model:<22}{median:>9.3f}{median / student:>11.2f}")
+    print(f"target: student <= 1.0 s: {'met' if student <= 1.0 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
