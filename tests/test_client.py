@@ -2,6 +2,7 @@
 script or a Space's visitor would: samples, 16-bit thermal uploads, bad uploads."""
 import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app import studio
+from app.__main__ import CONCURRENCY_LIMIT, MAX_FILE_SIZE
 from core import inference
 from core.data.imageio import write_png
 from core.data.msynth import render_frame
@@ -25,8 +27,8 @@ def free_port() -> int:
 def client(tiny_checkpoint):
     demo = studio.build_studio(default_model=tiny_checkpoint)
     port = free_port()
-    demo.queue(default_concurrency_limit=2).launch(server_name="127.0.0.1", server_port=port,
-                                                   prevent_thread_lock=True, quiet=True, max_file_size="50mb")
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size=MAX_FILE_SIZE)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     demo.close()
 
@@ -104,3 +106,13 @@ def test_bad_uploads_are_clear_errors_and_the_app_keeps_serving(client, tiny_che
     out = named(client.predict(*render_args(tiny_checkpoint, mode="Spectral-wise", view="RGB alone"),
                                api_name="/render"))
     assert out["depth_rgb"] is not None
+
+
+def test_spaces_front_matter_matches_the_installed_stack():
+    import gradio
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    front = readme.split("---")[1]
+    fields = dict(line.split(": ", 1) for line in front.strip().splitlines())
+    assert fields["sdk"] == "gradio" and fields["sdk_version"] == gradio.__version__
+    assert (Path(__file__).resolve().parents[1] / fields["app_file"]).is_file()
+    assert fields["python_version"].strip('"') == "3.11"
