@@ -7,6 +7,7 @@ or re-implement data handling.
 from __future__ import annotations
 
 import atexit
+import csv
 import dataclasses
 import functools
 import json
@@ -23,9 +24,9 @@ import torch.nn.functional as F
 
 from core.data import ms2
 from core.data.dataset import collate_frames, frame_to_item, resize_frame
-from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
+from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS, Frame
 from core.data.imageio import ImageDecodeError, read_spectrum, write_png
-from core.data.msynth import RENDER_VERSION, make_rig
+from core.data.msynth import RENDER_VERSION, make_rig, render_frame
 from core.data.perturb import PROBES, perturb_frame
 from core.data.msynth.thermal_model import raw_to_celsius
 from core.data.samples import write_gallery
@@ -92,7 +93,7 @@ def load_upload(paths: dict[str, str | Path | None]) -> Frame:
     rig = make_rig()
     for spectrum in SPECTRA:
         path = paths.get(spectrum)
-        if not path:
+        if path is None or (isinstance(path, str) and not path):
             continue
         try:
             image = read_spectrum(path, spectrum)
@@ -427,3 +428,58 @@ def prompt_view(frame: Frame, spectrum: str, prompt: str, spec: str | None = Non
         similarity = prompt_similarity(backbone, pixels, [prompt])[0, 0]
     caption = f"CLIP similarity to \"{prompt}\" ({float(similarity.min()):.2f} to {float(similarity.max()):.2f})"
     return AttentionView(attention_overlay(display_image(frame, spectrum), similarity), caption, status)
+
+
+# --- reviewers' views: one scene under every condition, and every checkpoint's record -------
+
+def sample_under_conditions(name: str, conditions=EVAL_CONDITIONS) -> dict[str, Frame]:
+    """The gallery sample's MS-Synth scene and moment rendered under each condition (same
+    geometry, exact depth), by condition."""
+    sample = next((s for s in list_samples() if s.name == name), None)
+    if sample is None:
+        raise InputError(f"no sample named {name!r}")
+    seed = int(sample.sequence.split("_")[1])
+    return {condition: render_frame(seed, int(sample.frame_id), condition) for condition in conditions}
+
+
+@dataclass
+class CheckpointRecord:
+    """What training left in a checkpoint folder: its config.json, metrics.json (None if it
+    was not evaluated) and the training log as columns (step, loss terms ...)."""
+
+    name: str
+    description: dict
+    metrics: dict | None
+    log: dict[str, list[float]]
+
+
+def checkpoint_records(root: Path = CHECKPOINTS_DIR) -> list[CheckpointRecord]:
+    records = []
+    for name in list_checkpoints(root):
+        folder = root / name
+        metrics_file, log_file = folder / "metrics.json", folder / "log.csv"
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        log: dict[str, list[float]] = {}
+        if log_file.is_file():
+            with log_file.open() as f:
+                for row in csv.DictReader(f):
+                    for key, value in row.items():
+                        log.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
+        records.append(CheckpointRecord(name, json.loads((folder / "config.json").read_text()), metrics, log))
+    return records
+
+
+def spectral_latency_ms(name_or_path: str, repeats: int = 3) -> float:
+    """Median milliseconds of one spectral-wise pass of every spectrum the model takes, at its
+    input size, on this machine (weights loaded once)."""
+    model, _ = load_model(name_or_path)
+    height, width = model.config.input_size
+    images = {s: torch.rand(1, 3 if s == "rgb" else 1, height, width, device=device()) for s in model.config.spectra}
+    times = []
+    with torch.inference_mode():
+        model.spectral_depth(images)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model.spectral_depth(images)
+            times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))

@@ -1,0 +1,33 @@
+"""Attention: where CLIP and DINO look in each spectrum, per layer and head or rolled out,
+and CLIP's patch similarity to any prompt."""
+import streamlit as st
+
+from app import streamlit_ui as ui
+from core import inference
+from core.inference import InputError
+
+st.title("Attention")
+frame = ui.choose_frame("attention")
+left, middle, right = st.columns(3)
+with left:
+    spectrum = ui.LABEL_TO_SPECTRUM[st.radio("Spectrum", list(ui.LABEL_TO_SPECTRUM), horizontal=True)]
+with middle:
+    kind = st.radio("Backbone", ["dino", "clip"], horizontal=True, format_func=str.upper)
+with right:
+    rollout = st.toggle("Rollout through all layers")
+layer = st.slider("Layer (negative: from the last)", -12, 11, -1, disabled=rollout)
+head = st.selectbox("Head", ["mean", *map(str, range(16))], disabled=rollout)
+prompt = st.text_input("CLIP prompt", "This car appears to be very close")
+
+if frame is not None:
+    try:
+        with st.spinner("Running the backbone ..."):
+            view = inference.attention_view(frame, spectrum, kind, layer, head if head == "mean" else int(head),
+                                            rollout)
+            similarity = inference.prompt_view(frame, spectrum, prompt)
+    except InputError as err:
+        st.error(str(err))
+        st.stop()
+    st.info(view.backbone_status)
+    st.image(view.overlay, caption=view.caption)
+    st.image(similarity.overlay, caption=similarity.caption)

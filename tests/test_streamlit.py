@@ -1,0 +1,106 @@
+"""Every Streamlit page run headless with streamlit.testing's AppTest, as a user would use it."""
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import inference
+from core.data.msynth import render_frame
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = REPO / "pages"
+TIMEOUT = 600
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=TIMEOUT)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def images(at: AppTest) -> list:
+    return at.get("image")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_checkpoint):
+    """The pages pick checkpoints from checkpoints/; the tests use the shipped default."""
+    assert inference.DEFAULT_CHECKPOINT in inference.list_checkpoints()
+    return inference.DEFAULT_CHECKPOINT
+
+
+def test_explore_runs_a_sample(checkpoint):
+    at = page("explore").run()
+    assert not at.exception and not at.error
+    assert len(images(at)) >= 3 + 4            # three inputs, three spectral-wise depths and the fused one
+    assert len(at.dataframe) == 1                # metrics against ground truth
+    assert {button.label.rsplit(".", 1)[1] for button in at.get("download_button")} == {"png", "npy", "ply"}
+
+
+def test_explore_takes_a_16_bit_thermal_upload(checkpoint):
+    at = page("explore").run()
+    at.radio(key="explore-source").set_value("Upload").run()
+    thermal = render_frame(200_012, 2, "night").images["thr"]
+    at.file_uploader(key="explore-thr").set_value(("thermal.png", png_bytes(thermal), "image/png"))
+    at.radio[1].set_value("spectral").run()
+    assert not at.exception and not at.error
+    assert len(images(at)) == 2                  # the thermal input and its depth
+
+
+def test_explore_shows_a_clear_error_for_a_bad_upload(checkpoint):
+    at = page("explore").run()
+    at.radio(key="explore-source").set_value("Upload").run()
+    eight_bit = np.full((256, 640), 90, np.uint8)
+    at.file_uploader(key="explore-thr").set_value(("thermal8.png", png_bytes(eight_bit), "image/png")).run()
+    assert not at.exception
+    assert any("16-bit" in error.value for error in at.error)
+
+
+def test_compare_fills_the_condition_by_camera_grid(checkpoint):
+    at = page("compare").run()
+    assert not at.exception and not at.error
+    # 5 conditions x (3 spectra + fused) x 2 models, each with its AbsRel.
+    captions = [image.captions[0] for image in images(at)]
+    assert len(captions) == 40 and all(caption.startswith("AbsRel ") for caption in captions)
+
+
+def test_attention_page_shows_maps_and_the_backbone(backbone_specs, monkeypatch):
+    clip, dino = backbone_specs
+    monkeypatch.setenv("SPECTRADEPTH_CLIP", clip)
+    monkeypatch.setenv("SPECTRADEPTH_DINO", dino)
+    inference.load_vfm.cache_clear()
+    at = page("attention").run()
+    assert not at.exception and not at.error
+    assert dino.split(":", 1)[1] in at.info[0].value
+    assert len(images(at)) == 2
+    at.toggle[0].set_value(True).run()
+    assert "rollout" in images(at)[0].captions[0]
+    inference.load_vfm.cache_clear()
+
+
+def test_point_cloud_page_plots_and_downloads(checkpoint):
+    at = page("point_cloud").run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 1
+    assert at.get("download_button")[0].label.startswith("Download ") and ".ply" in at.get("download_button")[0].label
+
+
+def test_results_page_plots_every_checkpoint(checkpoint):
+    at = page("results").run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 3
+    table = at.code[0].value
+    assert table.startswith("| checkpoint | mode | camera |") and inference.DEFAULT_CHECKPOINT in table
+
+
+def test_entry_script_navigates_to_explore(checkpoint):
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.title[0].value == "Explore"
