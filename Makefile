@@ -23,7 +23,7 @@ bench: $(STAMP)
 # The README's screenshots, taken by the browser test with the shipped default model.
 screenshots: $(STAMP)
 	SPECTRADEPTH_SCREENSHOTS=docs SPECTRADEPTH_SCREENSHOT_MODEL=msynth-fuse HF_HUB_OFFLINE=1 \
-		$(PY) -m pytest -q tests/test_browser.py
+		$(PY) -m pytest -q tests/test_browser.py tests/test_browser_streamlit.py
 
 # The README's attention figure (CLIP / DINO maps of every spectrum on a night sample).
 figures: $(STAMP)

@@ -52,3 +52,22 @@ def tiny_teacher_student(tmp_path_factory, backbone_specs) -> tuple[str, str]:
     for name, config in (("tiny-teacher", teacher_config), ("tiny-student", student_config)):
         save_checkpoint(root / name, build_model(config).eval(), config, command="tests/conftest.py")
     return str(root / "tiny-teacher"), str(root / "tiny-student")
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Chromium's background services would keep dialling a network this machine does not have.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    import shutil
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.skip(f"Debian chromium not installed at {CHROMIUM} (see packages.txt)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -4,19 +4,12 @@ Screenshots go to $SPECTRADEPTH_SCREENSHOTS (the README's come from `make screen
 otherwise to the test's temporary folder.
 """
 import os
-import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
 from app import studio
-
-CHROMIUM = "/usr/bin/chromium"
-# Chromium's background services would keep dialling a network this machine does not have.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -32,17 +25,6 @@ def studio_url(request):
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip(f"Debian chromium not installed at {CHROMIUM} (see packages.txt)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_sample_shows_depth_and_point_cloud(studio_url, browser, tmp_path):
