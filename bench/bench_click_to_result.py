@@ -11,7 +11,6 @@ them loaded); student and teacher requests alternate, and the median is reported
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
@@ -19,18 +18,12 @@ from pathlib import Path
 
 from gradio_client import Client, handle_file
 
-from app import studio
+from app.__main__ import launch
 from core.data.dataset import resize_frame
 from core.data.imageio import write_png
 from core.data.msynth import render_frame
 
 SIZE = (256, 640)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
@@ -47,11 +40,8 @@ def main() -> None:
         files[spectrum] = folder / f"{spectrum}.png"
         write_png(files[spectrum], frame.images[spectrum])
 
-    demo = studio.build_studio()
-    port = free_port()
-    demo.queue(default_concurrency_limit=2).launch(server_name="127.0.0.1", server_port=port,
-                                                   prevent_thread_lock=True, quiet=True)
-    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo = launch(block=False, server_name="127.0.0.1")
+    client = Client(demo.local_url, verbose=False)
     models = {"student": args.student, "teacher": args.teacher}
 
     def click(model: str) -> float:

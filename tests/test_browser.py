@@ -4,26 +4,17 @@ Screenshots go to $SPECTRADEPTH_SCREENSHOTS (the README's come from `make screen
 otherwise to the test's temporary folder.
 """
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
-from app import studio
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from app.__main__ import launch
 
 @pytest.fixture(scope="module")
 def studio_url(request):
     model = os.environ.get("SPECTRADEPTH_SCREENSHOT_MODEL") or request.getfixturevalue("tiny_checkpoint")
-    port = free_port()
-    demo = studio.build_studio(default_model=model)
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
+    demo = launch(model, block=False, server_name="127.0.0.1")
+    yield demo.local_url
     demo.close()
 
 

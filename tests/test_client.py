@@ -1,7 +1,6 @@
 """The studio served for real and driven through its named API with gradio_client, as a
 script or a Space's visitor would: samples, 16-bit thermal uploads, bad uploads."""
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -10,26 +9,16 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from app import studio
-from app.__main__ import CONCURRENCY_LIMIT, MAX_FILE_SIZE
+from app.__main__ import launch
 from core import inference
 from core.data.imageio import write_png
 from core.data.msynth import render_frame
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(tiny_checkpoint):
-    demo = studio.build_studio(default_model=tiny_checkpoint)
-    port = free_port()
-    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, max_file_size=MAX_FILE_SIZE)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo = launch(tiny_checkpoint, block=False, server_name="127.0.0.1")
+    yield Client(demo.local_url, verbose=False)
     demo.close()
 
 

@@ -1,5 +1,4 @@
 """The studio's handlers and a served page, driven as a user would."""
-import socket
 import urllib.request
 
 import gradio as gr
@@ -8,6 +7,7 @@ import pytest
 from PIL import Image
 
 from app import studio
+from app.__main__ import launch
 from core import inference
 from core.data.frame import CONDITIONS
 
@@ -125,18 +125,10 @@ def test_missing_checkpoint_is_a_clear_error(samples, controls):
         studio.render(frame, **{**controls, "model_name": "no-such-checkpoint"})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_studio_serves_the_page():
-    port = free_port()
-    demo = studio.build_studio()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    demo = launch(block=False, server_name="127.0.0.1")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+        with urllib.request.urlopen(demo.local_url, timeout=30) as response:
             assert response.status == 200
             assert "SpectraDepth" in response.read().decode()
     finally:
