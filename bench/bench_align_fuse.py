@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 
+from bench.tables import print_ratio_table
 from core.data.frame import SPECTRA
 from core.data.msynth import make_rig
 from core.models import AlignFuseConfig, build_model, parameter_report
@@ -82,9 +83,7 @@ def main() -> None:
     print(f"align-and-fuse, {config.encoder} encoder, {args.height} x {args.width}, batch 1, CPU, "
           f"{torch.get_num_threads()} threads, median of {args.repeats} after {args.warmup} warm-up, "
           f"anchor {anchor}")
-    print(f"{'latency':<50}{'ms':>9}{'x 3 spectral':>14}")
-    for name, ms in latency.items():
-        print(f"{name:<50}{ms:>9.1f}{ms / baseline:>14.2f}")
+    print_ratio_table("latency", "ms", "x 3 spectral", latency, baseline)
 
     report = parameter_report(model)
     one = report["one_spectral_network"]
@@ -96,9 +95,7 @@ def main() -> None:
         "three separate spectral networks": report["three_separate_networks"],
     }
     print()
-    print(f"{'parameters':<50}{'count':>11}{'x one net':>12}")
-    for name, count in rows.items():
-        print(f"{name:<50}{count:>11,}{count / one:>12.3f}")
+    print_ratio_table("parameters", "count", "x one net", rows, one, ",")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import argparse
 import torch
 
 from bench.bench_align_fuse import time_interleaved
+from bench.tables import print_ratio_table
 from core.data.frame import SPECTRA
 from core.models import build_model, parameter_report
 from core.models.depthnet import SPECTRUM_CHANNELS
@@ -60,9 +61,7 @@ def main() -> None:
           f"{args.width}, batch 1, CPU, {torch.get_num_threads()} threads, median of {args.repeats} after "
           f"{args.warmup} warm-up")
     baseline = latency["teacher, 3 spectra"]
-    print(f"{'latency':<40}{'ms':>9}{'x teacher':>12}")
-    for name, ms in latency.items():
-        print(f"{name:<40}{ms:>9.1f}{ms / baseline:>12.3f}")
+    print_ratio_table("latency", "ms", "x teacher", latency, baseline)
 
     teacher_parameters, student_parameters = parameter_report(teacher), parameter_report(student)
     rows = {
@@ -73,9 +72,7 @@ def main() -> None:
         "  + feature-imitation projections (training)": student_parameters["imitation_projections"],
     }
     print()
-    print(f"{'parameters':<50}{'count':>11}{'x teacher':>12}")
-    for name, count in rows.items():
-        print(f"{name:<50}{count:>11,}{count / teacher_parameters['total']:>12.3f}")
+    print_ratio_table("parameters", "count", "x teacher", rows, teacher_parameters["total"], ",")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,9 @@
+"""The benchmarks' one table format: a value per row and its ratio to a baseline row."""
+from __future__ import annotations
+
+
+def print_ratio_table(title: str, unit: str, ratio_label: str, rows: dict[str, float], baseline: float,
+                      value_format: str = ".1f") -> None:
+    print(f"{title:<50}{unit:>11}{ratio_label:>12}")
+    for name, value in rows.items():
+        print(f"{name:<50}{value:>11{value_format}}{value / baseline:>12.3f}")
