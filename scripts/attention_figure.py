@@ -33,12 +33,10 @@ def main() -> None:
     frame = inference.load_sample(name)
     columns = ["input", "DINO rollout", "CLIP CLS attention, last layer", f'CLIP: "{args.prompt}"']
     figure, axes = plt.subplots(len(SPECTRA), len(columns), figsize=(4.2 * len(columns), 1.75 * len(SPECTRA)))
-    statuses = set()
     for row, spectrum in enumerate(SPECTRA):
         views = [inference.attention_view(frame, spectrum, "dino", rollout=True),
                  inference.attention_view(frame, spectrum, "clip"),
                  inference.prompt_view(frame, spectrum, args.prompt)]
-        statuses.update(view.backbone_status for view in views)
         images = [inference.display_image(frame, spectrum), *(view.overlay for view in views)]
         for column, image in enumerate(images):
             axis = axes[row, column]
@@ -49,7 +47,8 @@ def main() -> None:
                 axis.set_title(columns[column], fontsize=9)
             if column == 0:
                 axis.set_ylabel(SPECTRUM_LABELS[spectrum], fontsize=9)
-    figure.suptitle(f"{name} · " + " · ".join(sorted(statuses)), fontsize=8)
+    sources = [f"{kind.upper()}: {inference.load_vfm(kind)[0].source}" for kind in ("clip", "dino")]
+    figure.suptitle(f"{name} · " + " · ".join(sources), fontsize=8)
     figure.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out, dpi=110)
