@@ -22,7 +22,9 @@ INTRO = """# SpectraDepth studio
 Multi-spectral metric depth: RGB, near-infrared and thermal cameras of one rig, each with its
 own lens and pose, so the three images are **not** pixel-aligned. One network serves every
 spectrum alone (spectral-wise); its fusion module combines them in any anchor camera. Pick an
-MS-Synth sample (our procedural driving world, exact depth) or upload a real MS2-style trio.
+MS-Synth sample (our procedural driving world, exact depth) or upload a real MS2-style trio;
+probe it with night, fog, rain, noise or texture loss; compare the foundation-model teacher with
+its lightweight student, and see where CLIP and DINO look, in the tabs below.
 """
 
 
