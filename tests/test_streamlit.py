@@ -44,21 +44,34 @@ def test_explore_runs_a_sample(checkpoint):
     assert {button.label.rsplit(".", 1)[1] for button in at.get("download_button")} == {"png", "npy", "ply"}
 
 
-def test_explore_takes_a_16_bit_thermal_upload(checkpoint):
-    at = page("explore").run()
-    at.radio(key="explore-source").set_value("Upload").run()
+# Pages that take uploads: (page, widget key prefix, whether a radio must point at the thermal camera, output).
+UPLOAD_PAGES = [("explore", "explore", False, "image"), ("attention", "attention", True, "image"),
+                ("point_cloud", "cloud", True, "plotly_chart")]
+
+
+@pytest.mark.parametrize("name, key, choose_thermal, output", UPLOAD_PAGES)
+def test_pages_take_a_16_bit_thermal_upload(checkpoint, backbone_specs, monkeypatch, name, key, choose_thermal,
+                                            output):
+    monkeypatch.setenv("SPECTRADEPTH_CLIP", backbone_specs[0])
+    monkeypatch.setenv("SPECTRADEPTH_DINO", backbone_specs[1])
+    inference.load_vfm.cache_clear()
+    at = page(name).run()
+    at.radio(key=f"{key}-source").set_value("Upload").run()
+    if choose_thermal:
+        next(r for r in at.radio if "Thermal" in r.options and r.key != f"{key}-source").set_value("Thermal")
     thermal = render_frame(200_012, 2, "night").images["thr"]
-    at.file_uploader(key="explore-thr").set_value(("thermal.png", png_bytes(thermal), "image/png"))
-    at.radio[1].set_value("spectral").run()
+    at.file_uploader(key=f"{key}-thr").set_value(("thermal.png", png_bytes(thermal), "image/png")).run()
     assert not at.exception and not at.error
-    assert len(images(at)) == 2                  # the thermal input and its depth
+    assert len(at.get(output)) >= 1
+    inference.load_vfm.cache_clear()
 
 
-def test_explore_shows_a_clear_error_for_a_bad_upload(checkpoint):
-    at = page("explore").run()
-    at.radio(key="explore-source").set_value("Upload").run()
+@pytest.mark.parametrize("name, key", [(name, key) for name, key, _, _ in UPLOAD_PAGES])
+def test_pages_show_a_clear_error_for_a_bad_upload(checkpoint, name, key):
+    at = page(name).run()
+    at.radio(key=f"{key}-source").set_value("Upload").run()
     eight_bit = np.full((256, 640), 90, np.uint8)
-    at.file_uploader(key="explore-thr").set_value(("thermal8.png", png_bytes(eight_bit), "image/png")).run()
+    at.file_uploader(key=f"{key}-thr").set_value(("thermal8.png", png_bytes(eight_bit), "image/png")).run()
     assert not at.exception
     assert any("16-bit" in error.value for error in at.error)
 
