@@ -176,6 +176,7 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
             (checkpoints[0] if checkpoints else None)
     with gr.Blocks(title="SpectraDepth studio", delete_cache=(1800, 3600)) as studio:
         gr.Markdown(INTRO)
+        gr.Markdown(f"**Backbones.** {inference.backbone_status()}", elem_id="backbones")
         frame_state = gr.State()
         with gr.Row():
             with gr.Column(scale=3):

@@ -374,6 +374,17 @@ def load_vfm(kind: str, spec: str | None = None) -> tuple[VFMBackbone, str]:
         raise InputError(f"no {kind.upper()} backbone can be loaded: {err}") from err
 
 
+def backbone_status() -> str:
+    """Which CLIP and DINO serve (real or built-in, and why), one line for the UIs."""
+    lines = []
+    for kind in DEFAULT_VFM_SPECS:
+        try:
+            lines.append(load_vfm(kind)[1])
+        except InputError as err:
+            lines.append(str(err))
+    return " · ".join(lines)
+
+
 def _vfm_pixels(frame: Frame, spectrum: str, backbone: VFMBackbone) -> torch.Tensor:
     if spectrum not in frame.images:
         raise InputError(f"this input has no {SPECTRUM_LABELS.get(spectrum, spectrum)} image")

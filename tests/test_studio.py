@@ -191,3 +191,10 @@ def test_robustness_probe_degrades_the_inputs_and_says_so(samples, controls):
     assert "Inputs probed: night at strength 1" in night["status"]
     with pytest.raises(gr.Error, match="unknown probe"):
         studio.render(frame, **controls, probe_label="snow")
+
+
+def test_backbone_status_is_on_the_page():
+    status = inference.backbone_status()
+    assert status.startswith("CLIP: ") and " · DINO: " in status
+    page = studio.build_studio()
+    assert any(getattr(block, "elem_id", None) == "backbones" for block in page.blocks.values())
