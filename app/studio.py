@@ -117,7 +117,7 @@ def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, in
     spectrum = LABEL_TO_SPECTRUM[spectrum_label]
     if spectrum not in frame.images:
         raise gr.Error(f"this input has no {spectrum_label} image")
-    panels, rows, summaries = [], [], []
+    panels, rows = [], []
     try:
         predictions = [inference.predict(frame, name, "spectral") for name in (teacher_name, student_name)]
         summaries = [inference.model_summary(name) for name in (teacher_name, student_name)]

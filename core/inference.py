@@ -27,15 +27,17 @@ from core.data.dataset import collate_frames, frame_to_item, resize_frame
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS, Frame
 from core.data.imageio import ImageDecodeError, read_spectrum, write_png
 from core.data.msynth import RENDER_VERSION, make_rig, render_frame
-from core.data.perturb import PROBES, perturb_frame
+from core.data.perturb import PROBES as PROBES  # re-exported for the UIs' probe choices
+from core.data.perturb import perturb_frame
 from core.data.msynth.thermal_model import raw_to_celsius
 from core.data.samples import write_gallery
 from core.data.thermal import normalize_thermal, spectrum_to_float
 from core.geometry import relative_pose, warp_to_camera
 from core.metrics import METRIC_NAMES, compute_depth_metrics
 from core.models import CheckpointError, load_checkpoint
-from core.models.vfm import (VFMBackbone, attention_rollout, cls_attention, load_backbone_or_builtin,
-                             prompt_similarity, rollout_cls_map)
+from core.models.depthnet import SPECTRUM_CHANNELS
+from core.models.vfm import (VFMBackbone, as_three_channels, attention_rollout, cls_attention,
+                             load_backbone_or_builtin, prompt_similarity, rollout_cls_map)
 from core.viz.attention import attention_overlay
 from core.viz.colormap import colorize_depth, depth_panel, depth_range, error_panel
 from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_figure, write_ply
@@ -149,8 +151,6 @@ def depth_view(depth: np.ndarray, *, invert: bool = False, value_range: tuple[fl
 def probe(frame: Frame, kind: str, strength: float) -> Frame:
     """The frame as seen at night, in fog, rain, noise or without its texture (PROBES), with
     ``strength`` from 0 (unchanged) to 1; depth and cameras stay as they are."""
-    if kind not in PROBES:
-        raise InputError(f"unknown probe {kind!r}: use one of {', '.join(PROBES)}")
     try:
         return perturb_frame(frame, kind, strength)
     except ValueError as err:
@@ -389,8 +389,8 @@ def _vfm_pixels(frame: Frame, spectrum: str, backbone: VFMBackbone) -> torch.Ten
     if spectrum not in frame.images:
         raise InputError(f"this input has no {SPECTRUM_LABELS.get(spectrum, spectrum)} image")
     image = torch.from_numpy(spectrum_to_float(frame.images[spectrum], spectrum))
-    image = image.permute(2, 0, 1) if image.ndim == 3 else image[None].expand(3, -1, -1)
-    return backbone.preprocess(image[None])
+    image = image.permute(2, 0, 1) if image.ndim == 3 else image[None]
+    return backbone.preprocess(as_three_channels(image[None]))
 
 
 @dataclass
@@ -485,7 +485,7 @@ def spectral_latency_ms(name_or_path: str, repeats: int = 3) -> float:
     input size, on this machine (weights loaded once)."""
     model, _ = load_model(name_or_path)
     height, width = model.config.input_size
-    images = {s: torch.rand(1, 3 if s == "rgb" else 1, height, width, device=device()) for s in model.config.spectra}
+    images = {s: torch.rand(1, SPECTRUM_CHANNELS[s], height, width, device=device()) for s in model.config.spectra}
     times = []
     with torch.inference_mode():
         model.spectral_depth(images)

@@ -25,16 +25,12 @@ from torchvision.transforms import v2
 
 from core.data.captions import scene_caption
 from core.losses.self_distillation import dino_loss, ema_update, updated_center
+from core.models.vfm.base import as_three_channels
 from core.models.vfm.builtin import BUILTIN_CLIP_CONFIG, BUILTIN_IMAGE_SIZE, new_builtin_clip, new_builtin_dino
 from core.models.vfm.clip import ClipBackbone
 from core.models.vfm.dino import DinoBackbone
 from train.batching import batch_spectra
 from train.engine import Runtime
-
-
-def as_rgb(image: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) with C = 1 or 3 -> three channels, as the VFMs take single-channel spectra."""
-    return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image
 
 
 # --- CLIP --------------------------------------------------------------------------------
@@ -69,7 +65,7 @@ def make_clip_losses(runtime: Runtime):
 
     def compute(module: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
         spectra = batch_spectra(batch)
-        images = torch.cat([as_rgb(batch[f"image/{s}"]) for s in spectra])
+        images = torch.cat([as_three_channels(batch[f"image/{s}"]) for s in spectra])
         captions = [caption for s in spectra for caption in batch_captions(batch, s)]
         image_features, text_features, logit_scale = module(images, captions)
         value = loss(image_features, text_features, logit_scale)
@@ -110,8 +106,8 @@ class DinoPretrainer(nn.Module):
         self.register_buffer("center", torch.zeros(1, head_cfg["prototypes"]))
 
     def embed(self, backbone: DinoBackbone, head: DinoHead, crops: torch.Tensor) -> torch.Tensor:
-        pixels = (crops - backbone.pixel_mean) / backbone.pixel_std
-        return head(backbone.model(pixel_values=pixels).pooler_output)
+        # normalize, not preprocess: local crops keep their own, smaller size.
+        return head(backbone.model(pixel_values=backbone.normalize(crops)).pooler_output)
 
     def forward(self, global_crops: list[torch.Tensor], local_crops: list[torch.Tensor]):
         student = [self.embed(self.student, self.student_head, crops) for crops in global_crops + local_crops]
@@ -150,7 +146,7 @@ def make_dino_losses(cfg: dict, runtime: Runtime, model: DinoPretrainer):
     def compute(module: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
         # Views of one spectrum: crops across spectra look too unlike each other early on, and
         # the student then settles for the same output everywhere (collapse).
-        images = as_rgb(batch[f"image/{rng.choice(batch_spectra(batch))}"])
+        images = as_three_channels(batch[f"image/{rng.choice(batch_spectra(batch))}"])
         global_crops = [random_crops(images, BUILTIN_IMAGE_SIZE, tuple(dino_cfg["global_scale"]), generator)
                         for _ in range(2)]
         local_crops = [random_crops(images, local_size, tuple(dino_cfg["local_scale"]), generator)

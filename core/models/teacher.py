@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from core.data.captions import DEPTH_WORDS, PROMPT_TEMPLATE
 from core.models.depthnet import DepthNetConfig, conv_bn_relu
-from core.models.vfm import VFMBackbone, VFMFeatures, load_backbone
+from core.models.vfm import VFMBackbone, VFMFeatures, as_three_channels, load_backbone
 
 
 
@@ -329,8 +329,7 @@ class VFMTeacher(nn.Module):
                               structure distillation; no gradient)
         """
         features = self.depth_net.encode(image, spectrum)
-        # Single-channel nir and thermal images are repeated to the 3 channels the VFMs take.
-        rgb = image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image
+        rgb = as_three_channels(image)
         clip_features, dino_features = self.clip(rgb), self.dino(rgb)
         context, context_positions = self.context(clip_features, dino_features)
         for level, aggregation in zip(self.config.aggregation_levels, self.aggregation):

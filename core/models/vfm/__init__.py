@@ -7,7 +7,8 @@
 """
 from core.models.vfm.attention import (HEAD_FUSIONS, ClsAttention, attention_rollout, cls_attention,
                                        prompt_similarity, rollout_cls_map)
-from core.models.vfm.base import BackboneUnavailable, VFMBackbone, VFMFeatures, download_blocker
+from core.models.vfm.base import (BackboneUnavailable, VFMBackbone, VFMFeatures, as_three_channels,
+                                  download_blocker)
 from core.models.vfm.builtin import BUILTIN_IMAGE_SIZE, load_builtin
 from core.models.vfm.clip import ClipBackbone, load_clip
 from core.models.vfm.dino import DinoBackbone, load_dino
@@ -15,5 +16,5 @@ from core.models.vfm.registry import BACKBONE_LOADERS, load_backbone, load_backb
 
 __all__ = ["BACKBONE_LOADERS", "BUILTIN_IMAGE_SIZE", "BackboneUnavailable", "ClipBackbone", "ClsAttention",
            "DinoBackbone", "HEAD_FUSIONS",
-           "VFMBackbone", "VFMFeatures", "attention_rollout", "cls_attention", "download_blocker", "load_backbone",
+           "VFMBackbone", "VFMFeatures", "as_three_channels", "attention_rollout", "cls_attention", "download_blocker", "load_backbone",
            "load_backbone_or_builtin", "load_builtin", "load_clip", "load_dino", "prompt_similarity", "rollout_cls_map"]

@@ -54,6 +54,12 @@ class VFMFeatures:
         return self.patch_tokens.transpose(1, 2).reshape(batch, channels, *self.grid)
 
 
+def as_three_channels(images: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) with C = 1 or 3 -> three channels: single-channel spectra (NIR, thermal)
+    are repeated, as the VFMs take RGB-shaped input."""
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
 class VFMBackbone(nn.Module, ABC):
     """A frozen-or-not image backbone behind one API, whichever model family it wraps.
 
@@ -90,6 +96,10 @@ class VFMBackbone(nn.Module, ABC):
             # Bicubic overshoots at edges; clamp back to the valid intensity range.
             images = F.interpolate(images, size=self.image_size, mode="bicubic", align_corners=False,
                                    antialias=True).clamp(0.0, 1.0)
+        return self.normalize(images)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Images float (B, 3, H, W) in [0, 1] at any size -> the model's normalisation."""
         return (images - self.pixel_mean) / self.pixel_std
 
     def grid_for(self, pixel_values: torch.Tensor) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from core.models.vfm.base import BackboneUnavailable, VFMBackbone, existing_path, looks_like_path
-from core.models.vfm.builtin import load_builtin
+from core.models.vfm.builtin import BUILTIN_FOLDERS, load_builtin
 from core.models.vfm.clip import HF_HUB_PREFIX, load_clip
 from core.models.vfm.dino import load_dino
 
@@ -73,7 +73,7 @@ def load_backbone_or_builtin(spec: str, device: str | torch.device = "cpu") -> t
         backbone = load_backbone(spec, device)
         return backbone, f"{backbone.kind.upper()}: {backbone.source}"
     except BackboneUnavailable as err:
-        if kind not in ("clip", "dino"):
+        if kind not in BUILTIN_FOLDERS:
             raise
         backbone = load_builtin(kind, device)
         return backbone, f"{kind.upper()}: {spec} could not be loaded ({err}); serving the {backbone.source} instead"
