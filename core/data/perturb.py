@@ -32,8 +32,12 @@ def _linear(image: np.ndarray) -> np.ndarray:
     return (image.astype(np.float32) / 255.0) ** GAMMA
 
 
-def _encode(linear: np.ndarray, rng: np.random.Generator, grain: float = 0.0) -> np.ndarray:
-    return encode_8bit(linear, 1.0, grain, 0.0, rng)
+def _towards_median(raw: np.ndarray, keep) -> np.ndarray:
+    """Thermal counts pulled towards the scene's median (its ambient level), keeping ``keep``
+    (a scalar or per pixel) of each pixel's difference: fog radiates, rain cools surfaces."""
+    values = raw.astype(np.float32)
+    median = np.median(values)
+    return np.clip(np.rint(median + keep * (values - median)), 0, 65535).astype(np.uint16)
 
 
 def _transmittance(frame: Frame, spectrum: str, beta: float) -> np.ndarray:
@@ -55,16 +59,13 @@ def _probe_image(frame: Frame, spectrum: str, probe: str, strength: float, rng: 
     if probe == "fog":
         t = _transmittance(frame, spectrum, FOG_BETA[spectrum] * strength)
         if thermal:
-            raw = image.astype(np.float32)
-            fogged = np.median(raw) + t * (raw - np.median(raw))
-            return np.clip(np.rint(fogged), 0, 65535).astype(np.uint16)
+            return _towards_median(image, t)
         t = t[..., None] if image.ndim == 3 else t
-        return _encode(FOG_AIRLIGHT[spectrum] + t * (_linear(image) - FOG_AIRLIGHT[spectrum]), rng)
+        return encode_8bit(FOG_AIRLIGHT[spectrum] + t * (_linear(image) - FOG_AIRLIGHT[spectrum]), 1.0, 0.0, 0.0,
+                           rng)
     if probe == "rain":
         if thermal:
-            raw = image.astype(np.float32)
-            cooled = np.median(raw) + (1.0 - 0.5 * strength) * (raw - np.median(raw))
-            return np.clip(np.rint(cooled), 0, 65535).astype(np.uint16)
+            return _towards_median(image, 1.0 - 0.5 * strength)
         linear = _linear(image)
         add_rain_streaks(linear, rng, int(1400 * strength), 0.5)
         return encode_8bit(linear, 1.0, 0.0, 0.2 * strength, rng)
