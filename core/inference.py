@@ -63,9 +63,11 @@ def list_samples(root: Path = SAMPLES_DIR) -> list[Sample]:
     """The sample gallery, generating it first if it is missing or was written by an older
     MS-Synth renderer (deterministic, seconds)."""
     index = root / "index.json"
-    if not index.exists() or json.loads(index.read_text()).get("render_version") != RENDER_VERSION:
+    gallery = json.loads(index.read_text()) if index.exists() else {}
+    if gallery.get("render_version") != RENDER_VERSION:
         write_gallery(root)
-    entries = json.loads(index.read_text())["samples"]
+        gallery = json.loads(index.read_text())
+    entries = gallery["samples"]
     return [Sample(e["name"], e["sequence"], e["frame_id"], e["condition"], root / e["thumbnail"])
             for e in entries]
 
@@ -95,7 +97,7 @@ def load_upload(paths: dict[str, str | Path | None]) -> Frame:
     rig = make_rig()
     for spectrum in SPECTRA:
         path = paths.get(spectrum)
-        if path is None or (isinstance(path, str) and not path):
+        if path is None or path == "":
             continue
         try:
             image = read_spectrum(path, spectrum)
