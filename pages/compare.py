@@ -21,6 +21,13 @@ with right:
     fusion = ui.checkpoint_picker("Fused column from", inference.DEFAULT_CHECKPOINT, "compare-fusion")
 
 frames = ui.sample_under_conditions(scene)
+try:
+    with st.spinner("Fusing every condition ..."):
+        # The fused column is the same for both rows of models: computed once per condition.
+        fused = {condition: inference.predict(frame, fusion, "fused", "rgb") for condition, frame in frames.items()}
+except InputError as err:
+    st.error(str(err))
+    st.stop()
 for role, model_name in (("teacher", teacher), ("student", student)):
     st.subheader(f"{role}: {model_name}")
     header = st.columns([1, 3, 3, 3, 3])
@@ -32,12 +39,11 @@ for role, model_name in (("teacher", teacher), ("student", student)):
         try:
             with st.spinner(f"{role}, {condition} ..."):
                 prediction = inference.predict(frame, model_name, "spectral")
-                fused = inference.predict(frame, fusion, "fused", "rgb")
         except InputError as err:
             st.error(str(err))
             st.stop()
         value_range = inference.common_range(frame.depth["rgb"])
-        cells = [(s, prediction, s) for s in SPECTRA] + [("fused", fused, "rgb")]
+        cells = [(s, prediction, s) for s in SPECTRA] + [("fused", fused[condition], "rgb")]
         row = st.columns([1, 3, 3, 3, 3])
         row[0].markdown(f"**{condition}**")
         for column, (output, source, camera) in zip(row[1:], cells):
