@@ -119,7 +119,8 @@ def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, in
         raise gr.Error(f"this input has no {spectrum_label} image")
     panels, rows = [], []
     try:
-        predictions = [inference.predict(frame, name, "spectral") for name in (teacher_name, student_name)]
+        predictions = [inference.predict(frame, name, "spectral", spectra=[spectrum])
+                       for name in (teacher_name, student_name)]
         summaries = [inference.model_summary(name) for name in (teacher_name, student_name)]
     except InputError as err:
         raise gr.Error(str(err)) from err

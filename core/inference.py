@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -295,14 +296,15 @@ class Prediction:
 
 
 def predict(frame: Frame, model_name: str = DEFAULT_CHECKPOINT, mode: str = "spectral",
-            anchor: str | None = None) -> Prediction:
+            anchor: str | None = None, spectra: Collection[str] | None = None) -> Prediction:
     """Depth for ``frame``: 'spectral' (each spectrum alone), 'fused' (all present spectra in
-    ``anchor``'s camera) or 'both'. Inputs are resized to the model's input size and the
-    depth brought back to each camera's resolution."""
+    ``anchor``'s camera) or 'both'; ``spectra`` limits the inputs used (default: all the
+    frame has). Inputs are resized to the model's input size and the depth brought back to
+    each camera's resolution."""
     if mode not in ("spectral", "fused", "both"):
         raise InputError(f"unknown mode {mode!r}: use 'spectral', 'fused' or 'both'")
     model, description = load_model(model_name)
-    spectra = [s for s in frame.spectra if s in model.config.spectra]
+    spectra = [s for s in frame.spectra if s in model.config.spectra and (spectra is None or s in spectra)]
     if not spectra:
         raise InputError(f"{model_name} takes {', '.join(model.config.spectra)}; the frame has none of them")
     start = time.perf_counter()

@@ -25,7 +25,7 @@ if frame is not None:
         st.stop()
     try:
         with st.spinner("Estimating depth ..."):
-            prediction = inference.predict(frame, model_name, "spectral")
+            prediction = inference.predict(frame, model_name, "spectral", spectra=[camera])
     except InputError as err:
         st.error(str(err))
         st.stop()
