@@ -44,12 +44,17 @@ def time_interleaved(variants: dict[str, Callable[[], object]], repeats: int, wa
     return {name: 1000 * statistics.median(times) for name, times in samples.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """--repeats, --warmup and the input --height / --width every latency benchmark takes."""
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--width", type=int, default=640)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_timing_arguments(parser)
     args = parser.parse_args()
 
     torch.manual_seed(0)

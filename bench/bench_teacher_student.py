@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from bench.bench_align_fuse import time_interleaved
+from bench.bench_align_fuse import add_timing_arguments, time_interleaved
 from bench.tables import print_ratio_table
 from core.data.frame import SPECTRA
 from core.models import build_model, parameter_report
@@ -28,10 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", default="builtin:clip")
     parser.add_argument("--dino", default="builtin:dino")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--height", type=int, default=256)
-    parser.add_argument("--width", type=int, default=640)
+    add_timing_arguments(parser)
     args = parser.parse_args()
 
     torch.manual_seed(0)
