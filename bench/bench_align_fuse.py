@@ -65,7 +65,7 @@ def main() -> None:
     anchor = config.default_anchor
     with torch.no_grad():
         features = {s: network.encode(images[s], s) for s in SPECTRA}
-        anchor_depth = network.decode(features[anchor], (args.height, args.width))
+        anchor_depth = network.decode(features[anchor], (args.height, args.width), anchor)
     sizes = {s: (args.height, args.width) for s in SPECTRA}
 
     # The "no warping" ablation: the same weights, other spectra resized instead of warped.
@@ -78,7 +78,7 @@ def main() -> None:
         "fused, no warping (3 enc + fusion + dec)": lambda: unwarped.predict_fused(images, anchor=anchor),
         "all outputs (3 spectral-wise + fused)": lambda: model(images, K, T, anchor),
         "  one encoder": lambda: network.encode(images[anchor], anchor),
-        "  one decoder": lambda: network.decode(features[anchor], (args.height, args.width)),
+        "  one decoder": lambda: network.decode(features[anchor], (args.height, args.width), anchor),
         "  fusion module (warp, weights, attention)": lambda: model.fusion(features, anchor, anchor_depth, K, T, sizes),
     }
     with torch.no_grad():

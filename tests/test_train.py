@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,23 @@ def test_fuse_trains_only_the_fusion_module(trained):
         assert torch.equal(value, fused.network.state_dict()[name]), name
     metrics = json.loads((trained / "fuse" / "metrics.json").read_text())
     assert set(metrics["metric"]["fused"]) == {"rgb", "nir", "thr"}
+
+
+def test_calibrate_rewrites_only_batchnorm_statistics_and_records_its_command(trained, tmp_path):
+    shutil.copytree(trained / "align", tmp_path / "align")
+    train_main(["calibrate", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(tmp_path, "align"),
+                "--set", "calibration_batches=2", "--set", f"data.cache_root={trained / 'cache'}"])
+    before, old = load_checkpoint(trained / "align")
+    after, new = load_checkpoint(tmp_path / "align")
+    assert new["command"] == old["command"]
+    assert new["calibration_command"].startswith("python -m train calibrate --config")
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+    for name, value in before.state_dict().items():
+        if not name.endswith(statistics):
+            assert torch.equal(value, after.state_dict()[name]), name
+    shared_norm = after.network.necks[0][1]
+    rgb, nir, thr = shared_norm.running_mean
+    assert not torch.allclose(rgb, thr) and not torch.allclose(nir, thr)
 
 
 def test_resume_continues_from_the_saved_step(trained):

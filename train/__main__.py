@@ -6,6 +6,7 @@ Stages:
   pretrain-vfm  train a built-in offline backbone (CLIP contrastive or DINO self-distillation)
   teacher       train the VFM teacher (CLIP + DINO aggregation, language depth bins) from an align checkpoint
   distill       distil a lightweight student from a frozen teacher checkpoint
+  calibrate     re-estimate the per-spectrum BatchNorm statistics of the config's checkpoint (cfg.out)
   eval          evaluate checkpoints on the MS-Synth test split and print the tables
 Multi-GPU / multi-node: launch the same command with `torchrun --nproc_per_node N -m train ...`.
 """
@@ -21,12 +22,13 @@ from pathlib import Path
 from core.models import build_model, load_checkpoint, save_checkpoint
 from core.models.vfm.builtin import save_builtin
 from train.align import make_align_losses
+from train.calibrate import calibrate_statistics
 from train.config import load_config
 from train.engine import seed_everything, setup_runtime, teardown_runtime
 from train.evaluate import evaluate_model, results_table
 from train.distill import load_frozen_teacher, make_distill_losses, student_for_teacher
 from train.fuse import fusion_model_from_align, make_fuse_losses
-from train.loop import fit
+from train.loop import build_train_loader, fit
 from train.pretrain_vfm import build_pretrainer
 from train.targets import target_report
 from train.teacher import make_teacher_losses, teacher_from_align
@@ -87,6 +89,29 @@ def run_pretrain_vfm(cfg: dict, resume: bool, command: str) -> None:
     teardown_runtime(runtime)
 
 
+def run_calibrate(cfg: dict, command: str) -> None:
+    """Statistics of cfg.calibration_batches training batches per spectrum; weights unchanged."""
+    runtime = setup_runtime()
+    seed_everything(cfg["seed"])
+    folder = REPO_ROOT / cfg["out"]
+    model, description = load_checkpoint(folder)
+    model.to(runtime.device)
+    loader = iter(build_train_loader(cfg, runtime))
+    batches = [next(loader) for _ in range(cfg.get("calibration_batches", 40))]
+    layers = calibrate_statistics(model, batches, runtime.device)
+    print(f"calibrated {layers} BatchNorm layers on {len(batches)} batches per spectrum")
+    results = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
+                             runtime.device) if cfg.get("evaluate", True) else None
+    written = {"format_version", "architecture", "model", "spectra", "input_size", "parameters", "command"}
+    kept = {key: value for key, value in description.items() if key not in written}
+    save_checkpoint(folder, model.cpu(), model.config, metrics=results, command=description["command"],
+                    extra={**kept, "calibration_command": command})
+    print(f"saved {folder}")
+    if results:
+        print(results_table(results, label=cfg["name"]))
+    teardown_runtime(runtime)
+
+
 def run_eval(cfg: dict) -> None:
     runtime = setup_runtime()
     all_results, parameters = {}, {}
@@ -118,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["align", "fuse", "pretrain-vfm", "teacher", "distill", "eval"])
+    parser.add_argument("stage", choices=["align", "fuse", "pretrain-vfm", "teacher", "distill", "calibrate", "eval"])
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optim.steps=10")
@@ -127,6 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.config, args.set)
     if args.stage == "eval":
         run_eval(cfg)
+    elif args.stage == "calibrate":
+        run_calibrate(cfg, training_command(argv))
     elif args.stage == "pretrain-vfm":
         run_pretrain_vfm(cfg, args.resume, training_command(argv))
     else:

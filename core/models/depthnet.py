@@ -1,7 +1,8 @@
 """One metric depth network shared by every spectrum (stage 1 of align-and-fuse).
 
 Per-spectrum stems map rgb (3 channels), nir (1) and thr (1) to a common width; everything
-after them (a timm encoder, 1x1 level necks and a U-Net decoder) is shared. Each encoder
+after them (a timm encoder, 1x1 level necks and a U-Net decoder) is shared, but for its
+BatchNorm running statistics, which are kept per spectrum (``spectral_batchnorm``). Each encoder
 level's channels split into a spectrum-shared first half and a spectrum-specific second
 half (``split_shared_specific``), which the contrastive losses and the fusion module use.
 
@@ -20,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.data.frame import IMAGE_FORMATS, SPECTRA
+from core.models.spectral_batchnorm import spectrum_statistics, use_spectral_statistics
 
 SPECTRUM_CHANNELS = {spectrum: channels for spectrum, (_, channels) in IMAGE_FORMATS.items()}
 
@@ -144,6 +146,8 @@ class DepthNet(nn.Module):
         self.necks = nn.ModuleList(nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
                                    for c_in, c_out in zip(backbone_widths, self.level_widths))
         self.decoder = DepthDecoder(self.level_widths, decoder_widths, min_depth, max_depth)
+        for shared in (self.backbone, self.necks, self.decoder):
+            use_spectral_statistics(shared, self.spectra)
 
     @property
     def min_depth(self) -> float:
@@ -160,13 +164,16 @@ class DepthNet(nn.Module):
         if image.ndim != 4 or image.shape[1] != SPECTRUM_CHANNELS[spectrum]:
             raise ValueError(f"{spectrum} images must be (B, {SPECTRUM_CHANNELS[spectrum]}, H, W), "
                              f"got {tuple(image.shape)}")
-        levels = self.backbone(self.stems[spectrum](image))
-        return [neck(level) for neck, level in zip(self.necks, levels)]
+        with spectrum_statistics(spectrum):
+            levels = self.backbone(self.stems[spectrum](image))
+            return [neck(level) for neck, level in zip(self.necks, levels)]
 
-    def decode(self, features: Sequence[torch.Tensor], out_size: tuple[int, int]) -> torch.Tensor:
-        """Depth (B, 1, *out_size) in metres, within [min_depth, max_depth]."""
-        return self.decoder(features, out_size)
+    def decode(self, features: Sequence[torch.Tensor], out_size: tuple[int, int], spectrum: str) -> torch.Tensor:
+        """Depth (B, 1, *out_size) in metres, within [min_depth, max_depth], from the levels of
+        ``spectrum`` (fused levels decode with their anchor's statistics)."""
+        with spectrum_statistics(spectrum):
+            return self.decoder(features, out_size)
 
     def forward(self, image: torch.Tensor, spectrum: str) -> dict:
         features = self.encode(image, spectrum)
-        return {"depth": self.decode(features, image.shape[-2:]), "features": features}
+        return {"depth": self.decode(features, image.shape[-2:], spectrum), "features": features}

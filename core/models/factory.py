@@ -95,13 +95,13 @@ class AlignFuseModel(nn.Module):
           fused_features [(B, C_l, h_l, w_l)], fusion_weights {spectrum: [(B, 1, h_l, w_l)]}.
         """
         features = {s: self.network.encode(image, s) for s, image in images.items()}
-        depth = {s: self.network.decode(features[s], image.shape[-2:]) for s, image in images.items()}
+        depth = {s: self.network.decode(features[s], image.shape[-2:], s) for s, image in images.items()}
         out = {"depth": depth, "features": features}
         if fuse:
             anchor = self.choose_anchor(images, anchor)
             fusion = self._fuse(images, features, anchor, depth[anchor], K, T_rig_cam)
             out.update(anchor=anchor, fused_features=fusion.features, fusion_weights=fusion.weights,
-                       fused_depth=self._decode_fused(fusion, depth[anchor], images[anchor].shape[-2:]))
+                       fused_depth=self._decode_fused(fusion, anchor, depth[anchor], images[anchor].shape[-2:]))
         return out
 
     def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -117,9 +117,9 @@ class AlignFuseModel(nn.Module):
         features = {s: self.network.encode(image, s) for s, image in images.items()}
         anchor_size = images[anchor].shape[-2:]
         needs_depth = len(images) == 1 or self.fusion is None or self.fusion.use_geometry
-        anchor_depth = self.network.decode(features[anchor], anchor_size) if needs_depth else None
+        anchor_depth = self.network.decode(features[anchor], anchor_size, anchor) if needs_depth else None
         fusion = self._fuse(images, features, anchor, anchor_depth, K, T_rig_cam)
-        return self._decode_fused(fusion, anchor_depth, anchor_size)
+        return self._decode_fused(fusion, anchor, anchor_depth, anchor_size)
 
     def _fuse(self, images, features, anchor, anchor_depth, K, T_rig_cam) -> FusionOutput:
         if len(images) == 1:  # spectral-wise: nothing to fuse, with or without a fusion module
@@ -133,10 +133,11 @@ class AlignFuseModel(nn.Module):
         image_sizes = {s: image.shape[-2:] for s, image in images.items()}
         return self.fusion(features, anchor, anchor_depth, K, T_rig_cam, image_sizes)
 
-    def _decode_fused(self, fusion: FusionOutput, anchor_depth: torch.Tensor | None, size) -> torch.Tensor:
+    def _decode_fused(self, fusion: FusionOutput, anchor: str, anchor_depth: torch.Tensor | None,
+                      size) -> torch.Tensor:
         if len(fusion.weights) == 1:  # skipped: the spectral-wise depth is the fused depth
             return anchor_depth
-        return self.network.decode(fusion.features, size)
+        return self.network.decode(fusion.features, size, anchor)
 
 
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from core.models.depthnet import DepthNetConfig
+from core.models.spectral_batchnorm import spectrum_statistics, use_spectral_statistics
 from core.models.teacher import DepthBinsHead, check_levels
 
 
@@ -52,9 +53,10 @@ class VFMStudent(nn.Module):
         if len(config.teacher_level_widths) != len(level_widths):
             raise ValueError(f"teacher_level_widths needs one width per student level ({len(level_widths)}), "
                              f"got {list(config.teacher_level_widths)}")
-        self.bins = DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
-                                  nn.Conv2d(config.bin_head_width, config.num_bins, 1), config.num_bins,
-                                  config.min_depth, config.max_depth)
+        self.bins = use_spectral_statistics(
+            DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
+                          nn.Conv2d(config.bin_head_width, config.num_bins, 1), config.num_bins,
+                          config.min_depth, config.max_depth), self.depth_net.spectra)
         self.imitation = nn.ModuleList(nn.Conv2d(width, teacher_width, 1)
                                        for width, teacher_width in zip(level_widths, config.teacher_level_widths))
 
@@ -70,8 +72,9 @@ class VFMStudent(nn.Module):
         projected_features [(B, teacher C_l, h_l, w_l)].
         """
         features = self.depth_net.encode(image, spectrum)
-        regression_depth = self.depth_net.decode(features, image.shape[-2:])
-        out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
+        regression_depth = self.depth_net.decode(features, image.shape[-2:], spectrum)
+        with spectrum_statistics(spectrum):
+            out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
         out.update(regression_depth=regression_depth, features=features,
                    projected_features=[projection(level) for projection, level in zip(self.imitation, features)])
         return out

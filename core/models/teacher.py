@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from core.data.captions import DEPTH_WORDS, PROMPT_TEMPLATE
 from core.models.depthnet import DepthNetConfig, conv_bn_relu
+from core.models.spectral_batchnorm import spectrum_statistics, use_spectral_statistics
 from core.models.vfm import VFMBackbone, VFMFeatures, as_three_channels, load_backbone
 
 
@@ -309,8 +310,9 @@ class VFMTeacher(nn.Module):
             for level in config.aggregation_levels)
         classifier = TextBinClassifier(config.bin_head_width, prompt_text_embeddings(clip, config),
                                        config.bin_temperature)
-        self.bins = DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
-                                  classifier, config.num_bins, config.min_depth, config.max_depth)
+        self.bins = use_spectral_statistics(
+            DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
+                          classifier, config.num_bins, config.min_depth, config.max_depth), self.depth_net.spectra)
 
     def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each spectrum's depth (B, 1, H, W) from its image alone (the models' common call)."""
@@ -334,8 +336,9 @@ class VFMTeacher(nn.Module):
         context, context_positions = self.context(clip_features, dino_features)
         for level, aggregation in zip(self.config.aggregation_levels, self.aggregation):
             features[level] = aggregation(features[level], context, context_positions)
-        regression_depth = self.depth_net.decode(features, image.shape[-2:])
-        out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
+        regression_depth = self.depth_net.decode(features, image.shape[-2:], spectrum)
+        with spectrum_statistics(spectrum):
+            out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
         out.update(regression_depth=regression_depth, features=features,
                    semantic_features=dino_features.patch_map())
         return out
