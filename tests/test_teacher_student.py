@@ -8,6 +8,7 @@ import open_clip
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import Dinov2Config, Dinov2Model
 
@@ -24,6 +25,7 @@ from core.models import build_model, load_checkpoint, parameter_report, save_che
 from core.models.student import StudentConfig, VFMStudent
 from core.models.teacher import (
     DEPTH_WORDS,
+    DepthBinsHead,
     TeacherConfig,
     VFMTeacher,
     log_uniform_bin_centres,
@@ -175,6 +177,24 @@ def test_teacher_prompts_and_bins():
     ratios = centres[1:] / centres[:-1]
     torch.testing.assert_close(ratios, torch.full((6,), 1000 ** (1 / 7)))
     assert 0.1 < centres[0] and centres[-1] < 100.0
+
+
+def test_bin_depth_upsampled_equals_upsampled_probabilities_and_differs_from_sharp_bins():
+    torch.manual_seed(0)
+    levels = [torch.randn(2, 8, 8, 20), torch.randn(2, 12, 4, 10)]
+    regression = torch.full((2, 1, 32, 80), 5.0)
+    heads = {sharp: DepthBinsHead([8, 12], 6, nn.Conv2d(6, 7, 1), 7, 0.1, 100.0, sharp=sharp).eval()
+             for sharp in (True, False)}
+    heads[False].load_state_dict(heads[True].state_dict())
+    with torch.no_grad():
+        out = {sharp: head(levels, regression) for sharp, head in heads.items()}
+    centres = log_uniform_bin_centres(0.1, 100.0, 7).view(1, -1, 1, 1)
+    upsampled_probs = F.interpolate(out[False]["bin_probs"], size=(32, 80), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(out[False]["bin_depth"], (upsampled_probs * centres).sum(1, keepdim=True))
+    torch.testing.assert_close(out[False]["bin_logits"], out[True]["bin_logits"])
+    assert not torch.allclose(out[False]["bin_depth"], out[True]["bin_depth"])
+    for result in out.values():
+        assert 0.1 <= result["depth"].min() and result["depth"].max() <= 100.0
 
 
 def test_untrained_teacher_is_its_depth_net(teacher_config):

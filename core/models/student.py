@@ -33,6 +33,7 @@ class StudentConfig(DepthNetConfig):
     num_bins: int = 7
     bin_head_levels: tuple[int, ...] = (2, 3, 4)
     bin_head_width: int = 32
+    sharp_bins: bool = True         # False: bin depth on the head's grid, upsampled (see DepthBinsHead)
     teacher_level_widths: tuple[int, ...] = (32, 64, 96, 128, 128)
 
     def __post_init__(self) -> None:
@@ -56,7 +57,7 @@ class VFMStudent(nn.Module):
         self.bins = use_spectral_statistics(
             DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
                           nn.Conv2d(config.bin_head_width, config.num_bins, 1), config.num_bins,
-                          config.min_depth, config.max_depth), self.depth_net.spectra)
+                          config.min_depth, config.max_depth, sharp=config.sharp_bins), self.depth_net.spectra)
         self.imitation = nn.ModuleList(nn.Conv2d(width, teacher_width, 1)
                                        for width, teacher_width in zip(level_widths, config.teacher_level_widths))
 

@@ -230,14 +230,17 @@ class DepthBinsHead(nn.Module):
 
     The levels are projected to ``width``, resized to the first one's grid, summed and
     mixed by a 3 x 3 convolution; ``classifier`` maps that (B, width, h, w) to bin logits
-    (B, n_bins, h, w). The logits are upsampled to the output size before the softmax, so
-    the bin depth (sum of probability x log-uniform centre) keeps sharp boundaries. A
-    per-pixel weight w = sigmoid(1 x 1 conv), initialised at 1/2, blends in log depth:
+    (B, n_bins, h, w). With ``sharp`` the logits are upsampled to the output size before the
+    softmax, so the bin depth (sum of probability x log-uniform centre) keeps sharp
+    boundaries; without, the bin depth is computed on the (h, w) grid and upsampled, which
+    is the same as upsampling the probabilities and costs one channel at full resolution
+    instead of n_bins (a third of a light student's time). A per-pixel weight
+    w = sigmoid(1 x 1 conv), initialised at 1/2, blends in log depth:
     depth = regression^w * bins^(1 - w), within [min_depth, max_depth] like both.
     """
 
     def __init__(self, level_widths: Sequence[int], width: int, classifier: nn.Module, num_bins: int,
-                 min_depth: float, max_depth: float) -> None:
+                 min_depth: float, max_depth: float, sharp: bool = True) -> None:
         super().__init__()
         self.projections = nn.ModuleList(nn.Conv2d(level_width, width, 1) for level_width in level_widths)
         self.mix = conv_bn_relu(width, width, 3)
@@ -246,6 +249,7 @@ class DepthBinsHead(nn.Module):
         nn.init.zeros_(self.blend.weight)
         nn.init.zeros_(self.blend.bias)
         self.min_depth, self.max_depth = float(min_depth), float(max_depth)
+        self.sharp = sharp
         self.register_buffer("centres", log_uniform_bin_centres(min_depth, max_depth, num_bins), persistent=False)
 
     def forward(self, levels: Sequence[torch.Tensor], regression_depth: torch.Tensor) -> dict:
@@ -258,8 +262,13 @@ class DepthBinsHead(nn.Module):
         hidden = self.mix(hidden)
         logits = self.classifier(hidden)
         out_size = regression_depth.shape[-2:]
-        full_probs = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False).softmax(dim=1)
-        bin_depth = (full_probs * self.centres.view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+        centres = self.centres.view(1, -1, 1, 1)
+        if self.sharp:
+            full_probs = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False).softmax(dim=1)
+            bin_depth = (full_probs * centres).sum(dim=1, keepdim=True)
+        else:
+            bin_depth = F.interpolate((logits.softmax(dim=1) * centres).sum(dim=1, keepdim=True), size=out_size,
+                                      mode="bilinear", align_corners=False)
         weight = torch.sigmoid(F.interpolate(self.blend(hidden), size=out_size, mode="bilinear", align_corners=False))
         log_depth = weight * regression_depth.log() + (1 - weight) * bin_depth.log()
         depth = log_depth.exp().clamp(self.min_depth, self.max_depth)  # clamp: exp(log x) may round past x
