@@ -15,6 +15,12 @@ build_dataset(cfg['data'], 'train', augment=False); build_dataset(cfg['data'], '
 $PY -m train align --config train/configs/msynth-align.yaml > runs/msynth-align.out 2>&1 &
 $PY -m train align --config train/configs/msynth-align-nolocal.yaml > runs/msynth-align-nolocal.out 2>&1 &
 wait
+# The shipped align networks were trained before BatchNorm statistics were kept per spectrum
+# and got theirs from this step; a fresh run keeps them per spectrum already, and the step
+# re-estimates them the same way (cumulative average over 40 training batches per spectrum).
+$PY -m train calibrate --config train/configs/msynth-align.yaml > runs/msynth-align-calibrate.out 2>&1 &
+$PY -m train calibrate --config train/configs/msynth-align-nolocal.yaml > runs/msynth-align-nolocal-calibrate.out 2>&1 &
+wait
 $PY -m train fuse --config train/configs/msynth-fuse.yaml > runs/msynth-fuse.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-nolocal.yaml > runs/msynth-fuse-nolocal.out 2>&1 &
 wait

@@ -22,7 +22,7 @@ from pathlib import Path
 from core.models import build_model, load_checkpoint, save_checkpoint
 from core.models.vfm.builtin import save_builtin
 from train.align import make_align_losses
-from train.calibrate import calibrate_statistics
+from train.calibrate import CALIBRATION_BATCHES, calibrate_statistics
 from train.config import load_config
 from train.engine import seed_everything, setup_runtime, teardown_runtime
 from train.evaluate import evaluate_model, results_table
@@ -97,7 +97,7 @@ def run_calibrate(cfg: dict, command: str) -> None:
     model, description = load_checkpoint(folder)
     model.to(runtime.device)
     loader = iter(build_train_loader(cfg, runtime))
-    batches = [next(loader) for _ in range(cfg.get("calibration_batches", 40))]
+    batches = [next(loader) for _ in range(cfg.get("calibration_batches", CALIBRATION_BATCHES))]
     layers = calibrate_statistics(model, batches, runtime.device)
     print(f"calibrated {layers} BatchNorm layers on {len(batches)} batches per spectrum")
     results = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
