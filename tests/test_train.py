@@ -81,6 +81,16 @@ def test_calibrate_rewrites_only_batchnorm_statistics_and_records_its_command(tr
     assert not torch.allclose(rgb, thr) and not torch.allclose(nir, thr)
 
 
+def test_align_from_an_init_checkpoint_starts_from_its_weights(trained, tmp_path):
+    train_main(["align", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(tmp_path, "continued", steps=1),
+                "--set", f"init_checkpoint={trained / 'align'}", "--set", "optim.lr=0.0",
+                "--set", f"data.cache_root={trained / 'cache'}"])
+    start, _ = load_checkpoint(trained / "align")
+    continued, _ = load_checkpoint(tmp_path / "continued")
+    for (name, before), after in zip(start.named_parameters(), continued.parameters()):
+        assert torch.equal(before, after), name  # lr 0: the weights are the init checkpoint's
+
+
 def test_resume_continues_from_the_saved_step(trained):
     args = ["align", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(trained, "align")]
     train_main([*args, "--set", "optim.steps=5", "--resume"])

@@ -46,7 +46,9 @@ def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
     run_dir = REPO_ROOT / cfg["run_dir"]
     seed = cfg["seed"] + runtime.rank
     if stage == "align":
-        model = build_model(cfg["model"])
+        # init_checkpoint: continue from trained weights (e.g. fine-tune on new data), same architecture.
+        model = load_checkpoint(REPO_ROOT / cfg["init_checkpoint"])[0] if "init_checkpoint" in cfg \
+            else build_model(cfg["model"])
         losses = make_align_losses(cfg["loss"], seed)
     elif stage == "fuse":
         model = fusion_model_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg.get("model", {}))
