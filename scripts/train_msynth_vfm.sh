@@ -12,5 +12,6 @@ $PY -m train teacher --config train/configs/msynth-teacher.yaml > runs/msynth-te
 $PY -m train calibrate --config train/configs/msynth-teacher.yaml > runs/msynth-teacher-calibrate.out 2>&1
 $PY -m train distill --config train/configs/msynth-student.yaml > runs/msynth-student.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain.yaml > runs/msynth-student-plain.out 2>&1 &
+$PY -m train align --config train/configs/msynth-align-continued.yaml > runs/msynth-align-continued.out 2>&1 &
 wait
 $PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out
