@@ -19,7 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from core.models import build_model, load_checkpoint, save_checkpoint
+from core.models import build_model, load_checkpoint, save_checkpoint, update_checkpoint
 from core.models.vfm.builtin import save_builtin
 from train.align import make_align_losses
 from train.calibrate import CALIBRATION_BATCHES, calibrate_statistics
@@ -96,7 +96,7 @@ def run_calibrate(cfg: dict, command: str) -> None:
     runtime = setup_runtime()
     seed_everything(cfg["seed"])
     folder = REPO_ROOT / cfg["out"]
-    model, description = load_checkpoint(folder)
+    model, _ = load_checkpoint(folder)
     model.to(runtime.device)
     loader = iter(build_train_loader(cfg, runtime))
     batches = [next(loader) for _ in range(cfg.get("calibration_batches", CALIBRATION_BATCHES))]
@@ -104,10 +104,7 @@ def run_calibrate(cfg: dict, command: str) -> None:
     print(f"calibrated {layers} BatchNorm layers on {len(batches)} batches per spectrum")
     results = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
                              runtime.device) if cfg.get("evaluate", True) else None
-    written = {"format_version", "architecture", "model", "spectra", "input_size", "parameters", "command"}
-    kept = {key: value for key, value in description.items() if key not in written}
-    save_checkpoint(folder, model.cpu(), model.config, metrics=results, command=description["command"],
-                    extra={**kept, "calibration_command": command})
+    update_checkpoint(folder, model.cpu(), metrics=results, calibration_command=command)
     print(f"saved {folder}")
     if results:
         print(results_table(results, label=cfg["name"]))

@@ -58,6 +58,20 @@ def save_checkpoint(folder: str | Path, model: nn.Module, config, metrics: Mappi
     return folder
 
 
+def update_checkpoint(folder: str | Path, model: nn.Module, metrics: Mapping | None = None,
+                      **described) -> Path:
+    """Rewrite a checkpoint folder's weights (e.g. re-estimated statistics of the same
+    architecture), and its metrics when given; config.json keeps everything it says and gains
+    the ``described`` keys (e.g. the command that made the change)."""
+    folder = Path(folder)
+    description = json.loads((folder / CONFIG_FILE).read_text())
+    save_model(model, str(folder / WEIGHTS_FILE), metadata={"architecture": description["architecture"]})
+    (folder / CONFIG_FILE).write_text(json.dumps({**description, **described}, indent=2) + "\n")
+    if metrics is not None:
+        (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return folder
+
+
 def load_checkpoint(name_or_path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """(model in eval mode, config.json as a dict) from a checkpoint folder or a Hub repo id.
 
