@@ -36,6 +36,7 @@ from core.data.thermal import normalize_thermal, spectrum_to_float
 from core.geometry import relative_pose, warp_to_camera
 from core.metrics import METRIC_NAMES, compute_depth_metrics
 from core.models import CheckpointError, load_checkpoint
+from core.models.checkpoint import CONFIG_FILE, METRICS_FILE
 from core.models.depthnet import SPECTRUM_CHANNELS
 from core.models.vfm import (VFMBackbone, as_three_channels, attention_rollout, cls_attention,
                              load_backbone_or_builtin, prompt_similarity, rollout_cls_map)
@@ -472,7 +473,7 @@ def checkpoint_records(root: Path = CHECKPOINTS_DIR) -> list[CheckpointRecord]:
     records = []
     for name in list_checkpoints(root):
         folder = root / name
-        metrics_file, log_file = folder / "metrics.json", folder / "log.csv"
+        metrics_file, log_file = folder / METRICS_FILE, folder / "log.csv"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
         log: dict[str, list[float]] = {}
         if log_file.is_file():
@@ -480,7 +481,7 @@ def checkpoint_records(root: Path = CHECKPOINTS_DIR) -> list[CheckpointRecord]:
                 for row in csv.DictReader(f):
                     for key, value in row.items():
                         log.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
-        records.append(CheckpointRecord(name, json.loads((folder / "config.json").read_text()), metrics, log))
+        records.append(CheckpointRecord(name, json.loads((folder / CONFIG_FILE).read_text()), metrics, log))
     return records
 
 

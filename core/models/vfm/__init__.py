@@ -16,5 +16,5 @@ from core.models.vfm.registry import BACKBONE_LOADERS, load_backbone, load_backb
 
 __all__ = ["BACKBONE_LOADERS", "BUILTIN_IMAGE_SIZE", "BackboneUnavailable", "ClipBackbone", "ClsAttention",
            "DinoBackbone", "HEAD_FUSIONS",
-           "VFMBackbone", "VFMFeatures", "as_three_channels", "attention_rollout", "cls_attention", "download_blocker", "load_backbone",
-           "load_backbone_or_builtin", "load_builtin", "load_clip", "load_dino", "prompt_similarity", "rollout_cls_map"]
+           "VFMBackbone", "VFMFeatures", "as_three_channels", "attention_rollout", "cls_attention", "download_blocker",
+           "load_backbone", "load_backbone_or_builtin", "load_builtin", "load_clip", "load_dino", "prompt_similarity", "rollout_cls_map"]
