@@ -21,6 +21,12 @@ wait
 $PY -m train calibrate --config train/configs/msynth-align.yaml > runs/msynth-align-calibrate.out 2>&1 &
 $PY -m train calibrate --config train/configs/msynth-align-nolocal.yaml > runs/msynth-align-nolocal-calibrate.out 2>&1 &
 wait
+# Both networks trained on with a second, lower learning-rate schedule (1,000 steps, lr 5e-4):
+# the fusion modules sit on these. msynth-align itself stays the teacher's starting point.
+$PY -m train align --config train/configs/msynth-align-continued.yaml > runs/msynth-align-continued.out 2>&1 &
+$PY -m train align --config train/configs/msynth-align-nolocal-continued.yaml \
+    > runs/msynth-align-nolocal-continued.out 2>&1 &
+wait
 $PY -m train fuse --config train/configs/msynth-fuse.yaml > runs/msynth-fuse.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-nolocal.yaml > runs/msynth-fuse-nolocal.out 2>&1 &
 wait

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the teacher / student weights and checkpoints/EVAL-distill.md on a CPU. Needs
-# checkpoints/msynth-align (scripts/train_msynth.sh) and the built-in backbones
-# (scripts/train_builtins.sh). Logs go to runs/.
+# checkpoints/msynth-align and msynth-align-continued (scripts/train_msynth.sh) and the
+# built-in backbones (scripts/train_builtins.sh). Logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -12,6 +12,5 @@ $PY -m train teacher --config train/configs/msynth-teacher.yaml > runs/msynth-te
 $PY -m train calibrate --config train/configs/msynth-teacher.yaml > runs/msynth-teacher-calibrate.out 2>&1
 $PY -m train distill --config train/configs/msynth-student.yaml > runs/msynth-student.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain.yaml > runs/msynth-student-plain.out 2>&1 &
-$PY -m train align --config train/configs/msynth-align-continued.yaml > runs/msynth-align-continued.out 2>&1 &
 wait
 $PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from core.geometry import make_transform, rotation_xyz, scale_intrinsics
 from core.models import (AlignFuseConfig, CheckpointError, build_model, level_intrinsics, load_checkpoint,
                          parameter_report, save_checkpoint, split_shared_specific, warp_features)
-from core.models.fusion import PooledAttention, token_grid
+from core.models.fusion import FusionModule, PooledAttention, token_grid
 
 # Spectra at different sizes, as unaligned cameras give them.
 SIZES = {"rgb": (64, 160), "nir": (56, 168), "thr": (64, 128)}
@@ -117,7 +117,7 @@ def test_fusion_runs_for_every_subset_and_anchor(model, subset):
             assert out["anchor"] == anchor and fused.shape == (2, 1, *SIZES[anchor])
             assert fused.min() >= model.config.min_depth and fused.max() <= model.config.max_depth
             assert set(out["fusion_weights"]) == set(subset)
-            assert all((w == 1).all() for w in out["fusion_weights"][anchor])
+            assert all((w == 1).all() for w in out["fusion_weights"][anchor])  # the anchor is the reference
             for spectrum in subset:
                 assert all(((w >= 0) & (w <= 1 + 1e-6)).all() for w in out["fusion_weights"][spectrum])
             if len(subset) == 1:  # spectral-wise: the module is skipped
@@ -133,6 +133,65 @@ def test_a_camera_that_sees_none_of_the_anchor_view_gets_zero_weight(model):
     with torch.no_grad():
         weights = model(images, K, T, anchor="rgb")["fusion_weights"]["nir"]
     assert all((w == 0).all() for w in weights)
+
+
+def level_with_shared(*directions):
+    """A (1, 8, 2, 2) level whose shared half (first 4 channels) is the unit vector e_d in each
+    column d of ``directions`` (one per column), and whose specific half is ones."""
+    level = torch.zeros(1, 8, 2, len(directions))
+    for column, direction in enumerate(directions):
+        level[0, direction, :, column] = 1.0
+    level[:, 4:] = 1.0
+    return [level]
+
+
+def fuse_untrained(features, anchor, reference, base="anchor"):
+    module = FusionModule([8], use_geometry=False, reference=reference, base=base)
+    return module(features, anchor, None, {}, {}, {s: f[0].shape[-2:] for s, f in features.items()})
+
+
+def fusion_weights(reference, features, anchor):
+    return {s: w[0][0, 0] for s, w in fuse_untrained(features, anchor, reference).weights.items()}
+
+
+def test_thermal_reference_weighs_a_dissimilar_anchor_down_instead_of_thermal():
+    # Thermal and NIR agree everywhere; RGB agrees with them in column 1 only (a dark RGB
+    # image in column 0, say).
+    features = {"rgb": level_with_shared(1, 0), "nir": level_with_shared(0, 0), "thr": level_with_shared(0, 0)}
+    by_thermal = fusion_weights("thr", features, anchor="rgb")
+    assert (by_thermal["thr"] == 1).all() and torch.allclose(by_thermal["nir"], torch.ones(2, 2))
+    assert torch.allclose(by_thermal["rgb"], torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
+    by_anchor = fusion_weights(None, features, anchor="rgb")
+    assert (by_anchor["rgb"] == 1).all()
+    assert torch.allclose(by_anchor["thr"], torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
+    # Without thermal the anchor is the reference again.
+    del features["thr"]
+    assert all(torch.equal(fusion_weights("thr", features, "rgb")[s], fusion_weights(None, features, "rgb")[s])
+               for s in features)
+
+
+def test_an_untrained_module_returns_its_base_the_anchor_or_the_weighted_mean():
+    features = {"rgb": level_with_shared(1, 0), "nir": level_with_shared(0, 0), "thr": level_with_shared(0, 0)}
+    on_anchor = fuse_untrained(features, "rgb", "thr", base="anchor").features[0]
+    assert torch.equal(on_anchor, features["rgb"][0])
+    # RGB weighs 0 in column 0 and 1 in column 1, where it equals NIR and thermal: the weighted
+    # mean is thermal's features everywhere.
+    on_mean = fuse_untrained(features, "rgb", "thr", base="weighted").features[0]
+    assert torch.allclose(on_mean, features["thr"][0])
+    with pytest.raises(ValueError, match="fusion base"):
+        FusionModule([8], base="median")
+
+
+def test_where_thermal_is_out_of_view_the_anchor_is_the_reference():
+    torch.manual_seed(0)
+    model = build_model(AlignFuseConfig(input_size=(64, 160), fusion_reference="thr")).eval()
+    images, K, T = make_inputs(SIZES)
+    T["thr"] = torch.from_numpy(make_transform(rotation_xyz(0, np.pi, 0), [0, 0, 0])).float()[None]
+    with torch.no_grad():
+        weights = model(images, K, T, anchor="rgb")["fusion_weights"]
+    assert all((w == 0).all() for w in weights["thr"]) and all((w == 1).all() for w in weights["rgb"])
+    with pytest.raises(ValueError, match="fusion_reference"):
+        AlignFuseConfig(fusion_reference="uv")
 
 
 def test_attention_tokens_are_bounded_at_every_level():

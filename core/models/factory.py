@@ -40,11 +40,15 @@ class AlignFuseConfig(DepthNetConfig):
     fusion_qk_dim: int = 16
     fusion_max_tokens: int = 640
     default_anchor: str = "thr"
+    fusion_reference: str | None = None   # None: the anchor weighs the others; "thr": thermal does (FusionModule)
+    fusion_base: str = "anchor"           # the residual's base: the anchor's features or the weighted mean
 
     def __post_init__(self) -> None:
         self.normalise("align_fuse")
         if self.default_anchor not in SPECTRA:
             raise ValueError(f"default_anchor must be one of {SPECTRA}, got {self.default_anchor!r}")
+        if self.fusion_reference not in (None, *SPECTRA):
+            raise ValueError(f"fusion_reference must be None or one of {SPECTRA}, got {self.fusion_reference!r}")
 
 
 class AlignFuseModel(nn.Module):
@@ -56,7 +60,8 @@ class AlignFuseModel(nn.Module):
         self.network = config.build_depth_net()
         self.fusion = FusionModule(self.network.level_widths, config.spectra, config.fusion_geometry,
                                    config.fusion_heads, config.fusion_qk_dim,
-                                   config.fusion_max_tokens) if config.fusion else None
+                                   config.fusion_max_tokens, config.fusion_reference,
+                                   config.fusion_base) if config.fusion else None
         self.network_frozen = False
 
     def freeze_network(self) -> None:

@@ -5,15 +5,23 @@ Per encoder level, for an anchor spectrum and whichever other spectra are presen
 1. the other spectra's features are warped into the anchor camera with the anchor's
    predicted depth (``warp_features``; invalid pixels are zeroed), or, for the "no warping"
    ablation (``use_geometry=False``), simply resized to the anchor's level grid;
-2. each other spectrum gets a per-pixel weight: cosine similarity of its shared half with
-   the anchor's, clamped to >= 0, times validity; the anchor's own weight is 1 (the
-   reference fixes thermal's at 1 with thermal as the anchor);
+2. each spectrum gets a per-pixel weight: cosine similarity of its shared half with the
+   reference spectrum's, clamped to >= 0, times validity; the reference's own weight is 1.
+   The reference is the anchor by default; ``reference="thr"`` makes it thermal wherever
+   thermal is present and valid, as in the paper (which fixes thermal's weight at 1): the
+   spectrum that degrades least then judges the others, so a dark RGB anchor at night is
+   weighted down instead of weighting thermal down for disagreeing with it;
 3. fused shared = weighted mean of the shared halves; the weighted specific halves fill one
    fixed slot per spectrum of the model (zeros for an absent spectrum), so the mixed map
    has C/2 * (1 + n_spectra) channels: 2C for rgb, nir and thr;
-4. one attention block (``PooledAttention``) + LayerNorm + Linear back to C, added to the
-   anchor's features through a per-channel gate initialised at 0, so an untrained module
-   returns the anchor's own features and stage 2 starts from the spectral-wise result.
+4. one attention block (``PooledAttention``) + LayerNorm + Linear back to C, added through a
+   per-channel gate initialised at 0 to a base: the anchor's own features (``base="anchor"``:
+   an untrained module returns the spectral-wise result), or the weighted mean of every
+   spectrum's full features (``base="weighted"``: an untrained module already averages the
+   cameras the reference trusts, so a dark RGB anchor starts from NIR and thermal features).
+   With ``reference="thr"`` the weighted base alone cuts RGB-anchored AbsRel at night by a
+   quarter before any training; the residual-on-anchor design left the module to learn that
+   replacement through its small gated update, and it did not learn it in 800 steps.
 
 With a single spectrum the module is skipped and the anchor's features pass unchanged.
 """
@@ -124,6 +132,9 @@ class PooledAttention(nn.Module):
         return x + context
 
 
+FUSION_BASES = ("anchor", "weighted")
+
+
 class LevelFusion(nn.Module):
     """Mixed map (B, C/2 * (1 + n), h, w) -> attention -> LayerNorm -> Linear -> gated residual."""
 
@@ -135,16 +146,16 @@ class LevelFusion(nn.Module):
         self.project = nn.Linear(mixed, width)
         self.gate = nn.Parameter(torch.zeros(width))
 
-    def forward(self, mixed: torch.Tensor, anchor_feature: torch.Tensor) -> torch.Tensor:
+    def forward(self, mixed: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         x = self.attention(mixed).permute(0, 2, 3, 1)  # channels last for LayerNorm and Linear
         update = self.project(self.norm(x)).permute(0, 3, 1, 2)
-        return anchor_feature + self.gate.view(1, -1, 1, 1) * update
+        return base + self.gate.view(1, -1, 1, 1) * update
 
 
 @dataclass
 class FusionOutput:
     """features: fused level features for the decoder; weights: per spectrum present, the
-    per-level (B, 1, h, w) weight it got in the anchor frame (the anchor's is all ones)."""
+    per-level (B, 1, h, w) weight it got in the anchor frame (the reference's is its validity)."""
 
     features: list[torch.Tensor]
     weights: dict[str, list[torch.Tensor]]
@@ -159,10 +170,14 @@ class FusionModule(nn.Module):
     """Fuses any subset of spectra into an anchor spectrum's encoder features, level by level."""
 
     def __init__(self, level_widths: Sequence[int], spectra: Sequence[str] = SPECTRA, use_geometry: bool = True,
-                 heads: int = 2, qk_dim: int = 16, max_tokens: int = 640) -> None:
+                 heads: int = 2, qk_dim: int = 16, max_tokens: int = 640, reference: str | None = None,
+                 base: str = "anchor") -> None:
         super().__init__()
         self.spectra = tuple(s for s in SPECTRA if s in spectra)
         self.use_geometry = use_geometry
+        if base not in FUSION_BASES:
+            raise ValueError(f"fusion base must be one of {FUSION_BASES}, got {base!r}")
+        self.reference, self.base = reference, base
         self.levels = nn.ModuleList(LevelFusion(width, len(self.spectra), heads, qk_dim, max_tokens)
                                     for width in level_widths)
 
@@ -185,30 +200,49 @@ class FusionModule(nn.Module):
         T_other_anchor = {s: relative_transform(T_rig_cam[s], T_rig_cam[anchor]) for s in others} \
             if self.use_geometry else {}
 
+        reference = self.reference if self.reference in others else anchor
         fused, weights = [], {s: [] for s in (anchor, *others)}
         for level, (module, anchor_feature) in enumerate(zip(self.levels, features[anchor])):
             level_size = anchor_feature.shape[-2:]
-            shared_anchor, specific_anchor = split_shared_specific(anchor_feature)
-            anchor_norm = channel_norm(shared_anchor)
-            shared_sum, weight_sum = shared_anchor, torch.ones_like(anchor_feature[:, :1])
-            weights[anchor].append(weight_sum)
-            specific_slots = {anchor: specific_anchor}
+            aligned = {anchor: (anchor_feature, torch.ones_like(anchor_feature[:, :1], dtype=torch.bool))}
             for spectrum in others:
                 source = features[spectrum][level]
                 if self.use_geometry:
-                    aligned, valid = warp_features(source, image_sizes[spectrum], K[spectrum], anchor_depth,
-                                                   level_size, K[anchor], T_other_anchor[spectrum])
+                    aligned[spectrum] = warp_features(source, image_sizes[spectrum], K[spectrum], anchor_depth,
+                                                      level_size, K[anchor], T_other_anchor[spectrum])
                 else:
-                    aligned = F.interpolate(source, size=level_size, mode="bilinear", align_corners=False)
-                    valid = torch.ones_like(aligned[:, :1], dtype=torch.bool)
-                shared, specific = split_shared_specific(aligned)
-                weight = cosine_similarity(shared_anchor, anchor_norm, shared).clamp(min=0) * valid
-                shared_sum = shared_sum + weight * shared
+                    resized = F.interpolate(source, size=level_size, mode="bilinear", align_corners=False)
+                    aligned[spectrum] = resized, torch.ones_like(resized[:, :1], dtype=torch.bool)
+            shared, specific = {}, {}
+            for spectrum, (feature, _) in aligned.items():
+                shared[spectrum], specific[spectrum] = split_shared_specific(feature)
+            reference_valid = aligned[reference][1]
+            # Where the reference cannot be seen from the anchor camera, the anchor judges.
+            reference_shared = torch.where(reference_valid, shared[reference], shared[anchor])
+            reference_norm = channel_norm(reference_shared)
+            shared_sum = torch.zeros_like(shared[anchor])
+            weight_sum = torch.zeros_like(anchor_feature[:, :1])
+            specific_slots = {}
+            for spectrum, (_, valid) in aligned.items():
+                if spectrum == reference:
+                    weight = valid.to(anchor_feature.dtype)
+                elif spectrum == anchor:
+                    similarity = cosine_similarity(reference_shared, reference_norm, shared[spectrum]).clamp(min=0)
+                    weight = torch.where(reference_valid, similarity, torch.ones_like(similarity))
+                else:
+                    similarity = cosine_similarity(reference_shared, reference_norm, shared[spectrum]).clamp(min=0)
+                    weight = similarity * valid
+                shared_sum = shared_sum + weight * shared[spectrum]
                 weight_sum = weight_sum + weight
-                specific_slots[spectrum] = weight * specific
+                specific_slots[spectrum] = weight * specific[spectrum]
                 weights[spectrum].append(weight)
-            empty_slot = torch.zeros_like(specific_anchor)
+            empty_slot = torch.zeros_like(specific[anchor])
+            # weight_sum >= 1: the reference weighs 1 where valid, the anchor 1 where it is not.
             mixed = torch.cat([shared_sum / weight_sum] + [specific_slots.get(s, empty_slot) for s in self.spectra],
                               dim=1)
-            fused.append(module(mixed, anchor_feature))
+            if self.base == "weighted":
+                base = sum(weights[s][-1] * feature for s, (feature, _) in aligned.items()) / weight_sum
+            else:
+                base = anchor_feature
+            fused.append(module(mixed, base))
         return FusionOutput(fused, weights)
