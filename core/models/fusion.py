@@ -88,6 +88,28 @@ def cosine_similarity(anchor: torch.Tensor, anchor_norm: torch.Tensor, other: to
     return dot / (anchor_norm * channel_norm(other)).clamp(min=eps)
 
 
+def camera_weights(shared: Mapping[str, torch.Tensor], valid: Mapping[str, torch.Tensor], anchor: str,
+                   reference: str) -> dict[str, torch.Tensor]:
+    """Per spectrum, its (B, 1, h, w) fusion weight in the anchor frame: the reference's is its
+    validity; every other's the clamped cosine similarity of its shared features with the
+    reference's, times its validity. Where the reference is not valid the anchor judges
+    instead, and weighs 1 itself."""
+    reference_valid = valid[reference]
+    judge = torch.where(reference_valid, shared[reference], shared[anchor])
+    judge_norm = channel_norm(judge)
+    weights = {}
+    for spectrum, features in shared.items():
+        if spectrum == reference:
+            weights[spectrum] = valid[spectrum].to(features.dtype)
+            continue
+        similarity = cosine_similarity(judge, judge_norm, features).clamp(min=0)
+        if spectrum == anchor:
+            weights[spectrum] = torch.where(reference_valid, similarity, torch.ones_like(similarity))
+        else:
+            weights[spectrum] = similarity * valid[spectrum]
+    return weights
+
+
 def token_grid(height: int, width: int, max_tokens: int) -> tuple[int, int]:
     """The largest grid with the map's aspect ratio and at most ``max_tokens`` cells."""
     if height * width <= max_tokens:
@@ -216,32 +238,18 @@ class FusionModule(nn.Module):
             shared, specific = {}, {}
             for spectrum, (feature, _) in aligned.items():
                 shared[spectrum], specific[spectrum] = split_shared_specific(feature)
-            reference_valid = aligned[reference][1]
-            # Where the reference cannot be seen from the anchor camera, the anchor judges.
-            reference_shared = torch.where(reference_valid, shared[reference], shared[anchor])
-            reference_norm = channel_norm(reference_shared)
-            shared_sum = torch.zeros_like(shared[anchor])
-            weight_sum = torch.zeros_like(anchor_feature[:, :1])
-            specific_slots = {}
-            for spectrum, (_, valid) in aligned.items():
-                if spectrum == reference:
-                    weight = valid.to(anchor_feature.dtype)
-                elif spectrum == anchor:
-                    similarity = cosine_similarity(reference_shared, reference_norm, shared[spectrum]).clamp(min=0)
-                    weight = torch.where(reference_valid, similarity, torch.ones_like(similarity))
-                else:
-                    similarity = cosine_similarity(reference_shared, reference_norm, shared[spectrum]).clamp(min=0)
-                    weight = similarity * valid
-                shared_sum = shared_sum + weight * shared[spectrum]
-                weight_sum = weight_sum + weight
-                specific_slots[spectrum] = weight * specific[spectrum]
+            level_weights = camera_weights(shared, {s: valid for s, (_, valid) in aligned.items()}, anchor, reference)
+            shared_sum = sum(level_weights[s] * shared[s] for s in aligned)
+            # >= 1 everywhere: the reference weighs 1 where valid, the anchor 1 where it is not.
+            weight_sum = sum(level_weights.values())
+            specific_slots = {s: level_weights[s] * specific[s] for s in aligned}
+            for spectrum, weight in level_weights.items():
                 weights[spectrum].append(weight)
             empty_slot = torch.zeros_like(specific[anchor])
-            # weight_sum >= 1: the reference weighs 1 where valid, the anchor 1 where it is not.
             mixed = torch.cat([shared_sum / weight_sum] + [specific_slots.get(s, empty_slot) for s in self.spectra],
                               dim=1)
             if self.base == "weighted":
-                base = sum(weights[s][-1] * feature for s, (feature, _) in aligned.items()) / weight_sum
+                base = sum(level_weights[s] * feature for s, (feature, _) in aligned.items()) / weight_sum
             else:
                 base = anchor_feature
             fused.append(module(mixed, base))
