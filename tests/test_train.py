@@ -129,3 +129,14 @@ def test_ddp_smoke_two_processes_with_gloo(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert log_steps(tmp_path / "runs" / "ddp" / "log.csv") == [1, 2]
     load_checkpoint(tmp_path / "ddp")
+
+
+def test_eval_on_the_validation_split_reads_val_scenes(trained, tmp_path):
+    train_main(["eval", "--config", str(CONFIGS / "msynth-eval.yaml"), "--set", "split=val",
+                "--set", f"checkpoints=[{trained / 'fuse'}]", "--set", "targets.model=" + str(trained / "fuse"),
+                "--set", f"report={tmp_path / 'EVAL-val.md'}", "--set", "data.size=[64,160]",
+                "--set", "data.scale=0.25", "--set", "data.val.n_sequences=4", "--set", "data.val.frames_per_sequence=1",
+                "--set", f"data.cache_root={trained / 'cache'}"])
+    assert (tmp_path / "EVAL-val.md").read_text().startswith("## MS-Synth val split (4 sequences x 1 frames")
+    rendered = json.loads((trained / "cache" / "msynth-val-4x1-s0.25" / "cache.json").read_text())
+    assert rendered["split"] == "val"

@@ -113,14 +113,15 @@ def run_calibrate(cfg: dict, command: str) -> None:
 
 def run_eval(cfg: dict) -> None:
     runtime = setup_runtime()
+    split = cfg.get("split", "test")
     all_results, parameters = {}, {}
     for name in cfg["checkpoints"]:
         model, description = load_checkpoint(REPO_ROOT / "checkpoints" / name)
         parameters[name] = description["parameters"]
         all_results[name] = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
-                                           runtime.device)
-    report = [f"## MS-Synth test split ({cfg['data']['test']['n_sequences']} sequences x "
-              f"{cfg['data']['test']['frames_per_sequence']} frames, {cfg['data']['size'][0]} x "
+                                           runtime.device, split=split)
+    report = [f"## MS-Synth {split} split ({cfg['data'][split]['n_sequences']} sequences x "
+              f"{cfg['data'][split]['frames_per_sequence']} frames, {cfg['data']['size'][0]} x "
               f"{cfg['data']['size'][1]}, depth cap {cfg['eval_max_depth']} m)"]
     for scaling in ("metric", "median_scaled"):
         report.append(f"\n### {scaling.replace('_', '-')}\n")

@@ -22,9 +22,10 @@ ALL_CONDITIONS = "all"
 
 
 def evaluate_model(model: torch.nn.Module, data_cfg: dict, min_depth: float, max_depth: float,
-                   device: torch.device, show_progress: bool = True) -> dict:
-    """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'."""
-    dataset = build_dataset(data_cfg, "test", augment=False, show_progress=show_progress)
+                   device: torch.device, show_progress: bool = True, split: str = "test") -> dict:
+    """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'. ``split``
+    'val' serves design choices, so the test split is left for the reported numbers."""
+    dataset = build_dataset(data_cfg, split, augment=False, show_progress=show_progress)
     loader = DataLoader(dataset, batch_size=1, collate_fn=collate_frames)
     accumulators = defaultdict(lambda: MetricAccumulator(min_depth, max_depth))
     median_accumulators = defaultdict(lambda: MetricAccumulator(min_depth, max_depth, median_scaling=True))
