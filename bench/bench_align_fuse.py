@@ -4,8 +4,9 @@
 
 Every variant runs once per repeat, interleaved, so load from other processes hits all of
 them alike; the table gives the median after warm-up runs, under torch.no_grad. Cameras are
-the MS-Synth rig resized to the input size, as the data loader gives them. Weights are
-freshly initialised: latency does not depend on their values.
+the MS-Synth rig resized to the input size, as the data loader gives them. The fusion
+module has the shipped settings (``train/configs/msynth-fuse.yaml``). Weights are freshly
+initialised: latency does not depend on their values.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from core.data.frame import SPECTRA
 from core.data.msynth import make_rig
 from core.models import AlignFuseConfig, build_model, parameter_report
 from core.models.depthnet import SPECTRUM_CHANNELS
+from train.config import load_config
 
 
 def rig_inputs(height: int, width: int) -> tuple[dict, dict, dict]:
@@ -58,7 +60,8 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    config = AlignFuseConfig(input_size=(args.height, args.width))
+    fusion_settings = load_config("train/configs/msynth-fuse.yaml")["model"]
+    config = AlignFuseConfig(**fusion_settings, input_size=(args.height, args.width))
     model = build_model(config).eval()
     network = model.network
     images, K, T = rig_inputs(args.height, args.width)

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 def print_ratio_table(title: str, unit: str, ratio_label: str, rows: dict[str, float], baseline: float,
                       value_format: str = ".1f") -> None:
-    print(f"{title:<50}{unit:>11}{ratio_label:>12}")
+    print(f"{title:<50}{unit:>11}{ratio_label:>14}")
     for name, value in rows.items():
-        print(f"{name:<50}{value:>11{value_format}}{value / baseline:>12.3f}")
+        print(f"{name:<50}{value:>11{value_format}}{value / baseline:>14.3f}")
