@@ -19,9 +19,8 @@ Per encoder level, for an anchor spectrum and whichever other spectra are presen
    an untrained module returns the spectral-wise result), or the weighted mean of every
    spectrum's full features (``base="weighted"``: an untrained module already averages the
    cameras the reference trusts, so a dark RGB anchor starts from NIR and thermal features).
-   With ``reference="thr"`` the weighted base alone cuts RGB-anchored AbsRel at night by a
-   quarter before any training; the residual-on-anchor design left the module to learn that
-   replacement through its small gated update, and it did not learn it in 800 steps.
+   The residual-on-anchor design leaves that replacement to the small gated update, which
+   learns it slowly (README, "How the fusion module weighs the cameras").
 
 With a single spectrum the module is skipped and the anchor's features pass unchanged.
 """
@@ -248,8 +247,8 @@ class FusionModule(nn.Module):
             empty_slot = torch.zeros_like(specific[anchor])
             mixed = torch.cat([shared_sum / weight_sum] + [specific_slots.get(s, empty_slot) for s in self.spectra],
                               dim=1)
-            if self.base == "weighted":
-                base = sum(level_weights[s] * feature for s, (feature, _) in aligned.items()) / weight_sum
+            if self.base == "weighted":  # the weighted halves already summed, put back together
+                base = torch.cat([shared_sum, sum(specific_slots.values())], dim=1) / weight_sum
             else:
                 base = anchor_feature
             fused.append(module(mixed, base))
