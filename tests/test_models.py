@@ -192,6 +192,8 @@ def test_where_thermal_is_out_of_view_the_anchor_is_the_reference():
     assert all((w == 0).all() for w in weights["thr"]) and all((w == 1).all() for w in weights["rgb"])
     with pytest.raises(ValueError, match="fusion_reference"):
         AlignFuseConfig(fusion_reference="uv")
+    with pytest.raises(ValueError, match="fusion_base"):  # refused even where no module is built
+        AlignFuseConfig(fusion=False, fusion_base="median")
 
 
 def test_attention_tokens_are_bounded_at_every_level():

@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from core.data.frame import SPECTRA
 from core.models.depthnet import DepthNetConfig
-from core.models.fusion import FusionModule, FusionOutput, unfused
+from core.models.fusion import FUSION_BASES, FusionModule, FusionOutput, unfused
 from core.models.student import StudentConfig, VFMStudent
 from core.models.teacher import TeacherConfig, VFMTeacher
 
@@ -49,6 +49,8 @@ class AlignFuseConfig(DepthNetConfig):
             raise ValueError(f"default_anchor must be one of {SPECTRA}, got {self.default_anchor!r}")
         if self.fusion_reference not in (None, *SPECTRA):
             raise ValueError(f"fusion_reference must be None or one of {SPECTRA}, got {self.fusion_reference!r}")
+        if self.fusion_base not in FUSION_BASES:
+            raise ValueError(f"fusion_base must be one of {FUSION_BASES}, got {self.fusion_base!r}")
 
 
 class AlignFuseModel(nn.Module):
