@@ -244,9 +244,15 @@ def test_student_runs_for_every_spectrum(student, teacher):
         assert out["depth"].min() >= 0.1 and out["depth"].max() <= 100.0
         assert out["bin_logits"].shape == (2, 7, SIZE[0] // 8, SIZE[1] // 8)
         torch.testing.assert_close(out["bin_probs"].sum(1), torch.ones(2, SIZE[0] // 8, SIZE[1] // 8))
-        assert [p.shape[1] for p in out["projected_features"]] == list(teacher.depth_net.level_widths)
-        assert [p.shape[-2:] for p in out["projected_features"]] == [f.shape[-2:] for f in out["features"]]
+        assert "projected_features" not in out  # training-only: inference does not pay for them
     torch.testing.assert_close(student.bins.centres, teacher.bins.centres)
+
+
+def test_student_projects_its_levels_to_the_teachers_widths_in_training(teacher):
+    student = VFMStudent(StudentConfig(input_size=SIZE, teacher_level_widths=teacher.depth_net.level_widths)).train()
+    out = student(images("rgb"), "rgb")
+    assert [p.shape[1] for p in out["projected_features"]] == list(teacher.depth_net.level_widths)
+    assert [p.shape[-2:] for p in out["projected_features"]] == [f.shape[-2:] for f in out["features"]]
 
 
 def default_size_teacher() -> VFMTeacher:

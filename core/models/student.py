@@ -4,7 +4,8 @@ The same structure as the teacher minus the foundation models: per-spectrum stem
 timm encoder and a narrow decoder (``DepthNet``), and the teacher's ``DepthBinsHead`` with a
 plain 1 x 1 convolution as bin classifier (same number of bins, same log-uniform centres,
 so the per-pixel bin distributions align with the teacher's). 1 x 1 projections map each
-student level to the teacher's level width for feature imitation; they only serve training.
+student level to the teacher's level width for feature imitation; they only serve training,
+so they run in training mode only (7 % of an inference pass otherwise).
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ class VFMStudent(nn.Module):
         regression_depth = self.depth_net.decode(features, image.shape[-2:], spectrum)
         with spectrum_statistics(spectrum):
             out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
-        out.update(regression_depth=regression_depth, features=features,
-                   projected_features=[projection(level) for projection, level in zip(self.imitation, features)])
+        out.update(regression_depth=regression_depth, features=features)
+        if self.training:
+            out["projected_features"] = [projection(level) for projection, level in zip(self.imitation, features)]
         return out
