@@ -5,8 +5,9 @@
 Every variant runs once per repeat, interleaved, so load from other processes hits all of
 them alike; the table gives the median after warm-up runs, under torch.no_grad. Cameras are
 the MS-Synth rig resized to the input size, as the data loader gives them. The fusion
-module has the shipped settings (``train/configs/msynth-fuse.yaml``). Weights are freshly
-initialised: latency does not depend on their values.
+module has the shipped settings (``train/configs/msynth-fuse.yaml``), the model the memory
+layout the studio runs it in (``inference_layout``). Weights are freshly initialised: latency
+does not depend on their values.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 from bench.tables import print_ratio_table
 from core.data.frame import SPECTRA
 from core.data.msynth import make_rig
-from core.models import AlignFuseConfig, build_model, parameter_report
+from core.models import AlignFuseConfig, build_model, inference_layout, parameter_report
 from core.models.depthnet import SPECTRUM_CHANNELS
 from train.config import load_config
 
@@ -62,7 +63,7 @@ def main() -> None:
     torch.manual_seed(0)
     fusion_settings = load_config("train/configs/msynth-fuse.yaml")["model"]
     config = AlignFuseConfig(**fusion_settings, input_size=(args.height, args.width))
-    model = build_model(config).eval()
+    model = inference_layout(build_model(config).eval())
     network = model.network
     images, K, T = rig_inputs(args.height, args.width)
     anchor = config.default_anchor
@@ -72,7 +73,7 @@ def main() -> None:
     sizes = {s: (args.height, args.width) for s in SPECTRA}
 
     # The "no warping" ablation: the same weights, other spectra resized instead of warped.
-    unwarped = build_model(dataclasses.replace(config, fusion_geometry=False)).eval()
+    unwarped = inference_layout(build_model(dataclasses.replace(config, fusion_geometry=False)).eval())
     unwarped.load_state_dict(model.state_dict())
 
     variants = {

@@ -4,7 +4,8 @@
     python -m bench.bench_teacher_student --real-size-backbones
 
 Both run on the same 256 x 640 image of each spectrum, interleaved (see
-``bench_align_fuse.time_interleaved``), teacher backbones included. The teacher uses the
+``bench_align_fuse.time_interleaved``), teacher backbones included, in the memory layout the
+studio runs them in (``inference_layout``); the last two rows time the default layout. The teacher uses the
 shipped configs' settings (``train/configs/msynth-{teacher,student}.yaml``), the backbones named
 on the command line (default: the built-in ones; pass real specs to see their cost).
 Weights are freshly initialised: latency does not depend on their values. So
@@ -15,6 +16,7 @@ the same folder path as real weights, which need a download this machine cannot 
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from transformers import Dinov2Config, Dinov2Model
 from bench.bench_align_fuse import add_timing_arguments, time_interleaved
 from bench.tables import print_ratio_table
 from core.data.frame import SPECTRA
-from core.models import build_model, parameter_report
+from core.models import build_model, inference_layout, parameter_report
 from core.models.depthnet import SPECTRUM_CHANNELS
 from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig
@@ -72,10 +74,12 @@ def run(args: argparse.Namespace) -> None:
         teacher_settings["dino_image_size"] = DINOV2_IMAGE_SIZE
     teacher_config = TeacherConfig(**{**teacher_settings, "clip": args.clip, "dino": args.dino,
                                       "input_size": (args.height, args.width)})
-    teacher = build_model(teacher_config).eval()
-    student = build_model(StudentConfig(**student_settings, input_size=(args.height, args.width),
-                                        num_bins=teacher_config.num_bins,
-                                        teacher_level_widths=tuple(teacher.depth_net.level_widths))).eval()
+    default_teacher = build_model(teacher_config).eval()
+    default_student = build_model(StudentConfig(**student_settings, input_size=(args.height, args.width),
+                                                num_bins=teacher_config.num_bins,
+                                                teacher_level_widths=tuple(default_teacher.depth_net.level_widths))).eval()
+    teacher = inference_layout(copy.deepcopy(default_teacher))
+    student = inference_layout(copy.deepcopy(default_student))
     images = {s: torch.rand(1, SPECTRUM_CHANNELS[s], args.height, args.width) for s in SPECTRA}
     rgb = images["rgb"]
     variants = {
@@ -86,6 +90,8 @@ def run(args: argparse.Namespace) -> None:
         "  teacher's CLIP image tower": lambda: teacher.clip(rgb),
         "  teacher's DINO": lambda: teacher.dino(rgb),
         "  teacher's depth network alone": lambda: teacher.depth_net(rgb, "rgb"),
+        "teacher, 3 spectra, default layout": lambda: default_teacher.spectral_depth(images),
+        "student, 3 spectra, default layout": lambda: default_student.spectral_depth(images),
     }
     with torch.no_grad():
         latency = time_interleaved(variants, args.repeats, args.warmup)

@@ -1,4 +1,5 @@
 """The shared depth network, the fusion module, the factory and checkpoints, at small sizes."""
+import copy
 import itertools
 import json
 import time
@@ -9,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from core.geometry import make_transform, rotation_xyz, scale_intrinsics
-from core.models import (AlignFuseConfig, CheckpointError, build_model, level_intrinsics, load_checkpoint,
-                         parameter_report, save_checkpoint, split_shared_specific, warp_features)
+from core.models import (AlignFuseConfig, CheckpointError, build_model, inference_layout, level_intrinsics,
+                         load_checkpoint, parameter_report, save_checkpoint, split_shared_specific, warp_features)
 from core.models.fusion import FusionModule, PooledAttention, token_grid
 
 # Spectra at different sizes, as unaligned cameras give them.
@@ -327,3 +328,15 @@ def test_a_tiny_batch_overfits():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def test_inference_layout_changes_speed_not_results(model):
+    images, K, T = make_inputs(SIZES)
+    fast = inference_layout(copy.deepcopy(model).eval())
+    convolutions = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convolutions)
+    with torch.no_grad():
+        expected, actual = model.eval()(images, K, T), fast(images, K, T)
+    torch.testing.assert_close(actual["fused_depth"], expected["fused_depth"], rtol=1e-4, atol=1e-4)
+    for s in SIZES:
+        torch.testing.assert_close(actual["depth"][s], expected["depth"][s], rtol=1e-4, atol=1e-4)

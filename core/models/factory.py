@@ -174,6 +174,16 @@ def build_model(config: AlignFuseConfig | Mapping) -> AlignFuseModel:
     return ARCHITECTURES[config.architecture][1](config)
 
 
+def inference_layout(model: nn.Module) -> nn.Module:
+    """The model with its 4-D weights in channels-last memory format, in place.
+
+    Convolutions then run in oneDNN's (and cuDNN's) preferred layout without converting the
+    inputs: every depth model here, teacher and student included, runs about a fifth faster
+    on CPU (``bench_teacher_student``), with outputs equal to float rounding.
+    """
+    return model.to(memory_format=torch.channels_last)
+
+
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
