@@ -5,9 +5,10 @@
 
 Both run on the same 256 x 640 image of each spectrum, interleaved (see
 ``bench_align_fuse.time_interleaved``), teacher backbones included, in the memory layout the
-studio runs them in (``inference_layout``); the last two rows time the default layout. The teacher uses the
-shipped configs' settings (``train/configs/msynth-{teacher,student}.yaml``), the backbones named
-on the command line (default: the built-in ones; pass real specs to see their cost).
+studio runs them in (``inference_layout``); the last two latency rows time the default layout.
+They use the shipped configs' settings (``train/configs/msynth-{teacher,student}.yaml``) and
+the backbones named on the command line (default: the built-in ones; pass real specs to see
+their cost).
 Weights are freshly initialised: latency does not depend on their values. So
 ``--real-size-backbones`` times a teacher on the smallest real foundation models, CLIP
 ViT-B-32 and DINOv2-small, built with random weights in a temporary folder and loaded through
