@@ -75,13 +75,54 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Se
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
+class UpsampleConcatConv2d(nn.Conv2d):
+    """1 x 1 convolution of [coarse upsampled to the skip's size, skip], channels concatenated.
+
+    Computed as upsample(W_coarse * coarse) + W_skip * skip + bias, which is the same map:
+    bilinear upsampling is a per-channel weighted mean, so it commutes with a 1 x 1
+    convolution. The narrower convolved map is upsampled instead of the input, and no
+    concatenated copy is made; the weights are those of the concatenated form.
+    """
+
+    def __init__(self, coarse_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__(coarse_channels + skip_channels, out_channels, 1, bias=False)
+        self.coarse_channels = coarse_channels
+
+    def forward(self, coarse: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        weight_coarse, weight_skip = self.weight.split(
+            [self.coarse_channels, self.in_channels - self.coarse_channels], dim=1)
+        upsampled = F.interpolate(F.conv2d(coarse, weight_coarse), size=skip.shape[-2:], mode="bilinear",
+                                  align_corners=False)
+        return F.conv2d(skip, weight_skip, self.bias) + upsampled
+
+
+class DecoderBlock(nn.Sequential):
+    """One decoder step: [upsampled coarse, skip] -> 1x1 conv, BN, ReLU -> 3x3 conv, BN, ReLU.
+    (Its layers are numbered as the nn.Sequential of concatenated inputs it replaces, so
+    checkpoints keep their keys.)"""
+
+    def __init__(self, coarse_channels: int, skip_channels: int, out_channels: int) -> None:
+        super().__init__(nn.Sequential(UpsampleConcatConv2d(coarse_channels, skip_channels, out_channels),
+                                       nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)),
+                         conv_bn_relu(out_channels, out_channels, 3))
+
+    def forward(self, coarse: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        merge, refine = self
+        conv, *norm_and_activation = merge
+        x = conv(coarse, skip)
+        for layer in norm_and_activation:
+            x = layer(x)
+        return refine(x)
+
+
 class DepthDecoder(nn.Module):
     """U-Net decoder from multi-level features to bounded metric depth.
 
     From the deepest level up, each block upsamples, concatenates the next shallower level
-    and applies a 1x1 then a 3x3 convolution. The head runs at the shallowest level's
-    resolution (1/2 of the input for timm encoders) and its logits are upsampled to the
-    output size: full-resolution convolutions would cost more than the whole encoder.
+    and applies a 1x1 then a 3x3 convolution (``DecoderBlock``). The head runs at the
+    shallowest level's resolution (1/2 of the input for timm encoders) and its logits are
+    upsampled to the output size: full-resolution convolutions would cost more than the
+    whole encoder.
 
     Depth is log-uniform in [min_depth, max_depth]: depth = min * (max / min) ** sigmoid(x),
     so every depth decade gets the same output resolution and the range is a hard bound.
@@ -100,18 +141,15 @@ class DepthDecoder(nn.Module):
         blocks = []
         below = level_widths[-1]
         for level in reversed(range(len(decoder_widths))):
-            out = decoder_widths[level]
-            blocks.append(nn.Sequential(conv_bn_relu(below + level_widths[level], out, 1),
-                                        conv_bn_relu(out, out, 3)))
-            below = out
+            blocks.append(DecoderBlock(below, level_widths[level], decoder_widths[level]))
+            below = decoder_widths[level]
         self.blocks = nn.ModuleList(blocks)  # deepest first
         self.head = nn.Sequential(conv_bn_relu(below, below, 3), nn.Conv2d(below, 1, 3, padding=1))
 
     def forward(self, features: Sequence[torch.Tensor], out_size: tuple[int, int]) -> torch.Tensor:
         x = features[-1]
         for block, skip in zip(self.blocks, reversed(features[:-1])):
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1))
+            x = block(x, skip)
         logits = F.interpolate(self.head(x), size=tuple(out_size), mode="bilinear", align_corners=False)
         return self.min_depth * (self.max_depth / self.min_depth) ** torch.sigmoid(logits)
 
