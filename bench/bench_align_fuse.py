@@ -6,12 +6,13 @@ Every variant runs once per repeat, interleaved, so load from other processes hi
 them alike; the table gives the median after warm-up runs, under torch.no_grad. Cameras are
 the MS-Synth rig resized to the input size, as the data loader gives them. The fusion
 module has the shipped settings (``train/configs/msynth-fuse.yaml``), and the model runs in
-the memory layout the studio uses (``inference_layout``). Weights are freshly initialised:
+the memory layout the studio uses (``prepare_for_inference``). Weights are freshly initialised:
 latency does not depend on their values.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import statistics
 import time
@@ -22,7 +23,7 @@ import torch
 from bench.tables import print_ratio_table
 from core.data.frame import SPECTRA
 from core.data.msynth import make_rig
-from core.models import AlignFuseConfig, build_model, inference_layout, parameter_report
+from core.models import AlignFuseConfig, build_model, parameter_report, prepare_for_inference
 from core.models.depthnet import SPECTRUM_CHANNELS
 from train.config import load_config
 
@@ -63,7 +64,8 @@ def main() -> None:
     torch.manual_seed(0)
     fusion_settings = load_config("train/configs/msynth-fuse.yaml")["model"]
     config = AlignFuseConfig(**fusion_settings, input_size=(args.height, args.width))
-    model = inference_layout(build_model(config).eval())
+    trained = build_model(config).eval()
+    model = prepare_for_inference(copy.deepcopy(trained))
     network = model.network
     images, K, T = rig_inputs(args.height, args.width)
     anchor = config.default_anchor
@@ -73,8 +75,9 @@ def main() -> None:
     sizes = {s: (args.height, args.width) for s in SPECTRA}
 
     # The "no warping" ablation: the same weights, other spectra resized instead of warped.
-    unwarped = inference_layout(build_model(dataclasses.replace(config, fusion_geometry=False)).eval())
-    unwarped.load_state_dict(model.state_dict())
+    unwarped = build_model(dataclasses.replace(config, fusion_geometry=False)).eval()
+    unwarped.load_state_dict(trained.state_dict())
+    unwarped = prepare_for_inference(unwarped)
 
     variants = {
         "3 spectral-wise passes (3 enc + 3 dec)": lambda: [network(images[s], s) for s in SPECTRA],
@@ -94,7 +97,7 @@ def main() -> None:
           f"anchor {anchor}")
     print_ratio_table("latency", "ms", "x 3 spectral", latency, baseline)
 
-    report = parameter_report(model)
+    report = parameter_report(trained)
     one = report["one_spectral_network"]
     rows = {
         "one spectral network (trunk + 1 stem)": one,

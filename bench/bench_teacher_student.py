@@ -4,8 +4,9 @@
     python -m bench.bench_teacher_student --real-size-backbones
 
 Both run on the same 256 x 640 image of each spectrum, interleaved (see
-``bench_align_fuse.time_interleaved``), teacher backbones included, in the memory layout the
-studio runs them in (``inference_layout``); the last two latency rows time the default layout.
+``bench_align_fuse.time_interleaved``), teacher backbones included, prepared as the studio runs
+them (``prepare_for_inference``: BatchNorm folded, channels-last weights); the last two latency
+rows time them as trained (BatchNorm, default memory layout).
 They use the shipped configs' settings (``train/configs/msynth-{teacher,student}.yaml``) and
 the backbones named on the command line (default: the built-in ones; pass real specs to see
 their cost).
@@ -28,7 +29,7 @@ from transformers import Dinov2Config, Dinov2Model
 from bench.bench_align_fuse import add_timing_arguments, time_interleaved
 from bench.tables import print_ratio_table
 from core.data.frame import SPECTRA
-from core.models import build_model, inference_layout, parameter_report
+from core.models import build_model, parameter_report, prepare_for_inference
 from core.models.depthnet import SPECTRUM_CHANNELS
 from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig
@@ -75,12 +76,13 @@ def run(args: argparse.Namespace) -> None:
         teacher_settings["dino_image_size"] = DINOV2_IMAGE_SIZE
     teacher_config = TeacherConfig(**{**teacher_settings, "clip": args.clip, "dino": args.dino,
                                       "input_size": (args.height, args.width)})
-    default_teacher = build_model(teacher_config).eval()
-    default_student = build_model(StudentConfig(**student_settings, input_size=(args.height, args.width),
-                                                num_bins=teacher_config.num_bins,
-                                                teacher_level_widths=tuple(default_teacher.depth_net.level_widths))).eval()
-    teacher = inference_layout(copy.deepcopy(default_teacher))
-    student = inference_layout(copy.deepcopy(default_student))
+    trained_teacher = build_model(teacher_config).eval()
+    student_config = StudentConfig(**student_settings, input_size=(args.height, args.width),
+                                   num_bins=teacher_config.num_bins,
+                                   teacher_level_widths=tuple(trained_teacher.depth_net.level_widths))
+    trained_student = build_model(student_config).eval()
+    teacher = prepare_for_inference(copy.deepcopy(trained_teacher))
+    student = prepare_for_inference(copy.deepcopy(trained_student))
     images = {s: torch.rand(1, SPECTRUM_CHANNELS[s], args.height, args.width) for s in SPECTRA}
     rgb = images["rgb"]
     variants = {
@@ -91,8 +93,8 @@ def run(args: argparse.Namespace) -> None:
         "  teacher's CLIP image tower": lambda: teacher.clip(rgb),
         "  teacher's DINO": lambda: teacher.dino(rgb),
         "  teacher's depth network alone": lambda: teacher.depth_net(rgb, "rgb"),
-        "teacher, 3 spectra, default layout": lambda: default_teacher.spectral_depth(images),
-        "student, 3 spectra, default layout": lambda: default_student.spectral_depth(images),
+        "teacher, 3 spectra, as trained": lambda: trained_teacher.spectral_depth(images),
+        "student, 3 spectra, as trained": lambda: trained_student.spectral_depth(images),
     }
     with torch.no_grad():
         latency = time_interleaved(variants, args.repeats, args.warmup)
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> None:
     baseline = latency["teacher, 3 spectra"]
     print_ratio_table("latency", "ms", "x teacher", latency, baseline)
 
-    teacher_parameters, student_parameters = parameter_report(teacher), parameter_report(student)
+    teacher_parameters, student_parameters = parameter_report(trained_teacher), parameter_report(trained_student)
     rows = {
         "teacher, with its frozen backbones": teacher_parameters["total"],
         "  frozen CLIP + DINO": teacher_parameters["frozen_backbones"],

@@ -35,7 +35,7 @@ from core.data.samples import write_gallery
 from core.data.thermal import normalize_thermal, spectrum_to_float
 from core.geometry import relative_pose, warp_to_camera
 from core.metrics import METRIC_NAMES, compute_depth_metrics
-from core.models import CheckpointError, inference_layout, load_checkpoint
+from core.models import CheckpointError, prepare_for_inference, load_checkpoint
 from core.models.checkpoint import CONFIG_FILE, METRICS_FILE
 from core.models.depthnet import SPECTRUM_CHANNELS
 from core.models.vfm import (VFMBackbone, as_three_channels, attention_rollout, cls_attention,
@@ -255,13 +255,13 @@ def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
 @functools.lru_cache(maxsize=4)
 def load_model(name_or_path: str):
     """(model, config.json) from checkpoints/<name>, any folder, or a Hub repo id; loaded once,
-    in the memory layout inference runs fastest in."""
+    prepared for inference (BatchNorm folded, channels-last weights)."""
     local = CHECKPOINTS_DIR / name_or_path
     try:
         model, description = load_checkpoint(local if local.is_dir() else name_or_path, map_location=device())
     except CheckpointError as err:
         raise InputError(str(err)) from err
-    return inference_layout(model), description
+    return prepare_for_inference(model), description
 
 
 def model_summary(name_or_path: str) -> str:

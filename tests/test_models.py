@@ -10,9 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from core.geometry import make_transform, rotation_xyz, scale_intrinsics
-from core.models import (AlignFuseConfig, CheckpointError, build_model, inference_layout, level_intrinsics,
-                         load_checkpoint, parameter_report, save_checkpoint, split_shared_specific, warp_features)
+from core.models import (AlignFuseConfig, CheckpointError, build_model, level_intrinsics, load_checkpoint,
+                         parameter_report, prepare_for_inference, save_checkpoint, split_shared_specific,
+                         warp_features)
 from core.models.fusion import FusionModule, PooledAttention, token_grid
+from distinct_statistics import give_distinct_statistics
 
 # Spectra at different sizes, as unaligned cameras give them.
 SIZES = {"rgb": (64, 160), "nir": (56, 168), "thr": (64, 128)}
@@ -330,13 +332,17 @@ def test_a_tiny_batch_overfits():
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
 
 
-def test_inference_layout_changes_speed_not_results(model):
+def test_prepare_for_inference_changes_speed_not_results(model):
     images, K, T = make_inputs(SIZES)
-    fast = inference_layout(copy.deepcopy(model).eval())
+    trained = give_distinct_statistics(copy.deepcopy(model))
+    fast = prepare_for_inference(copy.deepcopy(trained))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    with pytest.raises(ValueError, match="count the parameters of the trained model"):
+        parameter_report(fast)  # folded per-spectrum copies would inflate the counts
     convolutions = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convolutions and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convolutions)
     with torch.no_grad():
-        expected, actual = model.eval()(images, K, T), fast(images, K, T)
+        expected, actual = trained(images, K, T), fast(images, K, T)
     torch.testing.assert_close(actual["fused_depth"], expected["fused_depth"], rtol=1e-4, atol=1e-4)
     for s in SIZES:
         torch.testing.assert_close(actual["depth"][s], expected["depth"][s], rtol=1e-4, atol=1e-4)

@@ -1,12 +1,16 @@
 """Per-spectrum BatchNorm statistics: inference normalises each spectrum as training did."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
 from timm.layers import BatchNormAct2d
 
 from core.models import AlignFuseConfig, build_model
-from core.models.spectral_batchnorm import (SpectralBatchNorm2d, SpectralBatchNormAct2d, SpectralStatistics,
-                                            spectrum_statistics, use_spectral_statistics)
+from core.models.spectral_batchnorm import (SpectralBatchNorm2d, SpectralBatchNormAct2d, SpectralConv2d,
+                                            SpectralStatistics, fold_batchnorm, spectrum_statistics,
+                                            use_spectral_statistics)
+from distinct_statistics import give_distinct_statistics
 from train.calibrate import calibrate_statistics
 
 SPECTRA = ("rgb", "nir", "thr")
@@ -63,6 +67,35 @@ def test_a_forward_pass_without_a_spectrum_is_refused():
     norm = SpectralBatchNorm2d(nn.BatchNorm2d(2), SPECTRA).eval()
     with pytest.raises(RuntimeError, match="spectrum_statistics"):
         norm(torch.randn(1, 2, 3, 3))
+
+
+def test_folding_a_spectral_batchnorm_gives_one_convolution_per_spectrum_with_the_same_output():
+    torch.manual_seed(0)
+    unfolded = give_distinct_statistics(nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, bias=False),
+        SpectralBatchNormAct2d(BatchNormAct2d(4, act_layer=nn.ReLU), SPECTRA))).eval()
+    folded = fold_batchnorm(copy.deepcopy(unfolded))
+    assert isinstance(folded[0], SpectralConv2d) and isinstance(folded[1][-1], nn.ReLU)
+    x = torch.randn(2, 3, 8, 8)
+    outputs = []
+    for spectrum in SPECTRA:
+        with spectrum_statistics(spectrum), torch.no_grad():
+            torch.testing.assert_close(folded(x), unfolded(x), rtol=1e-5, atol=1e-5)
+            outputs.append(folded(x))
+    assert not torch.allclose(outputs[0], outputs[2])  # each spectrum's own statistics
+    with pytest.raises(RuntimeError, match="inside spectrum_statistics"):
+        folded(x)
+
+
+def test_folding_a_plain_batchnorm_gives_a_plain_convolution_and_refuses_training_mode():
+    unfolded = give_distinct_statistics(nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU()))
+    with pytest.raises(ValueError, match="call .eval"):
+        fold_batchnorm(unfolded)
+    folded = fold_batchnorm(copy.deepcopy(unfolded).eval())
+    assert type(folded[0]) is nn.Conv2d and isinstance(folded[1], nn.Identity)
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), unfolded.eval()(x), rtol=1e-5, atol=1e-5)
 
 
 def test_a_checkpoint_with_one_shared_set_loads_it_into_every_spectrum():

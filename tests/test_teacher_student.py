@@ -1,4 +1,5 @@
 """VFM-Depth teacher and student, and the distillation losses, with tiny offline backbones."""
+import copy
 import json
 import os
 
@@ -21,7 +22,7 @@ from core.losses.distillation import (
     isomorphic_graph_loss,
     texture_swap,
 )
-from core.models import build_model, load_checkpoint, parameter_report, save_checkpoint
+from core.models import build_model, load_checkpoint, parameter_report, prepare_for_inference, save_checkpoint
 from core.models.student import StudentConfig, VFMStudent
 from core.models.teacher import (
     DEPTH_WORDS,
@@ -31,6 +32,7 @@ from core.models.teacher import (
     log_uniform_bin_centres,
 )
 from core.models.vfm import ClipBackbone, DinoBackbone
+from distinct_statistics import give_distinct_statistics
 
 SIZE = (64, 160)
 CHANNELS = {"rgb": 3, "nir": 1, "thr": 1}
@@ -246,6 +248,20 @@ def test_student_runs_for_every_spectrum(student, teacher):
         torch.testing.assert_close(out["bin_probs"].sum(1), torch.ones(2, SIZE[0] // 8, SIZE[1] // 8))
         assert "projected_features" not in out  # training-only: inference does not pay for them
     torch.testing.assert_close(student.bins.centres, teacher.bins.centres)
+
+
+@pytest.mark.parametrize("kind", ["teacher", "student"])
+def test_prepared_for_inference_gives_the_same_depth_for_every_spectrum(kind, request):
+    trained = give_distinct_statistics(copy.deepcopy(request.getfixturevalue(kind)))
+    if kind == "teacher":
+        open_gates(trained)
+    prepared = prepare_for_inference(copy.deepcopy(trained))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in prepared.modules())
+    batch = {spectrum: images(spectrum) for spectrum in CHANNELS}
+    with torch.no_grad():
+        expected, actual = trained.spectral_depth(batch), prepared.spectral_depth(batch)
+    for spectrum in CHANNELS:
+        torch.testing.assert_close(actual[spectrum], expected[spectrum], rtol=1e-4, atol=1e-4)
 
 
 def test_student_projects_its_levels_to_the_teachers_widths_in_training(teacher):
