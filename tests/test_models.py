@@ -13,6 +13,7 @@ from core.geometry import make_transform, rotation_xyz, scale_intrinsics
 from core.models import (AlignFuseConfig, CheckpointError, build_model, level_intrinsics, load_checkpoint,
                          parameter_report, prepare_for_inference, save_checkpoint, split_shared_specific,
                          warp_features)
+from core.models.depthnet import UpsampleConcatConv2d
 from core.models.fusion import FusionModule, PooledAttention, token_grid
 from distinct_statistics import give_distinct_statistics
 
@@ -54,6 +55,15 @@ def test_depth_is_bounded_and_at_input_size_for_every_spectrum(model):
             depth = model.network(image, spectrum)["depth"]
             assert depth.shape == (2, 1, *SIZES[spectrum])
             assert depth.min() >= model.config.min_depth and depth.max() <= model.config.max_depth
+
+
+def test_decoder_merge_equals_the_convolution_of_the_concatenated_upsampled_features():
+    torch.manual_seed(0)
+    conv = UpsampleConcatConv2d(6, 4, 5)
+    coarse, skip = torch.randn(2, 6, 7, 9), torch.randn(2, 4, 14, 17)  # odd sizes: not an exact 2x
+    upsampled = F.interpolate(coarse, size=(14, 17), mode="bilinear", align_corners=False)
+    expected = F.conv2d(torch.cat([upsampled, skip], dim=1), conv.weight)
+    torch.testing.assert_close(conv(coarse, skip), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_depth_saturates_at_the_range_bounds(model):
