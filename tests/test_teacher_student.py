@@ -264,6 +264,22 @@ def test_prepared_for_inference_gives_the_same_depth_for_every_spectrum(kind, re
         torch.testing.assert_close(actual[spectrum], expected[spectrum], rtol=1e-4, atol=1e-4)
 
 
+def test_a_student_decoding_from_a_coarser_level_upsamples_only_its_final_depth():
+    torch.manual_seed(0)
+    student = build_model(StudentConfig(input_size=SIZE, decoder_widths=(16, 32, 48),
+                                        depth_on_decoder_grid=True)).eval()
+    with torch.no_grad():
+        out = student(images("thr"), "thr")
+    assert out["regression_depth"].shape[-2:] == (SIZE[0] // 4, SIZE[1] // 4)  # level 1: a quarter of the input
+    assert out["depth"].shape == (2, 1, *SIZE)
+    weight = out["blend_weight"]
+    blended = (weight * out["regression_depth"].log() + (1 - weight) * out["bin_depth"].log()).exp()
+    torch.testing.assert_close(out["depth"], F.interpolate(blended, size=SIZE, mode="bilinear", align_corners=False),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="decoder_widths needs 1 to 4 widths"):
+        build_model(StudentConfig(input_size=SIZE, decoder_widths=(8, 8, 8, 8, 8)))
+
+
 def test_student_projects_its_levels_to_the_teachers_widths_in_training(teacher):
     student = VFMStudent(StudentConfig(input_size=SIZE, teacher_level_widths=teacher.depth_net.level_widths)).train()
     out = student(images("rgb"), "rgb")

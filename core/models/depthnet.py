@@ -161,6 +161,8 @@ class DepthNet(nn.Module):
     default each timm level's width rounded up to even. Every level gets a linear 1x1
     neck (conv + BN, no activation) to that width: signed features give cosine
     similarities the full [-1, 1] range the contrastive losses and fusion weights rely on.
+    The decoder uses the deepest ``len(decoder_widths) + 1`` levels: fewer widths than levels
+    but one leave the finest levels to the encoder (and the losses on features).
     """
 
     def __init__(self, encoder: str = "lcnet_100", spectra: Sequence[str] = SPECTRA, stem_width: int = 16,
@@ -183,7 +185,11 @@ class DepthNet(nn.Module):
         self.level_widths = tuple(int(w) for w in level_widths)
         self.necks = nn.ModuleList(nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
                                    for c_in, c_out in zip(backbone_widths, self.level_widths))
-        self.decoder = DepthDecoder(self.level_widths, decoder_widths, min_depth, max_depth)
+        if not 1 <= len(decoder_widths) < len(self.level_widths):
+            raise ValueError(f"decoder_widths needs 1 to {len(self.level_widths) - 1} widths (one per decoder level "
+                             f"but the deepest), got {list(decoder_widths)}")
+        self.decoder_levels = len(decoder_widths) + 1
+        self.decoder = DepthDecoder(self.level_widths[-self.decoder_levels:], decoder_widths, min_depth, max_depth)
         for shared in (self.backbone, self.necks, self.decoder):
             use_spectral_statistics(shared, self.spectra)
 
@@ -210,7 +216,7 @@ class DepthNet(nn.Module):
         """Depth (B, 1, *out_size) in metres, within [min_depth, max_depth], from the levels of
         ``spectrum`` (fused levels decode with their anchor's statistics)."""
         with spectrum_statistics(spectrum):
-            return self.decoder(features, out_size)
+            return self.decoder(features[-self.decoder_levels:], out_size)
 
     def forward(self, image: torch.Tensor, spectrum: str) -> dict:
         features = self.encode(image, spectrum)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from core.models.depthnet import DepthNetConfig
 from core.models.spectral_batchnorm import spectrum_statistics, use_spectral_statistics
@@ -35,6 +36,7 @@ class StudentConfig(DepthNetConfig):
     bin_head_levels: tuple[int, ...] = (2, 3, 4)
     bin_head_width: int = 32
     sharp_bins: bool = True         # False: bin depth on the head's grid, upsampled (see DepthBinsHead)
+    depth_on_decoder_grid: bool = False  # True: blend on the decoder's grid, upsample the final depth only
     teacher_level_widths: tuple[int, ...] = (32, 64, 96, 128, 128)
 
     def __post_init__(self) -> None:
@@ -69,14 +71,18 @@ class VFMStudent(nn.Module):
     def forward(self, image: torch.Tensor, spectrum: str) -> dict:
         """image: float (B, C, H, W) in [0, 1] of one spectrum.
 
-        Returns depth, regression_depth, bin_depth, blend_weight (B, 1, H, W) (metres but
-        the weight); bin_logits, bin_probs (B, n_bins, h, w); features [(B, C_l, h_l, w_l)];
+        Returns depth (B, 1, H, W) and regression_depth, bin_depth, blend_weight (B, 1, H, W),
+        or on the decoder's grid with ``depth_on_decoder_grid`` (metres but the weight); bin_logits, bin_probs (B, n_bins, h, w); features [(B, C_l, h_l, w_l)];
         projected_features [(B, teacher C_l, h_l, w_l)].
         """
         features = self.depth_net.encode(image, spectrum)
-        regression_depth = self.depth_net.decode(features, image.shape[-2:], spectrum)
+        decoder_grid = features[-self.depth_net.decoder_levels].shape[-2:]
+        depth_grid = decoder_grid if self.config.depth_on_decoder_grid else image.shape[-2:]
+        regression_depth = self.depth_net.decode(features, depth_grid, spectrum)
         with spectrum_statistics(spectrum):
             out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
+        if self.config.depth_on_decoder_grid:
+            out["depth"] = F.interpolate(out["depth"], size=image.shape[-2:], mode="bilinear", align_corners=False)
         out.update(regression_depth=regression_depth, features=features)
         if self.training:
             out["projected_features"] = [projection(level) for projection, level in zip(self.imitation, features)]
