@@ -5,9 +5,9 @@
 Every variant runs once per repeat, interleaved, so load from other processes hits all of
 them alike; the table gives the median after warm-up runs, under torch.no_grad. Cameras are
 the MS-Synth rig resized to the input size, as the data loader gives them. The fusion
-module has the shipped settings (``train/configs/msynth-fuse.yaml``), and the model runs in
-the memory layout the studio uses (``prepare_for_inference``). Weights are freshly initialised:
-latency does not depend on their values.
+module has the shipped settings (``train/configs/msynth-fuse.yaml``), and the model is prepared
+as the studio runs it (``prepare_for_inference``: BatchNorm folded, channels-last weights).
+Weights are freshly initialised: latency does not depend on their values.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from core.data.samples import write_gallery
 from core.data.thermal import normalize_thermal, spectrum_to_float
 from core.geometry import relative_pose, warp_to_camera
 from core.metrics import METRIC_NAMES, compute_depth_metrics
-from core.models import CheckpointError, prepare_for_inference, load_checkpoint
+from core.models import CheckpointError, load_checkpoint, prepare_for_inference
 from core.models.checkpoint import CONFIG_FILE, METRICS_FILE
 from core.models.depthnet import SPECTRUM_CHANNELS
 from core.models.vfm import (VFMBackbone, as_three_channels, attention_rollout, cls_attention,

@@ -161,8 +161,8 @@ class DepthNet(nn.Module):
     default each timm level's width rounded up to even. Every level gets a linear 1x1
     neck (conv + BN, no activation) to that width: signed features give cosine
     similarities the full [-1, 1] range the contrastive losses and fusion weights rely on.
-    The decoder uses the deepest ``len(decoder_widths) + 1`` levels: fewer widths than levels
-    but one leave the finest levels to the encoder (and the losses on features).
+    The decoder uses the deepest ``len(decoder_widths) + 1`` levels; with fewer widths, the
+    finest levels serve only the encoder (and the losses on features).
     """
 
     def __init__(self, encoder: str = "lcnet_100", spectra: Sequence[str] = SPECTRA, stem_width: int = 16,

@@ -72,12 +72,13 @@ class VFMStudent(nn.Module):
         """image: float (B, C, H, W) in [0, 1] of one spectrum.
 
         Returns depth (B, 1, H, W) and regression_depth, bin_depth, blend_weight (B, 1, H, W),
-        or on the decoder's grid with ``depth_on_decoder_grid`` (metres but the weight); bin_logits, bin_probs (B, n_bins, h, w); features [(B, C_l, h_l, w_l)];
-        projected_features [(B, teacher C_l, h_l, w_l)].
+        or on the decoder's grid with ``depth_on_decoder_grid`` (metres but the weight);
+        bin_logits, bin_probs (B, n_bins, h, w); features [(B, C_l, h_l, w_l)];
+        projected_features [(B, teacher C_l, h_l, w_l)] in training mode.
         """
         features = self.depth_net.encode(image, spectrum)
-        decoder_grid = features[-self.depth_net.decoder_levels].shape[-2:]
-        depth_grid = decoder_grid if self.config.depth_on_decoder_grid else image.shape[-2:]
+        depth_grid = (features[-self.depth_net.decoder_levels].shape[-2:] if self.config.depth_on_decoder_grid
+                      else image.shape[-2:])
         regression_depth = self.depth_net.decode(features, depth_grid, spectrum)
         with spectrum_statistics(spectrum):
             out = self.bins([features[level] for level in self.config.bin_head_levels], regression_depth)
