@@ -171,6 +171,19 @@ def test_info_nce_normalises_each_vector_over_channels():
     assert rescaled.item() == pytest.approx(info_nce(query, positives, negatives).item(), rel=1e-5)
 
 
+def test_info_nce_computes_in_float32_under_autocast():
+    torch.manual_seed(5)
+    # bfloat16-representable values: autocast's casts lose nothing, so only its arithmetic could differ.
+    query, positives, negatives = (torch.randn(*shape).bfloat16() for shape in ((16, 32), (16, 2, 32), (48, 32)))
+    exact = info_nce(query.float(), positives.float(), negatives.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        from_float32 = info_nce(query.float(), positives.float(), negatives.float())
+        from_bfloat16 = info_nce(query, positives, negatives)
+    for value in (from_float32, from_bfloat16):
+        assert value.dtype == torch.float32
+        assert value.item() == pytest.approx(exact.item(), abs=1e-6)
+
+
 def _features(B, C, h, w):
     """Random per-spectrum features, leaves with gradients."""
     return {s: torch.randn(B, C, h, w, dtype=torch.float64, requires_grad=True)
@@ -221,8 +234,8 @@ def test_local_loss_is_low_with_the_true_depth_and_reaches_every_spectrum():
     depth = torch.full((2, 1, 2 * FH, 2 * FW), PLANE_Z, dtype=torch.float64)
     result = local_contrastive_loss(shared, specific, depth, K_RIG, RIG, num_samples=64,
                                     generator=torch.Generator().manual_seed(0))
-    assert not result.skipped and result.num_samples == 64
-    assert result.valid_fraction == pytest.approx((FW - 2) / FW)  # 1 px lost on each side
+    assert not result.skipped.item() and result.num_samples.item() == 64
+    assert result.valid_fraction.item() == pytest.approx((FW - 2) / FW)  # 1 px lost on each side
     wrong = local_contrastive_loss(shared, specific, depth / 3, K_RIG, RIG, num_samples=64,
                                    generator=torch.Generator().manual_seed(0))
     assert result.loss < 0.2 and wrong.loss > result.loss + 2
@@ -236,34 +249,119 @@ def test_local_loss_is_skipped_without_a_valid_warp():
     shared, specific = _rig_features()
     result = local_contrastive_loss(shared, specific, torch.zeros(2, 1, FH, FW, dtype=torch.float64),
                                     K_RIG, RIG)
-    assert result.skipped and result.valid_fraction == 0 and result.num_samples == 0
+    assert result.skipped.item() and result.valid_fraction.item() == 0 and result.num_samples.item() == 0
     assert result.loss.item() == 0 and result.loss.requires_grad
     result.loss.backward()  # a graph-connected zero: backward works and changes nothing
-    assert all(f.grad.abs().sum() == 0 for f in shared.values())
+    assert all(f.grad.abs().sum() == 0 for f in [*shared.values(), *specific.values()])
 
-    # A baseline so wide that under 10 % of the anchor pixels are co-visible.
+    # A baseline so wide that under 10 % of the anchor pixels are co-visible: the skip is a
+    # 0/1 factor, so every input still gets a (zero) gradient.
     far_rig = {**RIG, "rgb": translation(x=7.0)}
     depth = torch.full((2, 1, FH, FW), PLANE_Z, dtype=torch.float64)
-    assert local_contrastive_loss(shared, specific, depth, K_RIG, far_rig).skipped
+    far = local_contrastive_loss(shared, specific, depth, K_RIG, far_rig)
+    assert far.skipped.item() and 0 < far.valid_fraction.item() < 0.1 and far.num_samples.item() == 0
+    assert far.loss.item() == 0
+    for features in [*shared.values(), *specific.values()]:
+        features.grad = None
+    far.loss.backward()
+    assert all(f.grad is not None and f.grad.abs().sum() == 0 for f in [*shared.values(), *specific.values()])
+
+
+def test_local_loss_result_is_tensors_that_need_no_host_read():
+    shared, specific = _rig_features(C=8)
+    depth = torch.full((2, 1, FH, FW), PLANE_Z, dtype=torch.float64)
+    result = local_contrastive_loss(shared, specific, depth, K_RIG, RIG, num_samples=20)
+    assert result.loss.shape == ()
+    assert result.skipped.shape == () and result.skipped.dtype == torch.bool
+    assert result.valid_fraction.shape == () and result.valid_fraction.is_floating_point()
+    assert result.num_samples.shape == () and result.num_samples.dtype == torch.int64
+    # On the meta device no value exists: any .item(), Python `if` on a tensor or
+    # data-dependent shape (nonzero) would raise.
+    on_meta = local_contrastive_loss({s: f.detach().to("meta") for s, f in shared.items()},
+                                     {s: f.detach().to("meta") for s, f in specific.items()},
+                                     depth.to("meta"), {s: k.to("meta") for s, k in K_RIG.items()},
+                                     {s: t.to("meta") for s, t in RIG.items()}, num_samples=20)
+    assert all(field.device.type == "meta" for field in on_meta)
 
 
 def test_local_loss_samples_a_bounded_pixel_set(monkeypatch):
     shapes = []
 
-    def recording_info_nce(query, positives, negatives, temperature):
+    def recording_terms(query, positives, negatives, temperature, negative_valid):
         shapes.append((query.shape, positives.shape, negatives.shape))
-        return info_nce(query, positives, negatives, temperature)
+        return info_nce_terms(query, positives, negatives, temperature, negative_valid)
 
-    monkeypatch.setattr(contrastive, "info_nce", recording_info_nce)
+    info_nce_terms = contrastive._info_nce_terms
+    monkeypatch.setattr(contrastive, "_info_nce_terms", recording_terms)
     shared, specific = _rig_features(C=8)
     depth = torch.full((2, 1, FH, FW), PLANE_Z, dtype=torch.float64)
     local_contrastive_loss(shared, specific, depth, K_RIG, RIG, num_samples=20)
     # 20 queries, 2 positives each, a bank of 3 spectra x 20 specific features.
     assert shapes == [((20, 8), (20, 2, 8), (60, 8))]
+    # More samples asked than co-visible pixels: every co-visible pixel is used, and the
+    # shapes stop at the feature map's pixel count whatever the validity.
     co_visible = 2 * FH * (FW - 2)
     result = local_contrastive_loss(shared, specific, depth, K_RIG, RIG, num_samples=10_000)
-    assert result.num_samples == co_visible
-    assert shapes[-1][2] == (3 * co_visible, 8)
+    assert result.num_samples.item() == co_visible
+    assert shapes[-1][2] == (3 * 2 * FH * FW, 8)
+
+
+def _at_anchor(shared, specific, depth):
+    """Every spectrum's shared and specific features warped into the thermal anchor camera,
+    and the anchor pixels valid in every warp (the local loss's geometry, written out)."""
+    B = depth.shape[0]
+    valid = depth > 0
+    shared_at, specific_at = {}, {}
+    for s in RIG:
+        if s == "thr":
+            shared_at[s], specific_at[s] = shared[s], specific[s]
+            continue
+        T_src_anchor = torch.linalg.inv(RIG[s]) @ RIG["thr"]
+        warped, ok = warp_to_camera(torch.cat([shared[s], specific[s]], 1), depth, K_FEAT.expand(B, 3, 3),
+                                    K_FEAT.expand(B, 3, 3), T_src_anchor.expand(B, 4, 4))
+        shared_at[s], specific_at[s] = warped.split([shared[s].shape[1], specific[s].shape[1]], 1)
+        valid = valid & ok
+    return shared_at, specific_at, valid
+
+
+def _mean_info_nce_at(pixels, shared_at, specific_at):
+    """The mean InfoNCE over flat pixel indices (the rgb query, nir and thr positives, a bank
+    of every spectrum's specific features at those pixels)."""
+    def at(features):
+        return features.flatten(2).transpose(1, 2).flatten(0, 1)[pixels]
+
+    positives = torch.stack([at(shared_at["nir"]), at(shared_at["thr"])], dim=1)
+    negatives = torch.cat([at(specific_at[s]) for s in RIG])
+    return info_nce(at(shared_at["rgb"]), positives, negatives)
+
+
+@pytest.mark.parametrize("num_samples", [40, 10_000])
+def test_local_loss_is_the_mean_info_nce_over_the_sampled_co_visible_pixels(monkeypatch, num_samples):
+    torch.manual_seed(4)
+    shared, specific = _rig_features(C=8)
+    shared = {s: (f + 0.5 * torch.randn_like(f)).detach().requires_grad_() for s, f in shared.items()}
+    # A depth edge: half of one image at 2 m, whose 4 px parallax leaves more pixels invalid.
+    depth = torch.full((2, 1, FH, FW), PLANE_Z, dtype=torch.float64)
+    depth[1, :, :, :FW // 2] = 2.0
+    drawn = []
+
+    def recording_sampler(valid, count, generator):
+        index, index_valid = sample_pixels(valid, count, generator)
+        drawn.append(index)
+        return index, index_valid
+
+    sample_pixels = contrastive._sample_pixels
+    monkeypatch.setattr(contrastive, "_sample_pixels", recording_sampler)
+    result = local_contrastive_loss(shared, specific, depth, K_RIG, RIG, num_samples=num_samples,
+                                    generator=torch.Generator().manual_seed(5))
+    shared_at, specific_at, valid = _at_anchor(shared, specific, depth)
+    co_visible = valid.flatten()
+    used = drawn[0][co_visible[drawn[0]]]
+    # num_samples co-visible pixels, or all of them when there are fewer.
+    assert len(used) == min(num_samples, int(co_visible.sum())) == result.num_samples.item()
+    assert len(used.unique()) == len(used)
+    expected = _mean_info_nce_at(used, shared_at, specific_at)
+    assert result.loss.item() == pytest.approx(expected.item(), rel=1e-12)
 
 
 # ----------------------------------------------------------------------------- consistency

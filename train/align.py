@@ -7,6 +7,7 @@ loss = w_sup * supervised(each spectrum)
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from core.losses import (edge_aware_smoothness, geometric_consistency_loss, global_contrastive_loss,
@@ -19,11 +20,27 @@ from train.batching import batch_spectra, model_inputs
 SUPERVISED_LOSSES = {"silog": silog_loss, "smooth_l1": smooth_l1_depth_loss}
 
 
-def make_align_losses(loss_cfg: dict, seed: int):
+# Every random draw of a training step comes from (seed, step) alone, never from a generator
+# carried across steps: a resumed run draws what an uninterrupted one would, with no state saved.
+
+def step_rng(seed: int, step: int) -> np.random.Generator:
+    """The NumPy generator of one training step."""
+    return np.random.default_rng([seed, step])
+
+
+def seed_for_step(generator: torch.Generator, seed: int, step: int) -> torch.Generator:
+    """``generator`` (on any device) re-seeded for one training step."""
+    return generator.manual_seed(seed * 1_000_003 + step)
+
+
+def make_align_losses(loss_cfg: dict, seed: int, device: torch.device):
+    """compute(module, batch, step) -> loss terms; random draws (photometric tie-breaking noise,
+    local contrastive pixels) on ``device``, the batch's, from (seed, step)."""
     supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device)
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        seed_for_step(generator, seed, step)
         spectra = batch_spectra(batch)
         images, K, T = model_inputs(batch, spectra)
         out = module(images, K, T, fuse=False)
@@ -52,7 +69,7 @@ def make_align_losses(loss_cfg: dict, seed: int):
                                                depth[anchor].float(), K_level, T, anchor=anchor, query=query,
                                                num_samples=loss_cfg["local_samples"], generator=generator)
                 terms["local"] = local.loss
-                terms["local_valid"] = torch.tensor(local.valid_fraction)
+                terms["local_valid"] = local.valid_fraction
                 contrastive = contrastive + loss_cfg["w_local"] * local.loss
             loss = loss + loss_cfg["w_contrastive"] * contrastive
 

@@ -12,7 +12,6 @@ loss = w_depth * depth imitation + w_supervised * silog(GT)
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from core.losses import (bin_distribution_loss, depth_imitation_loss, feature_imitation_loss,
@@ -20,7 +19,7 @@ from core.losses import (bin_distribution_loss, depth_imitation_loss, feature_im
 from core.models import build_model, load_checkpoint
 from core.models.student import StudentConfig, VFMStudent
 from core.models.teacher import VFMTeacher
-from train.align import SUPERVISED_LOSSES
+from train.align import SUPERVISED_LOSSES, seed_for_step, step_rng
 from train.teacher import random_spectrum
 
 
@@ -38,20 +37,22 @@ def load_frozen_teacher(teacher_checkpoint: str, device: torch.device) -> VFMTea
     return teacher.requires_grad_(False).eval().to(device)
 
 
-def make_distill_losses(loss_cfg: dict, teacher: VFMTeacher, seed: int):
+def make_distill_losses(loss_cfg: dict, teacher: VFMTeacher, seed: int, device: torch.device):
+    """compute(module, batch, step) -> loss terms; the spectrum and augmentation come from
+    (seed, step), the augmentation's draws from a generator on ``device``, the batch's."""
     supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
-    rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device)
     regions = tuple(loss_cfg["graph_regions"])
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        rng = step_rng(seed, step)
         spectrum = random_spectrum(batch, rng)
         image = batch[f"image/{spectrum}"]
         with torch.no_grad():
             target = teacher(image, spectrum)
         if loss_cfg["p_texture_robust"] > 0 and rng.random() < loss_cfg["p_texture_robust"]:
             augment = texture_swap if rng.random() < 0.5 else illumination_change
-            image = augment(image.cpu(), generator).to(image.device)
+            image = augment(image, seed_for_step(generator, seed, step))
         out = module(image, spectrum)
         terms = {
             "depth": depth_imitation_loss(out["depth"].float(), target["depth"].float()),

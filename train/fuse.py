@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 
 from core.models import build_model, load_checkpoint
-from train.align import SUPERVISED_LOSSES
+from train.align import SUPERVISED_LOSSES, step_rng
 from train.batching import batch_spectra, model_inputs
 
 
@@ -25,11 +24,13 @@ def fusion_model_from_align(align_checkpoint: str, model_overrides: dict):
     return model
 
 
-def make_fuse_losses(loss_cfg: dict, seed: int):
+def make_fuse_losses(loss_cfg: dict, seed: int, device: torch.device):
+    """compute(module, batch, step) -> loss terms; the anchor and dropped spectrum come from
+    (seed, step). ``device`` keeps the stages' signatures alike: this stage draws on the host only."""
     supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
-    rng = np.random.default_rng(seed)
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        rng = step_rng(seed, step)
         spectra = batch_spectra(batch)
         anchor = spectra[rng.integers(len(spectra))]
         others = [s for s in spectra if s != anchor]

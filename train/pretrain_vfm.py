@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import math
 
-import numpy as np
 import open_clip
 import torch
 import torch.distributed as dist
@@ -29,6 +28,7 @@ from core.models.vfm.base import as_three_channels
 from core.models.vfm.builtin import BUILTIN_CLIP_CONFIG, BUILTIN_IMAGE_SIZE, new_builtin_clip, new_builtin_dino
 from core.models.vfm.clip import ClipBackbone
 from core.models.vfm.dino import DinoBackbone
+from train.align import seed_for_step, step_rng
 from train.batching import batch_spectra
 from train.engine import Runtime
 
@@ -138,15 +138,19 @@ def random_crops(images: torch.Tensor, size: tuple[int, int], scale: tuple[float
 
 
 def make_dino_losses(cfg: dict, runtime: Runtime, model: DinoPretrainer):
+    """compute(module, batch, step) -> loss terms; the spectrum and crops come from (seed + rank, step)."""
     dino_cfg = cfg["dino"]
-    generator = torch.Generator().manual_seed(cfg["seed"] + runtime.rank)
-    rng = np.random.default_rng(cfg["seed"] + runtime.rank)
+    seed = cfg["seed"] + runtime.rank
+    # On the host: the crop boxes are Python ints that slice the images, so drawing them on
+    # the accelerator would make every crop wait for it.
+    generator = torch.Generator()
     local_size = tuple(s // 2 for s in BUILTIN_IMAGE_SIZE)
 
     def compute(module: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        seed_for_step(generator, seed, step)
         # Views of one spectrum: crops across spectra look too unlike each other early on, and
         # the student then settles for the same output everywhere (collapse).
-        images = as_three_channels(batch[f"image/{rng.choice(batch_spectra(batch))}"])
+        images = as_three_channels(batch[f"image/{step_rng(seed, step).choice(batch_spectra(batch))}"])
         global_crops = [random_crops(images, BUILTIN_IMAGE_SIZE, tuple(dino_cfg["global_scale"]), generator)
                         for _ in range(2)]
         local_crops = [random_crops(images, local_size, tuple(dino_cfg["local_scale"]), generator)

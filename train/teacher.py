@@ -18,7 +18,7 @@ import torch
 from core.models import build_model, load_checkpoint
 from core.models.depthnet import DepthNetConfig
 from core.models.teacher import TeacherConfig, VFMTeacher
-from train.align import SUPERVISED_LOSSES
+from train.align import SUPERVISED_LOSSES, step_rng
 from train.batching import batch_spectra
 
 
@@ -41,12 +41,13 @@ def random_spectrum(batch: dict, rng: np.random.Generator) -> str:
     return spectra[rng.integers(len(spectra))]
 
 
-def make_teacher_losses(loss_cfg: dict, seed: int):
+def make_teacher_losses(loss_cfg: dict, seed: int, device: torch.device):
+    """compute(module, batch, step) -> loss terms; the spectrum comes from (seed, step).
+    ``device`` keeps the stages' signatures alike: this stage draws on the host only."""
     supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
-    rng = np.random.default_rng(seed)
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
-        spectrum = random_spectrum(batch, rng)
+        spectrum = random_spectrum(batch, step_rng(seed, step))
         out = module(batch[f"image/{spectrum}"], spectrum)
         gt, valid = batch[f"depth/{spectrum}"], batch[f"valid/{spectrum}"]
         terms = {name: supervised(out[key].float(), gt, valid)

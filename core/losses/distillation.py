@@ -9,7 +9,9 @@ teacher; teacher tensors are always detached, so gradients reach only the studen
   pooled feature regions, edges = cosine affinities; the two graphs are aligned).
 
 Augmentations (``texture_swap``, ``illumination_change``) change appearance but move no
-pixel, so depth targets stay valid; both are deterministic given a ``torch.Generator``.
+pixel, so depth targets stay valid; both are deterministic given a ``torch.Generator`` and
+run on the images' device. The generator may live on any device; one on the images' device
+keeps every draw there too (no copies between host and accelerator).
 """
 from __future__ import annotations
 
@@ -173,7 +175,8 @@ def illumination_change(images: torch.Tensor, generator: torch.Generator,
     batch = images.shape[0]
     gamma = _uniform((batch, 1, 1, 1), math.log(gamma_range[0]), math.log(gamma_range[1]), generator).exp()
     gain = _uniform((batch, 1, 1, 1), *gain_range, generator)
-    noise = torch.randn(batch, 1, *field_grid, generator=generator, device=generator.device)
+    # Only the coarse noise may cross devices; the full-resolution field is made where the images are.
+    noise = torch.randn(batch, 1, *field_grid, generator=generator, device=generator.device).to(images.device)
     field = F.interpolate((field_strength * noise).exp(), size=images.shape[-2:], mode="bicubic",
                           align_corners=False).clamp(min=1e-3)  # bicubic overshoot must not flip the sign
     field = field / field.mean(dim=(-2, -1), keepdim=True)
