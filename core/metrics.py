@@ -1,7 +1,7 @@
 """Depth metrics: the one implementation every evaluation table goes through.
 
-Protocol (KITTI / MS2 standard): per image, keep ground-truth pixels with
-``min_depth < gt < max_depth``; optionally rescale the prediction by
+Protocol (the MS2 reference evaluation): per image, keep ground-truth pixels with
+``min_depth < gt <= max_depth`` (1e-3 and 80 m); optionally rescale the prediction by
 median(gt) / median(pred) over those pixels; clamp the prediction to
 [min_depth, max_depth]; compute the metrics; a dataset score is the mean of per-image
 scores (not a pixel-weighted mean).
@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3")
+MIN_DEPTH = 1e-3   # the reference evaluation's valid-depth floor
+MAX_DEPTH = 80.0
 
 
 def _as_image_batch(depth) -> np.ndarray:
@@ -31,7 +33,7 @@ def _as_image_batch(depth) -> np.ndarray:
 def _image_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
                    median_scaling: bool) -> dict[str, float] | None:
     """Metrics of one (H, W) prediction, or None when the image has no valid ground truth."""
-    in_range = (gt > min_depth) & (gt < max_depth)
+    in_range = (gt > min_depth) & (gt <= max_depth)
     if not in_range.any():
         return None
     pred, gt = pred[in_range], gt[in_range]
@@ -57,7 +59,7 @@ class MetricAccumulator:
     Images without valid ground truth are skipped (they are not counted).
     """
 
-    def __init__(self, min_depth: float = 1e-3, max_depth: float = 80.0,
+    def __init__(self, min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
                  median_scaling: bool = False) -> None:
         self.min_depth = min_depth
         self.max_depth = max_depth
@@ -99,7 +101,7 @@ class MetricAccumulator:
         return {name: total / self._count for name, total in self._sums.items()}
 
 
-def compute_depth_metrics(pred, gt, min_depth: float = 1e-3, max_depth: float = 80.0,
+def compute_depth_metrics(pred, gt, min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
                           median_scaling: bool = False) -> dict[str, float]:
     """abs_rel, sq_rel, rmse, rmse_log, a1, a2, a3 of one image or the per-image mean of a batch.
 

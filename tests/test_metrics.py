@@ -81,3 +81,37 @@ def test_batches_average_per_image_metrics_and_skip_images_without_ground_truth(
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         compute_depth_metrics(np.ones((4, 4)), np.ones((4, 5)))
+
+
+def published_errors(gt: np.ndarray, pred: np.ndarray) -> dict:
+    """A straight transcription of the published formulas (Eigen et al.; the compute_errors of
+    the MS2 reference evaluation), written independently of core.metrics."""
+    thresh = np.maximum(gt / pred, pred / gt)
+    return {"abs_rel": np.mean(np.abs(gt - pred) / gt), "sq_rel": np.mean(((gt - pred) ** 2) / gt),
+            "rmse": np.sqrt(np.mean((gt - pred) ** 2)), "rmse_log": np.sqrt(np.mean((np.log(gt) - np.log(pred)) ** 2)),
+            "a1": np.mean(thresh < 1.25), "a2": np.mean(thresh < 1.25 ** 2), "a3": np.mean(thresh < 1.25 ** 3)}
+
+
+def published_protocol(gt: np.ndarray, pred: np.ndarray, median_scaling: bool) -> dict:
+    """The reference's per-image steps: valid 1e-3 < gt <= 80, optional median scaling, clip."""
+    mask = np.logical_and(gt > 1e-3, gt <= 80.0)
+    gt, pred = gt[mask], pred[mask]
+    if median_scaling:
+        pred = pred * np.median(gt) / np.median(pred)
+    pred = np.clip(pred, 1e-3, 80.0)
+    return published_errors(gt, pred)
+
+
+@pytest.mark.parametrize("median_scaling", [False, True])
+def test_metrics_match_a_transcription_of_the_published_formulas(median_scaling):
+    rng = np.random.default_rng(7)
+    gt = rng.uniform(0.5, 95.0, (3, 24, 40))
+    gt[rng.random(gt.shape) < 0.6] = 0.0          # sparse LiDAR-like ground truth
+    gt[0, 0, :5] = 80.0                            # the cap itself is valid
+    pred = np.abs(gt * rng.uniform(0.6, 1.5, gt.shape) + rng.normal(0, 2, gt.shape)) + 1e-4
+    pred[1, :3] = 120.0                            # beyond the cap: clipped
+    accumulator = MetricAccumulator(median_scaling=median_scaling)
+    accumulator.update(pred, gt)
+    expected = [published_protocol(g, p, median_scaling) for g, p in zip(gt, pred)]
+    for name in METRIC_NAMES:
+        assert accumulator.compute()[name] == pytest.approx(np.mean([e[name] for e in expected]), abs=1e-6), name

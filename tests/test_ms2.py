@@ -127,7 +127,7 @@ def test_pickled_calibration_needs_opt_in_and_converts_correctly(tmp_path):
     calib = write_ms2_calib_npy(tmp_path / "sync_data" / "seq_ms2")
     with pytest.raises(CalibrationError, match="pickle can run arbitrary code") as caught:
         read_calibration(tmp_path, "seq_ms2")
-    assert "convert_ms2_calib" in str(caught.value) and "trust_pickled_calib=True" in str(caught.value)
+    assert "python -m core.data.ms2 convert-calib" in str(caught.value) and "trust_pickled_calib" in str(caught.value)
 
     trusted = read_calibration(tmp_path, "seq_ms2", trust_pickled_calib=True)
     json_path = tmp_path / "sync_data" / "seq_ms2" / "calib.json"

@@ -19,8 +19,7 @@ def tiny(tmp_path: Path, name: str, config: str, stage: str, steps: int = 2) -> 
     return [stage, "--config", str(CONFIGS / config), "--set", f"optim.steps={steps}", "--set", "optim.batch_size=2",
             "--set", "log_every=1", "--set", "num_workers=0",
             "--set", "data.train.n_sequences=4", "--set", "data.train.frames_per_sequence=1",
-            "--set", "data.test.n_sequences=5", "--set", "data.test.frames_per_sequence=1",
-            "--set", "data.test.conditions=[day,texture,night,fog,rain]",
+            "--set", "data.val.n_sequences=2", "--set", "data.val.frames_per_sequence=1",
             "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
             "--set", f"data.cache_root={tmp_path / 'cache'}",
             "--set", f"out={tmp_path / name}", "--set", f"run_dir={tmp_path / 'runs' / name}"]

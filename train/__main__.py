@@ -7,7 +7,11 @@ Stages:
   teacher       train the VFM teacher (CLIP + DINO aggregation, language depth bins) from an align checkpoint
   distill       distil a lightweight student from a frozen teacher checkpoint
   calibrate     re-estimate the per-spectrum BatchNorm statistics of the config's checkpoint (cfg.out)
-  eval          evaluate checkpoints on the MS-Synth test split and print the tables
+  eval          evaluate checkpoints on a test split (MS2 reference protocol) and print the tables
+  eval-real     score checkpoints on real frames with sparse LiDAR depth, beside two floors
+A config names its dataset (data.dataset: msynth | ms2, data.root) and its stage; every option is
+declared in train/config.py and a typo is refused. Training validates every validate_every steps
+and keeps the best checkpoint on the validation split; only eval reads a test split.
 Multi-GPU / multi-node: launch the same command with `torchrun --nproc_per_node N -m train ...`.
 """
 from __future__ import annotations
@@ -19,13 +23,18 @@ import shutil
 import sys
 from pathlib import Path
 
+import torch
+
+from core.metrics import MIN_DEPTH
 from core.models import build_model, load_checkpoint, save_checkpoint, update_checkpoint
 from core.models.vfm.builtin import save_builtin
 from train.align import make_align_losses
-from train.calibrate import CALIBRATION_BATCHES, calibrate_statistics
-from train.config import load_config
+from train.calibrate import calibrate_statistics
+from train.config import STAGE_CONFIGS, load_config
+from train.data import build_dataset, dataset_record, sampling_step
 from train.engine import seed_everything, setup_runtime, teardown_runtime
-from train.evaluate import evaluate_model, results_table
+from train.evaluate import evaluate_model, results_table, validation_score
+from train.evaluate_real import run_eval_real
 from train.distill import load_frozen_teacher, make_distill_losses, student_for_teacher
 from train.fuse import fusion_model_from_align, make_fuse_losses
 from train.loop import build_train_loader, fit
@@ -40,38 +49,52 @@ def training_command(argv: list[str]) -> str:
     return shlex.join(["python", "-m", "train", *argv])
 
 
-def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
-    runtime = setup_runtime()
-    seed_everything(cfg["seed"] + runtime.rank)
-    run_dir = REPO_ROOT / cfg["run_dir"]
-    seed = cfg["seed"] + runtime.rank
+def build_stage(stage: str, cfg: dict, seed: int, device: torch.device):
+    """(model, loss function) of a training stage."""
     if stage == "align":
         # init_checkpoint: continue from trained weights (e.g. fine-tune on new data), same architecture.
-        model = load_checkpoint(REPO_ROOT / cfg["init_checkpoint"])[0] if "init_checkpoint" in cfg \
+        model = load_checkpoint(REPO_ROOT / cfg["init_checkpoint"])[0] if cfg["init_checkpoint"] \
             else build_model(cfg["model"])
-        losses = make_align_losses(cfg["loss"], seed)
-    elif stage == "fuse":
-        model = fusion_model_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg.get("model", {}))
-        losses = make_fuse_losses(cfg["loss"], seed)
-    elif stage == "teacher":
-        model = teacher_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg.get("model", {}))
-        losses = make_teacher_losses(cfg["loss"], seed)
-    else:
-        teacher = load_frozen_teacher(str(REPO_ROOT / cfg["teacher_checkpoint"]), runtime.device)
-        model = student_for_teacher(teacher, cfg.get("model", {}))
-        losses = make_distill_losses(cfg["loss"], teacher, seed)
+        return model, make_align_losses(cfg["loss"], seed, device)
+    if stage == "fuse":
+        model = fusion_model_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg["model"])
+        return model, make_fuse_losses(cfg["loss"], seed, device)
+    if stage == "teacher":
+        model = teacher_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg["model"])
+        return model, make_teacher_losses(cfg["loss"], seed, device)
+    teacher = load_frozen_teacher(str(REPO_ROOT / cfg["teacher_checkpoint"]), device)
+    return student_for_teacher(teacher, cfg["model"]), make_distill_losses(cfg["loss"], teacher, seed, device)
+
+
+def validator(cfg: dict, device: torch.device):
+    """Scores a model on the validation split (lower is better), for choosing the checkpoint."""
+    def validate(model: torch.nn.Module) -> tuple[float, dict]:
+        results = evaluate_model(model, cfg["data"], cfg["eval_max_depth"], device, show_progress=False, split="val")
+        return validation_score(results), results
+    return validate
+
+
+def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
+    runtime = setup_runtime()
+    seed = cfg["seed"] + runtime.rank
+    seed_everything(seed)
+    run_dir = REPO_ROOT / cfg["run_dir"]
+    model, losses = build_stage(stage, cfg, seed, runtime.device)
     model.to(runtime.device)
-    fit(cfg, runtime, model, losses, run_dir, resume)
+    selection = fit(cfg, runtime, model, losses, run_dir, resume, validate=validator(cfg, runtime.device))
     if runtime.is_main:
         model.eval()
-        results = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
-                                 runtime.device) if cfg.get("evaluate", True) else None
-        out = save_checkpoint(REPO_ROOT / cfg["out"], model.cpu(), model.config, metrics=results, command=command,
-                              extra={"training_data": cfg["data"], "stage": stage, "log": "log.csv"})
+        record = {"training_data": dataset_record(cfg["data"], build_dataset(cfg["data"], "train", augment=True,
+                                                                              show_progress=False)),
+                  "training_config": cfg, "stage": stage, "log": "log.csv",
+                  "selection": {"split": "val", "step": selection.step, "score": selection.score,
+                                "score_is": "metric AbsRel, mean over the main outputs"}}
+        out = save_checkpoint(REPO_ROOT / cfg["out"], model.cpu(), model.config, metrics=selection.results,
+                              command=command, extra=record)
         shutil.copy(run_dir / "log.csv", out / "log.csv")  # the checkpoint carries its training log
-        print(f"saved {out}")
-        if results:
-            print(results_table(results, label=cfg["name"]))
+        print(f"saved {out}: the best of {cfg['optim']['steps']} steps on the validation split "
+              f"(step {selection.step}, score {selection.score:.4f})")
+        print(results_table(selection.results, label=f"{cfg['name']} (validation)"))
     teardown_runtime(runtime)
 
 
@@ -92,43 +115,54 @@ def run_pretrain_vfm(cfg: dict, resume: bool, command: str) -> None:
 
 
 def run_calibrate(cfg: dict, command: str) -> None:
-    """Statistics of cfg.calibration_batches training batches per spectrum; weights unchanged."""
+    """Statistics of cfg.calibration_batches training batches per spectrum; weights unchanged.
+    The checkpoint's metrics become the validation split's after calibration."""
     runtime = setup_runtime()
     seed_everything(cfg["seed"])
     folder = REPO_ROOT / cfg["out"]
     model, _ = load_checkpoint(folder)
     model.to(runtime.device)
     loader = iter(build_train_loader(cfg, runtime))
-    batches = [next(loader) for _ in range(cfg.get("calibration_batches", CALIBRATION_BATCHES))]
+    batches = [next(loader) for _ in range(cfg["calibration_batches"])]
     layers = calibrate_statistics(model, batches, runtime.device)
     print(f"calibrated {layers} BatchNorm layers on {len(batches)} batches per spectrum")
-    results = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
-                             runtime.device) if cfg.get("evaluate", True) else None
+    results = evaluate_model(model, cfg["data"], cfg["eval_max_depth"], runtime.device, split="val")
     update_checkpoint(folder, model.cpu(), metrics=results, calibration_command=command)
     print(f"saved {folder}")
-    if results:
-        print(results_table(results, label=cfg["name"]))
+    print(results_table(results, label=f"{cfg['name']} (validation)"))
     teardown_runtime(runtime)
+
+
+def split_description(data_cfg: dict, split: str, max_depth: float) -> str:
+    """The heading of an evaluation report: what was read and under which protocol."""
+    height, width = data_cfg["size"]
+    split_cfg = data_cfg[split]
+    step = sampling_step(data_cfg, split)
+    if data_cfg["dataset"] == "ms2":
+        source = f"MS2 {split} split ({', '.join(split_cfg['lists'])}"
+    else:
+        source = f"MS-Synth {split} split ({split_cfg['n_sequences']} sequences x {split_cfg['frames_per_sequence']} frames"
+    return (f"## {source}{f', every {step}th frame' if step > 1 else ''}; network input {height} x {width}; "
+            f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt <= {max_depth:g} m; "
+            f"'all' = mean of the condition means)")
 
 
 def run_eval(cfg: dict) -> None:
     runtime = setup_runtime()
-    split = cfg.get("split", "test")
+    split = cfg["split"]
     all_results, parameters = {}, {}
     for name in cfg["checkpoints"]:
         model, description = load_checkpoint(REPO_ROOT / "checkpoints" / name)
         parameters[name] = description["parameters"]
-        all_results[name] = evaluate_model(model, cfg["data"], model.config.min_depth, cfg["eval_max_depth"],
-                                           runtime.device, split=split)
-    report = [f"## MS-Synth {split} split ({cfg['data'][split]['n_sequences']} sequences x "
-              f"{cfg['data'][split]['frames_per_sequence']} frames, {cfg['data']['size'][0]} x "
-              f"{cfg['data']['size'][1]}, depth cap {cfg['eval_max_depth']} m)"]
+        all_results[name] = evaluate_model(model, cfg["data"], cfg["eval_max_depth"], runtime.device, split=split)
+    report = [split_description(cfg["data"], split, cfg["eval_max_depth"])]
     for scaling in ("metric", "median_scaled"):
         report.append(f"\n### {scaling.replace('_', '-')}\n")
         rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]
         report.append("\n".join(rows[0] + [line for table in rows[1:] for line in table[2:]]))
-    report.append("\n### Targets\n")
-    report.append(target_report(all_results, cfg["targets"], parameters))
+    if cfg["targets"]:
+        report.append("\n### Targets\n")
+        report.append(target_report(all_results, cfg["targets"], parameters))
     text = "\n".join(report)
     print(text)
     out = REPO_ROOT / cfg["report"]
@@ -143,15 +177,17 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["align", "fuse", "pretrain-vfm", "teacher", "distill", "calibrate", "eval"])
+    parser.add_argument("stage", choices=[*STAGE_CONFIGS, "calibrate"])
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optim.steps=10")
     parser.add_argument("--resume", action="store_true", help="continue from the run's training_state.pt")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.set)
+    cfg = load_config(args.config, args.set, stage=args.stage)
     if args.stage == "eval":
         run_eval(cfg)
+    elif args.stage == "eval-real":
+        run_eval_real(cfg, REPO_ROOT)
     elif args.stage == "calibrate":
         run_calibrate(cfg, training_command(argv))
     elif args.stage == "pretrain-vfm":

@@ -14,8 +14,6 @@ import torch.nn as nn
 
 from train.batching import batch_spectra
 
-CALIBRATION_BATCHES = 40  # per spectrum; config key calibration_batches
-
 
 @torch.no_grad()
 def calibrate_statistics(model: torch.nn.Module, batches: Iterable[dict], device: torch.device) -> int:

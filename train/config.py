@@ -1,34 +1,377 @@
-"""Training configs: YAML files in train/configs/, with ``--set key.sub=value`` overrides."""
+"""Training configs: YAML files in train/configs/ with ``--set key.sub=value`` overrides, checked
+against one typed declaration per stage.
+
+Every option is declared once below, with its default. A config names its stage
+(``stage: align``); unknown keys and typos are refused with the nearest valid name, values of
+the wrong type are refused, and the loaded config is a plain dict with every default filled
+in, so the record a checkpoint keeps says exactly what ran.
+"""
 from __future__ import annotations
 
-import copy
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from core.data.frame import SPECTRA
+from core.models.factory import ARCHITECTURES, AlignFuseConfig
+from core.models.student import StudentConfig
+from core.models.teacher import TeacherConfig
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
-    config = yaml.safe_load(Path(path).read_text())
+DATASETS = ("msynth", "ms2")
+TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
+SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-nolocal",
+                             "msynth-align-nolocal-continued", "msynth-fuse", "msynth-fuse-nolocal",
+                             "msynth-fuse-nowarp", "msynth-teacher", "msynth-student", "msynth-student-plain")
+
+
+class ConfigError(ValueError):
+    """A config that names an unknown option or gives an option a value of the wrong type."""
+
+
+# --- data ------------------------------------------------------------------------------
+
+@dataclass
+class SplitConfig:
+    """One split. MS-Synth renders ``n_sequences`` x ``frames_per_sequence`` frames (of
+    ``conditions``; None: all, balanced). MS2 reads the sequences named in ``lists`` (split
+    files at the dataset root; a test list's condition is in its name, test_<condition>_list.txt).
+    ``sampling_step`` keeps every k-th frame of each sequence; None: the dataset's default
+    (MS2 as the reference: validation 3, test 10; otherwise 1)."""
+
+    n_sequences: int = 0
+    frames_per_sequence: int = 4
+    conditions: list[str] | None = None
+    lists: list[str] = field(default_factory=list)
+    sampling_step: int | None = None
+
+
+@dataclass
+class DataConfig:
+    """``dataset``: msynth (rendered once into an MS2-layout cache under ``cache_root``) or
+    ms2 (a real MS2 root at ``root``). ``size`` is the network input (height, width);
+    ``scale`` the MS-Synth render scale; ``trust_pickled_calib`` lets MS2's pickled calib.npy
+    be read (a pickle can run code: convert once with ``python -m core.data.ms2 convert-calib``
+    instead). ``neighbours`` adds neighbouring frames for self-supervised losses."""
+
+    dataset: str = "msynth"
+    root: str | None = None
+    trust_pickled_calib: bool = False
+    spectra: list[str] = field(default_factory=lambda: list(SPECTRA))
+    size: list[int] = field(default_factory=lambda: [128, 320])
+    scale: float = 0.5
+    seed: int = 0
+    cache_root: str | None = None
+    neighbours: list[int] = field(default_factory=list)
+    train: SplitConfig = field(default_factory=lambda: SplitConfig(320, 8, lists=["train_list.txt"]))
+    val: SplitConfig = field(default_factory=lambda: SplitConfig(40, 4, lists=["val_list.txt"]))
+    test: SplitConfig = field(default_factory=lambda: SplitConfig(
+        48, 4, lists=["test_day_list.txt", "test_night_list.txt", "test_rain_list.txt"]))
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with cosine warm restarts every ``restart_steps`` (None: one cycle over ``steps``).
+    ``batch_size`` is per process; ``lr`` is not scaled with the number of processes."""
+
+    batch_size: int = 8
+    steps: int = 1500
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-4
+    restart_steps: int | None = None
+    clip_grad: float = 1.0
+
+
+# --- losses per stage --------------------------------------------------------------------
+
+@dataclass
+class AlignLoss:
+    supervised: str = "silog"
+    w_supervised: float = 1.0
+    w_photometric: float = 0.0
+    w_smoothness: float = 1.0e-3
+    w_contrastive: float = 0.01
+    w_global: float = 0.5
+    w_local: float = 0.5
+    local_level: int = 2
+    local_samples: int = 256
+    anchor: str = "thr"
+    query: str = "rgb"
+    w_consistency: float = 0.5
+
+
+@dataclass
+class FuseLoss:
+    supervised: str = "silog"
+    drop_probability: float = 0.3
+
+
+@dataclass
+class TeacherLoss:
+    supervised: str = "silog"
+    w_regression: float = 0.5
+    w_bins: float = 0.5
+
+
+@dataclass
+class DistillLoss:
+    supervised: str = "silog"
+    w_supervised: float = 0.5
+    w_depth: float = 1.0
+    w_feature: float = 0.1
+    w_bins: float = 0.5
+    w_graph: float = 1.0
+    graph_regions: list[int] = field(default_factory=lambda: [4, 8])
+    graph_temperature: float = 0.1
+    p_texture_robust: float = 0.5
+
+
+@dataclass
+class DinoHeadConfig:
+    hidden_dim: int = 512
+    bottleneck_dim: int = 128
+    prototypes: int = 512
+
+
+@dataclass
+class DinoPretrainConfig:
+    head: DinoHeadConfig = field(default_factory=DinoHeadConfig)
+    global_scale: list[float] = field(default_factory=lambda: [0.35, 1.0])
+    local_scale: list[float] = field(default_factory=lambda: [0.08, 0.35])
+    local_crops: int = 4
+    student_temperature: float = 0.1
+    teacher_temperature: float = 0.04
+    center_momentum: float = 0.9
+    teacher_momentum: float = 0.99
+
+
+# --- stages ------------------------------------------------------------------------------
+
+@dataclass
+class TrainingConfig:
+    """What every training stage shares. ``validate_every``: steps between evaluations on the
+    validation split (0: only at the end); the checkpoint written is the best on validation.
+    ``num_workers``: data-loading processes per training process.
+    ``ddp_find_unused_parameters``: only stages whose step leaves parameters unused (one
+    spectrum per step) need DDP's search for them."""
+
+    stage: str = ""
+    name: str = ""
+    out: str = ""
+    run_dir: str = ""
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 100
+    validate_every: int = 500
+    num_workers: int = 2
+    eval_max_depth: float = 80.0
+    calibration_batches: int = 40
+    ddp_find_unused_parameters: bool = False
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class AlignStageConfig(TrainingConfig):
+    """``init_checkpoint``: continue from trained weights of the same architecture."""
+
+    init_checkpoint: str | None = None
+    model: dict = field(default_factory=lambda: {"architecture": "align_fuse"})
+    loss: AlignLoss = field(default_factory=AlignLoss)
+
+
+@dataclass
+class FuseStageConfig(TrainingConfig):
+    align_checkpoint: str = ""
+    model: dict = field(default_factory=dict)
+    loss: FuseLoss = field(default_factory=FuseLoss)
+    ddp_find_unused_parameters: bool = True  # a dropped spectrum leaves its path unused
+
+
+@dataclass
+class TeacherStageConfig(TrainingConfig):
+    align_checkpoint: str = ""
+    model: dict = field(default_factory=dict)
+    loss: TeacherLoss = field(default_factory=TeacherLoss)
+    ddp_find_unused_parameters: bool = True  # one spectrum per step
+
+
+@dataclass
+class DistillStageConfig(TrainingConfig):
+    teacher_checkpoint: str = ""
+    model: dict = field(default_factory=dict)
+    loss: DistillLoss = field(default_factory=DistillLoss)
+    ddp_find_unused_parameters: bool = True  # one spectrum per step
+
+
+@dataclass
+class PretrainStageConfig(TrainingConfig):
+    backbone: str = "clip"
+    dino: DinoPretrainConfig = field(default_factory=DinoPretrainConfig)
+    validate_every: int = 0
+    ddp_find_unused_parameters: bool = True  # DINO: one spectrum's crops per step
+
+
+@dataclass
+class EvalConfig:
+    """``split``: test for reported numbers, val for design choices. ``targets``: the issues'
+    targets to check (see train/targets.py), or null."""
+
+    stage: str = "eval"
+    split: str = "test"
+    checkpoints: list[str] = field(default_factory=list)
+    report: str = ""
+    eval_max_depth: float = 80.0
+    data: DataConfig = field(default_factory=DataConfig)
+    targets: dict | None = None
+
+
+@dataclass
+class RealEvalConfig:
+    """Real frames with sparse metric depth (the layout of ../shared/samples/kitti)."""
+
+    stage: str = "eval-real"
+    frames: str = "../shared/samples/kitti"
+    checkpoints: list[str] = field(default_factory=lambda: list(SHIPPED_DEPTH_CHECKPOINTS))
+    report: str = "checkpoints/EVAL-real.md"
+    max_depth: float = 80.0
+    flat_road_height: float = 1.65
+    flat_road_cap: float = 15.0
+
+
+STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,
+                 "distill": DistillStageConfig, "pretrain-vfm": PretrainStageConfig, "eval": EvalConfig,
+                 "eval-real": RealEvalConfig}
+REQUIRED = {"align": ("name", "out", "run_dir"), "fuse": ("name", "out", "run_dir", "align_checkpoint"),
+            "teacher": ("name", "out", "run_dir", "align_checkpoint"),
+            "distill": ("name", "out", "run_dir", "teacher_checkpoint"),
+            "pretrain-vfm": ("name", "out", "run_dir"), "eval": ("report", "checkpoints"),
+            "eval-real": ()}
+
+
+# --- loading -----------------------------------------------------------------------------
+
+def load_config(path: str | Path, overrides: list[str] | None = None, stage: str | None = None) -> dict:
+    """The config at ``path`` with ``overrides`` applied, checked and completed with defaults.
+
+    ``stage``: the command's stage; the file's own ``stage`` key must agree with it ('calibrate'
+    accepts any training stage's config). Raises ConfigError naming the bad key.
+    """
+    raw = yaml.safe_load(Path(path).read_text()) or {}
     for override in overrides or []:
-        apply_override(config, override)
-    return config
+        apply_override(raw, override)
+    declared = raw.get("stage") or (stage if stage != "calibrate" else None)
+    if declared not in STAGE_CONFIGS:
+        raise ConfigError(f"{path}: 'stage' must be one of {', '.join(STAGE_CONFIGS)}, got {declared!r}")
+    allowed = TRAINING_STAGES if stage == "calibrate" else (stage,)
+    if stage is not None and declared not in allowed:
+        raise ConfigError(f"{path} is a {declared!r} config; run it with `python -m train {declared}`")
+    config = filled(STAGE_CONFIGS[declared](), {**raw, "stage": declared}, "")
+    missing = [key for key in REQUIRED[declared] if not getattr(config, key)]
+    if missing:
+        raise ConfigError(f"{path}: {', '.join(missing)} must be set")
+    values = dataclasses.asdict(config)
+    check_values(values, path)
+    if "model" in values:
+        check_model_keys(declared, values["model"], path)
+    return values
 
 
 def apply_override(config: dict, override: str) -> None:
     """``a.b.c=value``; the value is parsed as YAML (numbers, booleans, lists)."""
     key, sep, raw = override.partition("=")
     if not sep:
-        raise ValueError(f"override {override!r} is not key=value")
+        raise ConfigError(f"override {override!r} is not key=value")
     *parents, leaf = key.split(".")
     node = config
     for part in parents:
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part!r} is not a section")
     node[leaf] = yaml.safe_load(raw)
 
 
-def merged(base: dict, update: dict) -> dict:
-    """A deep copy of ``base`` with ``update`` merged in recursively."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+def filled(default, values: dict, prefix: str):
+    """``default`` (a dataclass instance) with ``values`` set, recursively; refuses unknown keys."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'the config'} must be a mapping, got {values!r}")
+    hints = typing.get_type_hints(type(default))
+    names = [f.name for f in dataclasses.fields(default)]
+    changes = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(unknown_key_message(prefix + str(key), key, names, prefix))
+        current = getattr(default, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = filled(current, value, f"{prefix}{key}.")
+        else:
+            changes[key] = checked_value(value, hints[key], prefix + key)
+    return dataclasses.replace(default, **changes)
+
+
+def unknown_key_message(full_key: str, key: str, names: list[str], prefix: str) -> str:
+    nearest = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+    hint = f"; did you mean '{prefix}{nearest[0]}'?" if nearest else f"; valid keys here: {', '.join(names)}"
+    return f"unknown config key '{full_key}'{hint}"
+
+
+def checked_value(value, annotation, key: str):
+    """``value`` if it fits ``annotation`` (ints are accepted as floats); ConfigError otherwise."""
+    if _fits(value, annotation):
+        return float(value) if annotation is float else value
+    raise ConfigError(f"config key '{key}' must be {_type_name(annotation)}, got {value!r}")
+
+
+def _fits(value, annotation) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    return isinstance(value, origin or annotation)
+
+
+def _type_name(annotation) -> str:
+    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def check_model_keys(stage: str, model: dict, path: str | Path) -> None:
+    """The model section names fields of the stage's model config (align: the architecture's;
+    fuse, teacher, distill: overrides of the config built from their parent checkpoint)."""
+    if stage == "align":
+        architecture = model.get("architecture")
+        if architecture not in ARCHITECTURES:
+            raise ConfigError(f"{path}: model.architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
+        config_class = ARCHITECTURES[architecture][0]
+    else:
+        config_class = {"fuse": AlignFuseConfig, "teacher": TeacherConfig, "distill": StudentConfig}[stage]
+    names = [f.name for f in dataclasses.fields(config_class)]
+    for key in model:
+        if key not in names:
+            raise ConfigError(unknown_key_message(f"model.{key}", key, names, "model."))
+
+
+def check_values(values: dict, path: str | Path) -> None:
+    """Checks that span keys: the dataset and its spectra."""
+    data = values.get("data")
+    if data is None:
+        return
+    if data["dataset"] not in DATASETS:
+        raise ConfigError(f"{path}: data.dataset must be one of {', '.join(DATASETS)}, got {data['dataset']!r}")
+    if data["dataset"] == "ms2" and not data["root"]:
+        raise ConfigError(f"{path}: data.dataset is ms2: set data.root to the MS2 folder "
+                          "(e.g. --set data.root=/data/MS2)")
+    unknown = set(data["spectra"]) - set(SPECTRA)
+    if unknown or not data["spectra"]:
+        raise ConfigError(f"{path}: data.spectra must be a non-empty subset of {list(SPECTRA)}")

@@ -1,11 +1,16 @@
-"""Training data: MS-Synth rendered once into an MS2-layout cache, then read like real MS2.
+"""Training and evaluation data, chosen by ``data.dataset``:
 
-Rendering is deterministic, so a cache is fully described by its parameters; a marker file
-records them and a cache with other parameters is re-rendered rather than silently reused.
+- ``msynth``: MS-Synth rendered once into an MS2-layout cache, then read like real MS2.
+  Rendering is deterministic, so a cache is fully described by its parameters; a marker file
+  records them and a cache with other parameters is re-rendered rather than silently reused.
+- ``ms2``: a real MS2 root and its own split files (train_list.txt, val_list.txt,
+  test_day_list.txt, ...: one sequence name a line). A test list's condition is in its name.
+  No sequence of a test list may be in the training or validation lists.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tqdm import tqdm
@@ -15,6 +20,13 @@ from core.data.dataset import FrameDataset
 from core.data.msynth import RENDER_VERSION, MSynthSource, msynth_sequence_meta
 
 CACHE_ROOT = Path(__file__).resolve().parent.parent / "runs" / "cache"
+# The reference keeps every 3rd frame of a validation sequence and every 10th of a test sequence.
+MS2_SAMPLING_STEPS = {"train": 1, "val": 3, "test": 10}
+_CONDITION_IN_LIST_NAME = re.compile(r"^test_(\w+?)_list\.txt$")
+
+
+class DataError(ValueError):
+    """A dataset that cannot be read as configured (missing split files, leaking splits)."""
 
 
 def msynth_cache(split: str, n_sequences: int, frames_per_sequence: int, scale: float,
@@ -37,13 +49,108 @@ def msynth_cache(split: str, n_sequences: int, frames_per_sequence: int, scale: 
     return folder
 
 
-def build_dataset(data_cfg: dict, split: str, augment: bool, show_progress: bool = True) -> FrameDataset:
-    """A FrameDataset over the cached split described by ``data_cfg[split]``."""
+class ChainedSource:
+    """Several MS2 sources read as one (a split made of several lists); neighbours stay
+    within a source, as sequences never span two."""
+
+    def __init__(self, sources: list[ms2.MS2Source]) -> None:
+        self.sources = sources
+        self._starts = [0]
+        for source in sources:
+            self._starts.append(self._starts[-1] + len(source))
+
+    @property
+    def sequences(self) -> list[str]:
+        return [seq for source in self.sources for seq in source.sequences]
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def _locate(self, index: int) -> tuple[ms2.MS2Source, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        position = next(i for i in range(len(self.sources)) if index < self._starts[i + 1])
+        return self.sources[position], index - self._starts[position]
+
+    def __getitem__(self, index: int):
+        source, local = self._locate(index)
+        return source[local]
+
+    def neighbour(self, index: int, offset: int):
+        source, local = self._locate(index)
+        return source.neighbour(local, offset)
+
+
+def list_condition(list_name: str) -> str | None:
+    """'test_night_list.txt' -> 'night'; None for lists without a condition (train, val)."""
+    match = _CONDITION_IN_LIST_NAME.match(list_name)
+    return match.group(1) if match else None
+
+
+def sampling_step(data_cfg: dict, split: str) -> int:
+    step = data_cfg[split]["sampling_step"]
+    if step is not None:
+        return step
+    return MS2_SAMPLING_STEPS[split] if data_cfg["dataset"] == "ms2" else 1
+
+
+def ms2_source(data_cfg: dict, split: str) -> ChainedSource:
+    """The MS2 root's ``split``, one source per split file, after checking no test sequence
+    is listed for training or validation."""
+    root = Path(data_cfg["root"])
+    if not (root / "sync_data").is_dir():
+        raise DataError(f"data.root {root} is not an MS2 root: it has no sync_data folder")
+    lists = data_cfg[split]["lists"]
+    if not lists:
+        raise DataError(f"data.{split}.lists is empty: name the split files of the MS2 root")
+    if split != "test":
+        check_no_test_sequences(root, data_cfg, split)
+    step = sampling_step(data_cfg, split)
+    return ChainedSource([ms2.MS2Source(root, split_file(root, name), spectra=tuple(data_cfg["spectra"]),
+                                        trust_pickled_calib=data_cfg["trust_pickled_calib"],
+                                        condition=list_condition(name), sampling_step=step)
+                          for name in lists])
+
+
+def split_file(root: Path, list_name: str) -> Path:
+    path = root / list_name
+    if not path.is_file():
+        raise DataError(f"split file {list_name} not found at the root of {root}")
+    return path
+
+
+def listed_sequences(root: Path, list_name: str) -> set[str]:
+    lines = (line.strip() for line in split_file(root, list_name).read_text().splitlines())
+    return {line for line in lines if line and not line.startswith("#")}
+
+
+def check_no_test_sequences(root: Path, data_cfg: dict, split: str) -> None:
+    used = set().union(*(listed_sequences(root, name) for name in data_cfg[split]["lists"]))
+    for name in data_cfg["test"]["lists"]:
+        if (root / name).is_file() and (shared := used & listed_sequences(root, name)):
+            raise DataError(f"sequences {sorted(shared)} are in {name} and in the {split} lists "
+                            f"{data_cfg[split]['lists']}: test frames must never reach {split}")
+
+
+def msynth_source(data_cfg: dict, split: str, show_progress: bool) -> ms2.MS2Source:
     split_cfg = data_cfg[split]
     folder = msynth_cache(split, split_cfg["n_sequences"], split_cfg["frames_per_sequence"], data_cfg["scale"],
-                          root=Path(data_cfg.get("cache_root", CACHE_ROOT)), conditions=split_cfg.get("conditions"),
+                          root=Path(data_cfg["cache_root"] or CACHE_ROOT), conditions=split_cfg["conditions"],
                           show_progress=show_progress)
-    source = ms2.MS2Source(folder, spectra=tuple(data_cfg["spectra"]))
+    return ms2.MS2Source(folder, spectra=tuple(data_cfg["spectra"]), sampling_step=sampling_step(data_cfg, split))
+
+
+def build_dataset(data_cfg: dict, split: str, augment: bool, show_progress: bool = True,
+                  native_depth: bool = False) -> FrameDataset:
+    """A FrameDataset over ``split`` of the configured dataset. ``native_depth`` keeps ground
+    truth at each camera's native resolution (evaluation) while images are resized."""
+    source = (ms2_source(data_cfg, split) if data_cfg["dataset"] == "ms2"
+              else msynth_source(data_cfg, split, show_progress))
     return FrameDataset(source, spectra=tuple(data_cfg["spectra"]), size=tuple(data_cfg["size"]),
-                        augment=augment, seed=data_cfg.get("seed", 0),
-                        neighbours=tuple(data_cfg.get("neighbours", ())) if split == "train" else ())
+                        augment=augment, seed=data_cfg["seed"], native_depth=native_depth,
+                        neighbours=tuple(data_cfg["neighbours"]) if split == "train" else ())
+
+
+def dataset_record(data_cfg: dict, dataset: FrameDataset) -> dict:
+    """What a checkpoint trained on: the data config plus the sequences and frame count read."""
+    return {**data_cfg, "train_sequences": list(dataset.source.sequences), "train_frames": len(dataset)}

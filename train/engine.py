@@ -52,11 +52,24 @@ def teardown_runtime(runtime: Runtime) -> None:
         dist.destroy_process_group()
 
 
-def wrap_ddp(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
+def wrap_ddp(model: torch.nn.Module, runtime: Runtime, find_unused_parameters: bool) -> torch.nn.Module:
+    """DDP around ``model`` when distributed. ``find_unused_parameters`` costs a graph walk per
+    step: only stages whose steps leave parameters unused ask for it."""
     if not runtime.distributed:
         return model
     device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids,
+                                                     find_unused_parameters=find_unused_parameters)
+
+
+def mean_over_ranks(terms: dict[str, torch.Tensor], runtime: Runtime) -> dict[str, float]:
+    """Each loss term averaged over every process (one all-reduce), as plain floats."""
+    names = sorted(terms)
+    values = torch.stack([terms[name].detach().float().reshape(()) for name in names])
+    if runtime.distributed:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        values /= runtime.world_size
+    return dict(zip(names, values.tolist()))
 
 
 def autocast(device: torch.device):
@@ -92,20 +105,59 @@ class CsvLog:
             csv.DictWriter(f, self.fields, extrasaction="ignore").writerow(row)
 
 
-def save_training_state(path: Path, model: torch.nn.Module, optimizer, scheduler, step: int) -> None:
-    """Resumable state (tensors and plain values only, so it loads with weights_only=True)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler else None, "step": step}, tmp)
-    tmp.replace(path)
+def rng_state() -> dict:
+    """Every global random state a step can draw from, as tensors and plain values (so the
+    training state still loads with weights_only=True)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached]}
 
 
-def load_training_state(path: Path, model: torch.nn.Module, optimizer, scheduler) -> int:
+def set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+
+
+def save_training_state(path: Path, model: torch.nn.Module, optimizer, scheduler, step: int,
+                        best: dict | None = None) -> None:
+    """Resumable state: weights, optimiser, schedule, step and the best validation so far
+    (tensors and plain values only, so it loads with weights_only=True)."""
+    _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict() if scheduler else None, "step": step, "best": best}, path)
+
+
+def load_training_state(path: Path, model: torch.nn.Module, optimizer, scheduler) -> tuple[int, dict | None]:
+    """Restores what save_training_state wrote; returns (step, best validation or None)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler and state["scheduler"]:
         scheduler.load_state_dict(state["scheduler"])
-    return int(state["step"])
+    return int(state["step"]), state["best"]
+
+
+def rng_state_path(run_dir: Path, rank: int) -> Path:
+    """Each process keeps its own random state: ranks are seeded apart."""
+    return Path(run_dir) / "rng" / f"rank{rank}.pt"
+
+
+def save_rng_state(path: Path) -> None:
+    _save_atomically(rng_state(), path)
+
+
+def load_rng_state(path: Path) -> None:
+    set_rng_state(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _save_atomically(content: dict, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(content, tmp)
+    tmp.replace(path)

@@ -1,39 +1,44 @@
-"""Evaluation on the fixed MS-Synth test split: spectrum x condition x mode tables.
+"""Evaluation under the MS2 reference protocol: spectrum x condition x mode tables.
 
 Modes: spectral-wise (each spectrum alone) and, for models with a fusion module, fused in
-each anchor camera with all spectra present. Metrics are computed by ``core.metrics``
-against the anchor / spectrum camera's ground truth, both metric and median-scaled.
+each anchor camera with all spectra present. Per image, the prediction is upsampled
+(bilinear) to the native resolution of the camera's ground truth, and ``core.metrics`` keeps
+pixels with 1e-3 < gt <= max depth, both metric and median-scaled. A condition's score is the
+mean over its images; "all" is the mean of the condition (test split) means, as the
+reference averages its day / night / rain results. Held-out conditions ('texture') stay out
+of "all", so it means the same in every table.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from core.data.dataset import collate_frames
 from core.data.frame import EVAL_CONDITIONS, SPECTRUM_LABELS, TEST_ONLY_CONDITIONS
-from core.metrics import METRIC_NAMES, MetricAccumulator
-from train.batching import batch_spectra, model_inputs
+from core.metrics import METRIC_NAMES, MIN_DEPTH, MetricAccumulator
+from train.batching import batch_spectra, model_inputs, to_device
 from train.data import build_dataset
 
 ALL_CONDITIONS = "all"
 
 
-def evaluate_model(model: torch.nn.Module, data_cfg: dict, min_depth: float, max_depth: float,
-                   device: torch.device, show_progress: bool = True, split: str = "test") -> dict:
-    """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'. ``split``
-    'val' serves design choices, so the test split is left for the reported numbers."""
-    dataset = build_dataset(data_cfg, split, augment=False, show_progress=show_progress)
+def evaluate_model(model: torch.nn.Module, data_cfg: dict, max_depth: float, device: torch.device,
+                   show_progress: bool = True, split: str = "test") -> dict:
+    """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'.
+    ``split`` 'val' serves model choice and design, so the test split is left for reports."""
+    dataset = build_dataset(data_cfg, split, augment=False, show_progress=show_progress, native_depth=True)
     loader = DataLoader(dataset, batch_size=1, collate_fn=collate_frames)
-    accumulators = defaultdict(lambda: MetricAccumulator(min_depth, max_depth))
-    median_accumulators = defaultdict(lambda: MetricAccumulator(min_depth, max_depth, median_scaling=True))
+    accumulators = {scaling: defaultdict(lambda s=scaling: MetricAccumulator(
+        MIN_DEPTH, max_depth, median_scaling=s == "median_scaled")) for scaling in ("metric", "median_scaled")}
     fuses = getattr(model, "fusion", None) is not None
     model.eval().to(device)
     with torch.no_grad():
-        for batch in tqdm(loader, desc="evaluating", disable=not show_progress):
-            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        for batch in tqdm(loader, desc=f"evaluating ({split})", disable=not show_progress):
+            batch = to_device(batch, device)
             spectra = batch_spectra(batch)
             images, K, T = model_inputs(batch, spectra)
             predictions = {("spectral", s): d for s, d in model.spectral_depth(images).items()}
@@ -42,16 +47,37 @@ def evaluate_model(model: torch.nn.Module, data_cfg: dict, min_depth: float, max
                     predictions[("fused", anchor)] = model.predict_fused(images, K, T, anchor=anchor)
             condition = batch["condition"][0]
             for (mode, spectrum), depth in predictions.items():
-                gt = batch[f"depth/{spectrum}"]
-                # Held-out conditions stay out of "all", so it means the same in every table.
-                for cond in (condition,) if condition in TEST_ONLY_CONDITIONS else (condition, ALL_CONDITIONS):
-                    accumulators[mode, spectrum, cond].update(depth.float().cpu(), gt.cpu())
-                    median_accumulators[mode, spectrum, cond].update(depth.float().cpu(), gt.cpu())
+                if f"depth/{spectrum}" not in batch:
+                    continue
+                gt = batch[f"depth/{spectrum}"].float().cpu()
+                pred = F.interpolate(depth.float(), size=gt.shape[-2:], mode="bilinear", align_corners=False).cpu()
+                for by_condition in accumulators.values():
+                    by_condition[mode, spectrum, condition].update(pred, gt)
+    return {scaling: with_condition_means(accs) for scaling, accs in accumulators.items()}
+
+
+def with_condition_means(accumulators: dict) -> dict:
+    """{mode: {spectrum: {condition: metrics, 'all': mean of the condition means}}}; conditions
+    without any image with ground truth are left out."""
     results: dict = {}
-    for scaling, accs in (("metric", accumulators), ("median_scaled", median_accumulators)):
-        for (mode, spectrum, cond), acc in accs.items():
-            results.setdefault(scaling, {}).setdefault(mode, {}).setdefault(spectrum, {})[cond] = acc.compute()
+    for (mode, spectrum, condition), accumulator in accumulators.items():
+        if accumulator.count:
+            results.setdefault(mode, {}).setdefault(spectrum, {})[condition] = accumulator.compute()
+    for by_spectrum in results.values():
+        for by_condition in by_spectrum.values():
+            pooled = [metrics for cond, metrics in by_condition.items() if cond not in TEST_ONLY_CONDITIONS]
+            if pooled:
+                by_condition[ALL_CONDITIONS] = {name: sum(m[name] for m in pooled) / len(pooled)
+                                                for name in METRIC_NAMES}
     return results
+
+
+def validation_score(results: dict) -> float:
+    """The model-choice score: metric AbsRel over all validation conditions, averaged over the
+    model's main outputs (fused in every anchor where the model fuses, else spectral-wise)."""
+    metric = results["metric"]
+    outputs = metric.get("fused") or metric["spectral"]
+    return sum(by_condition[ALL_CONDITIONS]["abs_rel"] for by_condition in outputs.values()) / len(outputs)
 
 
 def results_table(results: dict, scaling: str = "metric", metric_names=METRIC_NAMES, label: str = "") -> str:
@@ -60,7 +86,9 @@ def results_table(results: dict, scaling: str = "metric", metric_names=METRIC_NA
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for mode, by_spectrum in results[scaling].items():
         for spectrum, by_condition in by_spectrum.items():
-            for cond in (*EVAL_CONDITIONS, ALL_CONDITIONS):
+            known = [c for c in EVAL_CONDITIONS if c in by_condition]
+            others = sorted(set(by_condition) - set(known) - {ALL_CONDITIONS})
+            for cond in (*known, *others, ALL_CONDITIONS):
                 if cond not in by_condition:
                     continue
                 values = [f"{by_condition[cond][m]:.3f}" for m in metric_names]

@@ -1,21 +1,52 @@
-"""The training loop both stages share: data, optimiser, schedule, logging, resume, DDP."""
+"""The training loop every stage shares: data, optimiser, schedule, validation and model choice,
+logging, exact resume, DDP."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from core.data.dataset import collate_frames
+from train.batching import to_device
 from train.data import build_dataset
-from train.engine import (CsvLog, Runtime, autocast, load_training_state, save_training_state,
-                          wrap_ddp)
+from train.engine import (CsvLog, Runtime, autocast, load_rng_state, load_training_state, mean_over_ranks,
+                          rng_state_path, save_rng_state, save_training_state, wrap_ddp)
 
 LossFn = Callable[[torch.nn.Module, dict, int], dict[str, torch.Tensor]]
+Validator = Callable[[torch.nn.Module], tuple[float, dict]]
+BEST_WEIGHTS = "best_model.pt"
+
+
+@dataclass
+class Selection:
+    """The validation result that chose the checkpoint: its step, score (lower is better) and tables."""
+
+    step: int
+    score: float
+    results: dict
+
+
+class ResumableSampler(DistributedSampler):
+    """A sampler whose order depends only on (seed, epoch, rank), shuffled like DistributedSampler
+    (a world of one outside DDP), that can start ``skip`` samples into an epoch: a resumed run
+    then sees exactly the batches an uninterrupted run would."""
+
+    def __init__(self, dataset, num_replicas: int, rank: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        return iter(indices[self.skip:])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.skip
 
 
 def build_train_loader(cfg: dict, runtime: Runtime) -> DataLoader:
@@ -26,64 +57,102 @@ def build_train_loader(cfg: dict, runtime: Runtime) -> DataLoader:
         dist.barrier()
     if not runtime.is_main:
         dataset = build_dataset(cfg["data"], "train", augment=True, show_progress=False)
-    if runtime.distributed:
-        sampler = DistributedSampler(dataset, runtime.world_size, runtime.rank, shuffle=True, seed=cfg["seed"])
-    else:
-        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg["seed"]))
+    sampler = ResumableSampler(dataset, runtime.world_size, runtime.rank, cfg["seed"])
     return DataLoader(dataset, batch_size=cfg["optim"]["batch_size"], sampler=sampler, drop_last=True,
-                      num_workers=cfg.get("num_workers", 0), collate_fn=collate_frames)
+                      num_workers=cfg["num_workers"], collate_fn=collate_frames,
+                      pin_memory=runtime.device.type == "cuda", persistent_workers=False)
 
 
 def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: LossFn, run_dir: Path,
-        resume: bool, after_step: Callable[[int], None] | None = None) -> int:
-    """Train ``model``'s trainable parameters for cfg.optim.steps steps; returns the last step.
+        resume: bool, after_step: Callable[[int], None] | None = None,
+        validate: Validator | None = None) -> Selection | None:
+    """Train ``model``'s trainable parameters for cfg.optim.steps steps.
 
     ``compute_losses(module, batch, step)`` returns named loss terms with the total under
     'loss'; ``module`` is the DDP wrapper when distributed. ``after_step(step)`` runs after
-    each optimiser step (e.g. an EMA teacher's update).
+    each optimiser step (e.g. an EMA teacher's update). ``validate(model) -> (score, results)``
+    runs on rank 0 every cfg.validate_every steps and at the last step; the model is left
+    with the weights of the best validation score, which is returned (None without validate).
     """
     optim_cfg = cfg["optim"]
     loader = build_train_loader(cfg, runtime)
+    if len(loader) == 0:
+        raise ValueError(f"the training split has {len(loader.dataset)} frames, fewer than one batch of "
+                         f"{optim_cfg['batch_size']} per process")
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=optim_cfg["restart_steps"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        optimizer, T_0=optim_cfg["restart_steps"] or optim_cfg["steps"])
     state_path = run_dir / "training_state.pt"
-    step = load_training_state(state_path, model, optimizer, scheduler) if resume and state_path.exists() else 0
-    module = wrap_ddp(model, runtime)
+    step, best = 0, None
+    if resume and state_path.exists():
+        step, best = load_training_state(state_path, model, optimizer, scheduler)
+        best = Selection(**best) if best else None
+        load_rng_state(rng_state_path(run_dir, runtime.rank))
+    module = wrap_ddp(model, runtime, cfg["ddp_find_unused_parameters"])
     if step == 0 and runtime.is_main:
         (run_dir / "log.csv").unlink(missing_ok=True)  # a fresh run never continues an old run's log
     log = CsvLog(run_dir / "log.csv")
-    total_steps = optim_cfg["steps"]
+    total_steps, validate_every = optim_cfg["steps"], cfg["validate_every"]
+    batches_per_epoch = len(loader)
+    epoch = step // batches_per_epoch
+    loader.sampler.skip = (step % batches_per_epoch) * optim_cfg["batch_size"]
     progress = tqdm(total=total_steps, initial=step, desc=cfg["name"], disable=not runtime.is_main)
     start = time.perf_counter()
-    epoch = step // max(1, len(loader))
     model.train()
     while step < total_steps:
-        if isinstance(loader.sampler, DistributedSampler):
-            loader.sampler.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         loader.dataset.set_epoch(epoch)
         for batch in loader:
-            batch = {k: v.to(runtime.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            batch = to_device(batch, runtime.device)
             with autocast(runtime.device):
                 terms = compute_losses(module, batch, step)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(trainable, optim_cfg.get("clip_grad", 1.0))
+            torch.nn.utils.clip_grad_norm_(trainable, optim_cfg["clip_grad"])
             optimizer.step()
             scheduler.step()
             if after_step is not None:
                 after_step(step)
             step += 1
             progress.update(1)
-            if runtime.is_main and (step % cfg["log_every"] == 0 or step == total_steps):
-                values = {k: float(v.detach()) for k, v in terms.items()}
-                progress.set_postfix(loss=f"{values['loss']:.4f}")
-                log.write({"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                           "seconds": round(time.perf_counter() - start, 1), **values})
-            if runtime.is_main and (step % cfg["save_every"] == 0 or step == total_steps):
-                save_training_state(state_path, model, optimizer, scheduler, step)
-            if step >= total_steps:
+            last = step == total_steps
+            if step % cfg["log_every"] == 0 or last:
+                values = mean_over_ranks(terms, runtime)  # every rank joins the reduction
+                if runtime.is_main:
+                    progress.set_postfix(loss=f"{values['loss']:.4f}")
+                    log.write({"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
+                               "seconds": round(time.perf_counter() - start, 1), **values})
+            if validate is not None and ((validate_every and step % validate_every == 0) or last):
+                best = validated(model, validate, step, best, run_dir, runtime)
+            if step % cfg["save_every"] == 0 or last:
+                save_rng_state(rng_state_path(run_dir, runtime.rank))
+                if runtime.is_main:
+                    save_training_state(state_path, model, optimizer, scheduler, step,
+                                        best.__dict__ if best else None)
+            if last:
                 break
+        loader.sampler.skip = 0
         epoch += 1
     progress.close()
-    return step
+    if best is not None and runtime.is_main:
+        model.load_state_dict(torch.load(run_dir / BEST_WEIGHTS, map_location=runtime.device, weights_only=True))
+    return best
+
+
+def validated(model: torch.nn.Module, validate: Validator, step: int, best: Selection | None, run_dir: Path,
+              runtime: Runtime) -> Selection | None:
+    """Rank 0 scores the model on the validation split and keeps its weights when they are the
+    best so far; the other ranks wait."""
+    if runtime.is_main:
+        model.eval()
+        score, results = validate(model)
+        model.train()
+        tqdm.write(f"step {step}: validation score {score:.4f}" + (f" (best {best.score:.4f} at step {best.step})"
+                                                                   if best else ""))
+        if best is None or score < best.score:
+            best = Selection(step, score, results)
+            torch.save(model.state_dict(), run_dir / BEST_WEIGHTS)
+    if runtime.distributed:
+        dist.barrier()
+    return best

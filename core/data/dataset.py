@@ -137,6 +137,9 @@ class FrameDataset(Dataset):
     ``size=None`` keeps native sizes (items of different sizes then cannot be batched).
     Batch with ``collate_frames``, which also handles items with different spectra.
 
+    ``native_depth`` (evaluation) keeps depth and classes at each camera's native resolution
+    while images are resized, so metrics are computed against the untouched ground truth.
+
     ``neighbours`` (offsets, e.g. (-1, 1)) adds, for self-supervised training, the images of
     neighbouring frames of the same sequence as ``image/<s>@<offset>`` (transformed exactly
     like the frame itself) and the rig poses ``pose`` and ``pose@<offset>`` (T_world_rig).
@@ -144,7 +147,7 @@ class FrameDataset(Dataset):
 
     def __init__(self, source: FrameSource, spectra: Sequence[str] = SPECTRA,
                  size: tuple[int, int] | None = (256, 640), augment: bool = False, seed: int = 0,
-                 neighbours: Sequence[int] = ()) -> None:
+                 neighbours: Sequence[int] = (), native_depth: bool = False) -> None:
         unknown = set(spectra) - set(SPECTRA)
         if unknown or not spectra:
             raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(spectra)}")
@@ -159,6 +162,9 @@ class FrameDataset(Dataset):
         if neighbours and not hasattr(source, "neighbour"):
             raise ValueError("neighbour frames need a source with a neighbour(index, offset) method")
         self.neighbours = tuple(neighbours)
+        if native_depth and augment:
+            raise ValueError("native_depth is for evaluation: augmentation moves the ground truth")
+        self.native_depth = native_depth
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -192,6 +198,9 @@ class FrameDataset(Dataset):
             frame = _random_scale_crop(frame, self.size, rng)
             if rng.random() < FLIP_PROBABILITY:
                 frame = flip_frame(frame)
+        elif self.size is not None and self.native_depth:
+            resized = resize_frame(dataclasses.replace(frame, depth={}, classes={}), self.size)
+            frame = dataclasses.replace(resized, depth=frame.depth, classes=frame.classes)
         elif self.size is not None:
             frame = resize_frame(frame, self.size)
         item = frame_to_item(frame, rng if self.augment else None)

@@ -16,6 +16,7 @@ Frame ids are zero-padded strings such as '000011'.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -108,11 +109,10 @@ def read_calibration(root: str | Path, seq: str, *, trust_pickled_calib: bool = 
         if not trust_pickled_calib:
             raise CalibrationError(
                 f"Sequence '{seq}' only has MS2's calib.npy. That file is a pickle, and loading a "
-                "pickle can run arbitrary code, so it is not read by default. If the file comes "
-                "from the official MS2 release, either convert it once to calib.json:\n"
-                "  python -c \"from core.data.ms2 import convert_ms2_calib; "
-                f"convert_ms2_calib('{npy_path}', '{json_path}')\"\n"
-                "or pass trust_pickled_calib=True.")
+                "pickle can run arbitrary code, so it is not read by default. If the files come "
+                "from the official MS2 release, either convert the whole root once to calib.json:\n"
+                f"  python -m core.data.ms2 convert-calib {Path(root)}\n"
+                "or set data.trust_pickled_calib: true (trust_pickled_calib=True in code).")
         return cameras_from_ms2_calib(_load_pickled_calib(npy_path), image_sizes)
     raise CalibrationError(f"Sequence '{seq}' has no calibration: expected {json_path} "
                            f"(or MS2's calib.npy beside it).")
@@ -347,12 +347,15 @@ class MS2Source:
     ``train_list.txt``), a list of sequence names, or None for every sequence under root.
     Frames with at least one of ``spectra`` are listed; each is read with those it has.
     ``condition`` labels frames whose sequence has no meta.json condition (MS2's test
-    splits are per condition: day, night, rain).
+    splits are per condition: day, night, rain). ``sampling_step`` keeps every k-th frame of
+    each sequence, from its first (the reference evaluation takes every 10th).
     """
 
     def __init__(self, root: str | Path, split_file_or_sequences: str | Path | Iterable[str] | None = None,
                  spectra: Iterable[str] = SPECTRA, *, trust_pickled_calib: bool = False,
-                 condition: str | None = None) -> None:
+                 condition: str | None = None, sampling_step: int = 1) -> None:
+        if sampling_step < 1:
+            raise ValueError(f"sampling_step must be at least 1, got {sampling_step}")
         self.root = Path(root)
         spectra = set(spectra)
         if not spectra or spectra - set(SPECTRA):
@@ -367,7 +370,7 @@ class MS2Source:
                 info.condition = condition
             self._info[seq] = info
             frames = _frames_per_spectrum(self.root, seq)
-            for frame_id in sorted(set().union(*(frames[s] for s in self.spectra))):
+            for frame_id in sorted(set().union(*(frames[s] for s in self.spectra)))[::sampling_step]:
                 self._items.append((seq, frame_id, tuple(s for s in self.spectra if frame_id in frames[s])))
 
     def _sequences(self, split: str | Path | Iterable[str] | None) -> list[str]:
@@ -416,3 +419,37 @@ def _read_single_channel(path: Path, dtype: type, camera: Camera) -> np.ndarray:
 def _write_png_into(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png(path, array)
+
+
+# --- command line ----------------------------------------------------------------------
+
+def convert_root_calibrations(root: str | Path,
+                              image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> list[str]:
+    """Write calib.json beside every sequence's calib.npy that has none yet; returns the
+    converted sequences. Calling this is the opt-in to unpickling the root's calib.npy files."""
+    converted = []
+    for seq in list_sequences(root):
+        folder = sequence_dir(root, seq)
+        if (folder / "calib.npy").is_file() and not (folder / "calib.json").is_file():
+            convert_ms2_calib(folder / "calib.npy", folder / "calib.json", image_sizes)
+            converted.append(seq)
+    return converted
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m core.data.ms2", description="MS2 dataset tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    convert = commands.add_parser(
+        "convert-calib", help="convert every sequence's pickled calib.npy to calib.json, once",
+        description="Unpickles each sequence's calib.npy (a pickle can run code: use this only on the official "
+                    "MS2 release or files you trust) and writes calib.json beside it; the training core and "
+                    "the studios then read the JSON without any trust flag.")
+    convert.add_argument("root", type=Path, help="the MS2 root (the folder holding sync_data/)")
+    args = parser.parse_args(argv)
+    converted = convert_root_calibrations(args.root)
+    print(f"converted {len(converted)} sequence calibration(s) under {args.root}"
+          + (": " + ", ".join(converted) if converted else " (every sequence already has calib.json)"))
+
+
+if __name__ == "__main__":
+    main()
