@@ -1,26 +1,56 @@
-"""`python -m app`: serve the studio on 127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT override)."""
+"""`python -m app`: serve the studio on 127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT override).
+
+`python -m app --data <MS2 root>` (or SPECTRADEPTH_DATA=<MS2 root>) also lists that dataset's test
+frames (test_day/night/rain_list.txt) beside the MS-Synth gallery, by sequence and frame.
+"""
 from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
 
 import gradio as gr
 
 from app.studio import build_studio
+from core import inference
+from core.inference import InputError
 
 # Requests beyond this many at once wait in the queue; uploads above the size are refused.
 CONCURRENCY_LIMIT = 2
 MAX_FILE_SIZE = "50mb"
 
 
-def launch(default_model: str | None = None, *, block: bool = True, **launch_kwargs) -> gr.Blocks:
+def launch(default_model: str | None = None, *, data_root: Path | None = None, block: bool = True,
+           **launch_kwargs) -> gr.Blocks:
     """Build and serve the studio with its queue and upload limits. ``block=False`` returns at
-    once with the server running (tests, benchmarks); its address is ``demo.local_url``."""
-    demo = build_studio(default_model)
+    once with the server running (tests, benchmarks); its address is ``demo.local_url``.
+    ``data_root``: an MS2 root whose test frames the studio offers beside the gallery."""
+    demo = build_studio(default_model, data_root=data_root)
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT).launch(
         max_file_size=MAX_FILE_SIZE, prevent_thread_lock=not block, quiet=not block, **launch_kwargs)
     return demo
 
 
-def main() -> None:
-    launch()
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The launcher's options; ``data`` is the checked dataset root or None. A folder that is
+    not an MS2 root exits with the reason (no traceback)."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", metavar="MS2_ROOT",
+                        help="an MS2 dataset root (holding sync_data/ and test_*_list.txt): browse its test "
+                             f"frames beside the MS-Synth samples; default: ${inference.DATASET_ENV}")
+    args = parser.parse_args(argv)
+    given = args.data or os.environ.get(inference.DATASET_ENV)
+    try:
+        args.data = inference.dataset_root_from(given)
+    except InputError as err:
+        parser.error(f"dataset {given}: {err}")   # the console may show the path as typed
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    launch(data_root=parse_args(argv).data)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import gradio as gr
 
 from core import inference
-from core.data.frame import SPECTRA, SPECTRUM_LABELS
+from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
 from core.inference import InputError
 
 LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
@@ -40,6 +41,41 @@ def decode_upload(rgb_path, nir_path, thr_path):
         return inference.load_upload({"rgb": rgb_path, "nir": nir_path, "thr": thr_path})
     except InputError as err:
         raise gr.Error(str(err)) from err
+
+
+class DatasetBrowser:
+    """The test frames of one MS2 root (``python -m app --data``), by sequence and frame id.
+
+    The root stays on the server: the page and the API only ever see sequence names and frame ids.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.sequences = {s.name: s for s in inference.list_dataset_sequences(self.root)}
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def choose_sequence(self, name: str | None) -> tuple[gr.Dropdown, Frame]:
+        """A sequence picked: its frame ids become the frame choices and its first frame is loaded."""
+        sequence = self.sequences.get(name)
+        if sequence is None:
+            raise gr.Error(f"{self.name} has no test sequence named {name!r}")
+        if not sequence.frame_ids:
+            raise gr.Error(f"{sequence.name} is in {self.name}'s {sequence.condition} test list but has no frames "
+                           f"(sync_data/{sequence.name} is missing or empty)")
+        first = sequence.frame_ids[0]
+        return gr.Dropdown(choices=list(sequence.frame_ids), value=first), self.load_frame(name, first)
+
+    def load_frame(self, sequence: str | None, frame_id: str | None) -> Frame:
+        try:
+            return inference.load_dataset_frame(self.root, sequence, frame_id)
+        except InputError as err:
+            raise gr.Error(str(err)) from err
+
+    def sequence_choices(self) -> list[tuple[str, str]]:
+        return [(s.label, s.name) for s in self.sequences.values()]
 
 
 def chosen_output(view: str, prediction) -> tuple[str, str]:
@@ -168,9 +204,11 @@ def rerender(frame, *controls):
 RENDER_OUTPUTS = 15
 
 
-def build_studio(default_model: str | None = None) -> gr.Blocks:
-    """The studio; ``default_model`` (a checkpoint name, folder or Hub id) preselects a model."""
+def build_studio(default_model: str | None = None, data_root: Path | None = None) -> gr.Blocks:
+    """The studio; ``default_model`` (a checkpoint name, folder or Hub id) preselects a model;
+    ``data_root`` (an MS2 root) adds a browser over its test frames."""
     samples = inference.list_samples()
+    browser = DatasetBrowser(data_root) if data_root is not None else None
     checkpoints = inference.list_checkpoints()
     if default_model is None:
         default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in checkpoints else \
@@ -184,6 +222,8 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
                 gallery = gr.Gallery([(str(s.thumbnail), s.name) for s in samples], label="MS-Synth samples",
                                      columns=4, height=260, allow_preview=False)
                 sample_name = gr.Dropdown([s.name for s in samples], label="Sample", value=None)
+                if browser is not None:
+                    dataset_sequence, dataset_frame = dataset_browser(browser)
             with gr.Column(scale=2):
                 rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"], height=120)
                 nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"], height=120)
@@ -269,6 +309,14 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
         upload_button.click(decode_upload, [rgb_file, nir_file, thr_file], frame_state,
                             api_name="decode_upload").success(render, [frame_state, *controls], outputs,
                                                               api_visibility="private")
+        if browser is not None:  # after the sample chain, whose render keeps the API name /render
+            # The frame choice reacts to the user only (.input): a new sequence sets it and loads its frame itself.
+            dataset_sequence.change(browser.choose_sequence, dataset_sequence, [dataset_frame, frame_state],
+                                    api_name="choose_dataset_sequence").success(
+                render, [frame_state, *controls], outputs, api_visibility="private")
+            dataset_frame.input(browser.load_frame, [dataset_sequence, dataset_frame], frame_state,
+                                api_name="load_dataset_frame").success(
+                render, [frame_state, *controls], outputs, api_visibility="private")
         for control in controls:
             control.change(rerender, [frame_state, *controls], outputs, api_visibility="private")
         compare_button.click(compare, [frame_state, teacher_name, student_name, compare_spectrum, invert],
@@ -279,6 +327,18 @@ def build_studio(default_model: str | None = None) -> gr.Blocks:
         prompt_button.click(show_prompt, [frame_state, attention_spectrum, prompt],
                             [attention_image, attention_caption], api_name="prompt_similarity")
     return studio
+
+
+def dataset_browser(browser: DatasetBrowser) -> tuple[gr.Dropdown, gr.Dropdown]:
+    """(sequence, frame) choices over the dataset's test split; frames load on demand, no thumbnails
+    (a real MS2 test split has thousands)."""
+    gr.Markdown(f"**Your dataset `{browser.name}`**: its test frames, each with its sequence's own calibration "
+                "and ground-truth depth where it has some.", elem_id="dataset-browser")
+    with gr.Row():
+        sequence = gr.Dropdown(browser.sequence_choices(), value=None, label=f"{browser.name} test sequence",
+                               elem_id="dataset-sequence")
+        frame = gr.Dropdown([], value=None, label="Frame id", elem_id="dataset-frame")
+    return sequence, frame
 
 
 def pick(choices: list[str], preferred: str) -> str | None:
