@@ -10,7 +10,7 @@ mkdir -p runs
 # Render the MS-Synth cache once, so parallel runs do not race on it.
 $PY -c "from train.config import load_config; from train.data import build_dataset
 cfg = load_config('train/configs/msynth-align.yaml')
-build_dataset(cfg['data'], 'train', augment=False); build_dataset(cfg['data'], 'test', augment=False)"
+[build_dataset(cfg['data'], split, augment=False) for split in ('train', 'val', 'test')]"
 
 $PY -m train align --config train/configs/msynth-align.yaml > runs/msynth-align.out 2>&1 &
 $PY -m train align --config train/configs/msynth-align-nolocal.yaml > runs/msynth-align-nolocal.out 2>&1 &

@@ -221,3 +221,21 @@ def test_ddp_two_processes_with_gloo_on_the_ms2_root(ms2_root, tmp_path):
     _, description = load_checkpoint(tmp_path / "ddp")
     assert description["training_data"]["dataset"] == "ms2"
     assert sorted(p.name for p in (tmp_path / "runs" / "ddp" / "rng").iterdir()) == ["rank0.pt", "rank1.pt"]
+
+
+def test_the_ms2_script_runs_every_stage_in_order(ms2_root, tmp_path, backbone_specs):
+    """scripts/train_ms2.sh end to end on the tiny root: one process, 2 steps a stage, the tiny
+    CLIP / DINOv2 in place of the real ones, outputs under tmp_path."""
+    root, _ = ms2_root
+    clip, dino = backbone_specs
+    env = {**os.environ, "PY": sys.executable, "OMP_NUM_THREADS": "1", "CLIP_SPEC": clip, "DINO_SPEC": dino,
+           "OUT": str(tmp_path / "checkpoints"), "RUNS": str(tmp_path / "runs"), "DINO_IMAGE_SIZE": "[32,80]"}
+    tiny = ["--set", "optim.steps=2", "--set", "optim.batch_size=2", "--set", "num_workers=0",
+            "--set", "validate_every=0", "--set", "calibration_batches=1", "--set", "data.size=[64,160]"]
+    result = subprocess.run(["bash", str(REPO / "scripts" / "train_ms2.sh"), str(root), "1", *tiny],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("ms2-align", "ms2-fuse", "ms2-teacher", "ms2-student"):
+        assert (tmp_path / "checkpoints" / name / "model.safetensors").is_file(), name
+    report = (tmp_path / "checkpoints" / "EVAL-ms2.md").read_text()
+    assert report.startswith("## MS2 test split") and "| fused | RGB | night |" in report
