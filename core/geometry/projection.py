@@ -14,7 +14,7 @@ def pixel_grid(height: int, width: int, *, device=None, dtype=torch.float32) -> 
 def backproject(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """Camera-space points (B, 3, H, W) of every pixel at its z-depth (B, 1, H, W)."""
     B, _, H, W = depth.shape
-    rays = torch.linalg.inv(K.to(depth.dtype)) @ pixel_grid(H, W, device=depth.device,
+    rays = inverse(K.to(depth.dtype)) @ pixel_grid(H, W, device=depth.device,
                                                            dtype=depth.dtype).reshape(1, 3, -1)
     return rays.reshape(B, 3, H, W) * depth
 
@@ -27,10 +27,16 @@ def transform_points(T: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return (T[:, :3, :3] @ flat + T[:, :3, 3:]).reshape(points.shape)
 
 
+def inverse(matrices: torch.Tensor) -> torch.Tensor:
+    """Batched matrix inverse without torch.linalg.inv's error check, which makes the host wait
+    for the device in every training step (intrinsics and poses are always invertible)."""
+    return torch.linalg.inv_ex(matrices).inverse
+
+
 def relative_transform(T_frame_dst: torch.Tensor, T_frame_src: torch.Tensor) -> torch.Tensor:
     """T_dst_src (B, 4, 4) from two poses in one common frame (rig or world): it maps points
     in the source's coordinates to the destination's."""
-    return torch.linalg.inv(T_frame_dst) @ T_frame_src
+    return inverse(T_frame_dst) @ T_frame_src
 
 
 def project(points: torch.Tensor, K: torch.Tensor, eps: float = 1e-6):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from core.geometry import backproject, transform_points, warp_to_camera
+from core.geometry import backproject, inverse, transform_points, warp_to_camera
 
 # Interpolation weight on source pixels with depth above which a sample counts as fully
 # supported (1 up to rounding).
@@ -33,7 +33,7 @@ def depth_inconsistency(depth_src: torch.Tensor, depth_dst: torch.Tensor, K_src:
     """
     B = depth_dst.shape[0]
     K_src, K_dst = K_src.expand(B, 3, 3), K_dst.expand(B, 3, 3)
-    T_src_dst = torch.linalg.inv(T_dst_src).expand(B, 4, 4)
+    T_src_dst = inverse(T_dst_src).expand(B, 4, 4)
     # Sample depth and its validity together: a sample is kept only when all its bilinear
     # taps hold depth, so missing source depth (0) and the zero padding past the image
     # border never leak in (a half-pixel border extrapolation alone costs ~1e-3 per pixel).
