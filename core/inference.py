@@ -86,8 +86,8 @@ def load_sample(name: str, root: Path = SAMPLES_DIR) -> Frame:
 # --- the user's own dataset: an MS2 root's test frames, browsed by sequence and frame ------
 
 DATASET_ENV = "SPECTRADEPTH_DATA"
-# MS2's test splits, one list file per condition (one sequence name a line).
-TEST_LISTS = {"day": "test_day_list.txt", "night": "test_night_list.txt", "rain": "test_rain_list.txt"}
+# MS2's test splits, one list file per condition.
+TEST_LISTS = {ms2.split_condition(name): name for name in ms2.MS2_TEST_LISTS}
 
 
 @dataclass(frozen=True)
@@ -129,10 +129,8 @@ def _test_conditions(root: Path) -> dict[str, str]:
     """Sequence name -> condition, from the test list files, in list order."""
     conditions: dict[str, str] = {}
     for condition, list_name in TEST_LISTS.items():
-        path = root / list_name
-        lines = path.read_text().splitlines() if path.is_file() else []
-        for name in (line.strip() for line in lines):
-            if name and not name.startswith("#"):
+        if (root / list_name).is_file():
+            for name in ms2.read_split_list(root / list_name):
                 conditions.setdefault(name, condition)
     return conditions
 

@@ -102,7 +102,7 @@ def test_ms2_source(tmp_path):
     assert [source[i].condition for i in range(2)] == ["night", "day"]  # meta.json wins
     assert len(MS2Source(tmp_path)) == 3
     assert len(MS2Source(tmp_path, ["seq_b"], spectra=("rgb",))) == 1
-    with pytest.raises(FileNotFoundError, match="pass a list of names"):
+    with pytest.raises(FileNotFoundError, match="split file seq_a not found"):
         MS2Source(tmp_path, "seq_a")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from core.data.frame import SPECTRA
+from core.data.ms2 import MS2_TEST_LISTS
 from core.models.factory import ARCHITECTURES, AlignFuseConfig
 from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig
@@ -70,7 +71,7 @@ class DataConfig:
     train: SplitConfig = field(default_factory=lambda: SplitConfig(320, 8, lists=["train_list.txt"]))
     val: SplitConfig = field(default_factory=lambda: SplitConfig(40, 4, lists=["val_list.txt"]))
     test: SplitConfig = field(default_factory=lambda: SplitConfig(
-        48, 4, lists=["test_day_list.txt", "test_night_list.txt", "test_rain_list.txt"]))
+        48, 4, lists=list(MS2_TEST_LISTS)))
 
 
 @dataclass

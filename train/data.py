@@ -4,13 +4,12 @@
   Rendering is deterministic, so a cache is fully described by its parameters; a marker file
   records them and a cache with other parameters is re-rendered rather than silently reused.
 - ``ms2``: a real MS2 root and its own split files (train_list.txt, val_list.txt,
-  test_day_list.txt, ...: one sequence name a line). A test list's condition is in its name.
+  test_day_list.txt, ...: ``ms2.read_split_list``). A test list's condition is in its name.
   No sequence of a test list may be in the training or validation lists.
 """
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,7 +21,6 @@ from core.data.msynth import RENDER_VERSION, MSynthSource, msynth_sequence_meta
 CACHE_ROOT = Path(__file__).resolve().parent.parent / "runs" / "cache"
 # The reference keeps every 3rd frame of a validation sequence and every 10th of a test sequence.
 MS2_SAMPLING_STEPS = {"train": 1, "val": 3, "test": 10}
-_CONDITION_IN_LIST_NAME = re.compile(r"^test_(\w+?)_list\.txt$")
 
 
 class DataError(ValueError):
@@ -81,12 +79,6 @@ class ChainedSource:
         return source.neighbour(local, offset)
 
 
-def list_condition(list_name: str) -> str | None:
-    """'test_night_list.txt' -> 'night'; None for lists without a condition (train, val)."""
-    match = _CONDITION_IN_LIST_NAME.match(list_name)
-    return match.group(1) if match else None
-
-
 def sampling_step(data_cfg: dict, split: str) -> int:
     step = data_cfg[split]["sampling_step"]
     if step is not None:
@@ -108,7 +100,7 @@ def ms2_source(data_cfg: dict, split: str) -> ChainedSource:
     step = sampling_step(data_cfg, split)
     return ChainedSource([ms2.MS2Source(root, split_file(root, name), spectra=tuple(data_cfg["spectra"]),
                                         trust_pickled_calib=data_cfg["trust_pickled_calib"],
-                                        condition=list_condition(name), sampling_step=step)
+                                        condition=ms2.split_condition(name), sampling_step=step)
                           for name in lists])
 
 
@@ -119,15 +111,10 @@ def split_file(root: Path, list_name: str) -> Path:
     return path
 
 
-def listed_sequences(root: Path, list_name: str) -> set[str]:
-    lines = (line.strip() for line in split_file(root, list_name).read_text().splitlines())
-    return {line for line in lines if line and not line.startswith("#")}
-
-
 def check_no_test_sequences(root: Path, data_cfg: dict, split: str) -> None:
-    used = set().union(*(listed_sequences(root, name) for name in data_cfg[split]["lists"]))
+    used = set().union(*(ms2.read_split_list(split_file(root, name)) for name in data_cfg[split]["lists"]))
     for name in data_cfg["test"]["lists"]:
-        if (root / name).is_file() and (shared := used & listed_sequences(root, name)):
+        if (root / name).is_file() and (shared := used & set(ms2.read_split_list(root / name))):
             raise DataError(f"sequences {sorted(shared)} are in {name} and in the {split} lists "
                             f"{data_cfg[split]['lists']}: test frames must never reach {split}")
 

@@ -36,6 +36,9 @@ DEPTH_SCALE = 256.0  # MS2/KITTI convention: uint16 value = metres x 256
 MS2_IMAGE_SIZES = {"rgb": (384, 1224), "nir": (352, 1280), "thr": (256, 640)}
 _MS2_CALIB_KEYS = ("K_rgbL", "K_nirL", "K_thrL", "R_nir2thr", "T_nir2thr", "R_nir2rgb", "T_nir2rgb")
 _SAFE_NAME = re.compile(r"^[\w-][\w.-]*$")  # sequence and frame names: no separators, no '..'
+# MS2's split files at the dataset root, one sequence name a line; a test list names its condition.
+MS2_TEST_LISTS = ("test_day_list.txt", "test_night_list.txt", "test_rain_list.txt")
+_CONDITION_IN_LIST_NAME = re.compile(r"^test_(\w+?)_list\.txt$")
 
 
 class CalibrationError(ValueError):
@@ -340,6 +343,21 @@ def _frames_per_spectrum(root: str | Path, seq: str) -> dict[str, set[str]]:
     return {s: {p.stem for p in (folder / s / "img_left").glob("*.png")} for s in SPECTRA}
 
 
+def read_split_list(path: str | Path) -> list[str]:
+    """The sequence names of a split file (one a line; blank lines and '#' comments skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"split file {path.name} not found in {path.parent}")
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def split_condition(list_name: str) -> str | None:
+    """'test_night_list.txt' -> 'night'; None for lists without a condition (train, val)."""
+    match = _CONDITION_IN_LIST_NAME.match(list_name)
+    return match.group(1) if match else None
+
+
 class MS2Source:
     """A frame source over MS2-layout sequences: ``len()`` and ``source[i] -> Frame``.
 
@@ -377,12 +395,7 @@ class MS2Source:
         if split is None:
             return list_sequences(self.root)
         if isinstance(split, (str, Path)):
-            path = Path(split)
-            if not path.is_file():
-                raise FileNotFoundError(f"split file {path} not found (to name sequences directly, "
-                                        "pass a list of names)")
-            lines = (line.strip() for line in path.read_text().splitlines())
-            return [line for line in lines if line and not line.startswith("#")]
+            return read_split_list(split)
         return list(split)
 
     def __len__(self) -> int:
