@@ -116,7 +116,7 @@ def test_eval_reports_each_test_split_and_the_mean_of_their_means(ms2_root, trai
                 "--set", "data.size=[64,160]", "--set", f"report={tmp_path / 'EVAL.md'}"])
     report = (tmp_path / "EVAL.md").read_text()
     assert report.startswith("## MS2 test split (test_day_list.txt, test_night_list.txt, test_rain_list.txt, "
-                             "every 10th frame; network input 64 x 160; prediction upsampled to the native "
+                             "one frame in 10; network input 64 x 160; prediction upsampled to the native "
                              "ground truth; valid 0.001 < gt <= 80 m")
     assert "| fused | Thermal | rain |" in report and "median-scaled" in report
     results = json.loads((tmp_path / "EVAL.json").read_text())

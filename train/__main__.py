@@ -141,8 +141,9 @@ def split_description(data_cfg: dict, split: str, max_depth: float) -> str:
     if data_cfg["dataset"] == "ms2":
         source = f"MS2 {split} split ({', '.join(split_cfg['lists'])}"
     else:
-        source = f"MS-Synth {split} split ({split_cfg['n_sequences']} sequences x {split_cfg['frames_per_sequence']} frames"
-    return (f"## {source}{f', every {step}th frame' if step > 1 else ''}; network input {height} x {width}; "
+        source = (f"MS-Synth {split} split ({split_cfg['n_sequences']} sequences x "
+                  f"{split_cfg['frames_per_sequence']} frames")
+    return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; network input {height} x {width}; "
             f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt <= {max_depth:g} m; "
             f"'all' = mean of the condition means)")
 

@@ -353,7 +353,8 @@ def check_model_keys(stage: str, model: dict, path: str | Path) -> None:
     if stage == "align":
         architecture = model.get("architecture")
         if architecture not in ARCHITECTURES:
-            raise ConfigError(f"{path}: model.architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
+            raise ConfigError(f"{path}: model.architecture must be one of {sorted(ARCHITECTURES)}, "
+                              f"got {architecture!r}")
         config_class = ARCHITECTURES[architecture][0]
     else:
         config_class = {"fuse": AlignFuseConfig, "teacher": TeacherConfig, "distill": StudentConfig}[stage]
