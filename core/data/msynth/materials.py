@@ -40,6 +40,11 @@ class Mat(IntEnum):
     LAMP = 17
     BARK = 18
     FOLIAGE = 19
+    BRICK = 20        # walls and brick facades
+    PLASTER = 21      # rendered walls, shelter backs
+    WOOD = 22         # fences, benches
+    PLASTIC = 23      # sign faces, bike frames, helmets
+    HEDGE = 24        # clipped hedges: dense foliage on a box
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,15 @@ MATERIALS: dict[Mat, Material] = {
                        glow_rgb=(12.0, 10.0, 7.0), glow_nir=5.0),
     Mat.BARK: Material((0.10, 0.07, 0.045), 0.30, 3.0, 0.0, 0.95, Tile.STREAKS, 12.0, 0.35, 0.5),
     Mat.FOLIAGE: Material((0.045, 0.11, 0.03), 0.45, -1.0, -2.5, 0.98, Tile.LEAVES, 6.0, 0.3, 1.2),
+    Mat.BRICK: Material((0.30, 0.13, 0.08), 0.38, 6.0, 2.0, 0.93, Tile.SLABS, 4.0, 0.25, 1.0,
+                        tinted=True),
+    Mat.PLASTER: Material((0.55, 0.52, 0.47), 0.45, 5.0, 1.5, 0.93, Tile.MOTTLED, 3.0, 0.12, 0.6,
+                          tinted=True),
+    Mat.WOOD: Material((0.25, 0.16, 0.09), 0.35, 6.0, 0.5, 0.92, Tile.STREAKS, 6.0, 0.3, 0.6,
+                       tinted=True),
+    Mat.PLASTIC: Material((1.0, 1.0, 1.0), 0.40, 6.0, 0.5, 0.92, Tile.MOTTLED, 4.0, 0.05, 0.2,
+                          tinted=True),
+    Mat.HEDGE: Material((0.04, 0.10, 0.03), 0.48, -1.0, -2.5, 0.98, Tile.LEAVES, 9.0, 0.4, 1.2),
 }
 
 
