@@ -9,6 +9,8 @@ from core.data.msynth import (CLASS_NAMES, FPS, SEQUENCE_LENGTH, SPEED_RANGE, MS
                               build_scene, celsius_to_raw, make_rig, raw_to_celsius, render_frame,
                               sequence_condition, split_of, split_seeds)
 from core.data.msynth.classes import BUILDING, ROAD, SKY, TERRAIN, VEHICLE
+from core.data.msynth.road import KNOT_SPACING, MAX_GRADE, MIN_RADIUS, Road
+from core.data.msynth.scene import Kind
 from core.geometry.camera import Camera, make_transform, rotation_xyz
 
 
@@ -166,40 +168,138 @@ def test_fog_reduces_far_contrast_more_in_rgb_than_in_thermal():
     assert rgb_ratio < 0.5 and rgb_ratio < thr_ratio
 
 
-def test_sequence_poses_are_smooth_and_within_the_speed_range():
+def test_sequence_poses_are_smooth_and_follow_the_road():
     scene = build_scene(8)
-    poses = np.stack([scene.ego.pose(i / FPS) for i in range(SEQUENCE_LENGTH)])
+    road, ego = scene.road, scene.ego
+    poses = np.stack([ego.pose(i / FPS) for i in range(SEQUENCE_LENGTH)])
     steps = np.diff(poses[:, :3, 3], axis=0)
     speeds = np.linalg.norm(steps, axis=1) * FPS
-    assert SPEED_RANGE[0] - 1e-6 <= speeds.min() and speeds.max() <= SPEED_RANGE[1] + 1e-6
-    assert np.abs(np.diff(speeds)).max() * FPS < 1.0           # acceleration, m/s^2
+    # world speed = speed along the road parameter z stretched by the curve and the sway
+    assert 0.95 * SPEED_RANGE[0] <= speeds.min() and speeds.max() <= 1.06 * SPEED_RANGE[1]
+    assert np.abs(np.diff(speeds)).max() * FPS < 1.5           # acceleration, m/s^2
     for a, b in zip(poses[:-1], poses[1:]):
         R = a[:3, :3].T @ b[:3, :3]
-        assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) < 0.5
-    assert np.all(np.abs(poses[:, 1, 3] + 1.72) < 1e-9)        # rig height above the road
+        assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) < 0.8
+    ground = road.height(poses[:, 2, 3])
+    np.testing.assert_allclose(ground - poses[:, 1, 3], ego.height, atol=1e-9)  # rig above the ground
+    assert 1.45 <= ego.height <= 2.05
     frame = render_frame(scene, 37, "day", spectra=("thr",), scale=0.25)
     np.testing.assert_array_equal(frame.pose, poses[37])
 
 
+def test_rigs_vary_per_sequence_within_a_car_mount():
+    egos = [build_scene(seed).ego for seed in range(24)]
+    heights = np.array([e.height for e in egos])
+    pitches = np.array([e.pitch_deg for e in egos])
+    assert heights.std() > 0.1 and np.all((heights >= 1.45) & (heights <= 2.05))
+    assert pitches.std() > 0.5 and np.all(np.abs(pitches) < 6.0)
+
+
+def test_roads_curve_and_climb_within_bounds():
+    roads = [build_scene(seed).road for seed in range(24)]
+    z = np.linspace(-60.0, 440.0, 5001)
+    curving = hilly = crossings = 0
+    for road in roads:
+        x = road.center_x(z)
+        curvature = np.abs(np.gradient(np.gradient(x, z), z))
+        assert curvature.max() <= 1.0 / MIN_RADIUS
+        z0, z1, y0, grade = road.stretches()
+        assert np.all(np.abs(grade) <= MAX_GRADE)
+        assert np.allclose(z1 - z0, KNOT_SPACING)
+        curving += np.ptp(x[(z > 0) & (z < 150)]) > 2.0
+        hilly += np.ptp(road.height(z[(z > 0) & (z < 150)])) > 1.0
+        crossings += len(road.crossings)
+    assert curving >= 6 and hilly >= 6 and crossings >= 6
+
+
 def test_traffic_in_the_ego_lane_stays_ahead():
-    for seed in range(5):
+    for seed in range(6):
         scene = build_scene(seed)
-        in_lane = (scene.cls == VEHICLE) & (np.abs(scene.center[:, 0] - scene.ego.lane_x) < 1.0)
+        lane = np.flatnonzero((np.abs(scene.mover_l - scene.ego.lane_x) < 1.0) & (scene.mover_speed > 0))
+        # rear end of each mover: its parts' extent behind the frame origin
+        rear = np.array([min(scene.offset[scene.mover == m, 2] - scene.half[scene.mover == m, 2] - 0.6)
+                         for m in lane])
         for i in range(0, SEQUENCE_LENGTH, 10):
-            ego_z = scene.ego.position(i / FPS)[2]
-            rear = scene.centers_at(i / FPS)[in_lane, 2] - scene.half[in_lane, 2]
-            assert np.all(rear - ego_z > 8.0)
+            ego_z = scene.ego._lane_coordinates(i / FPS)[1]
+            z = scene.mover_z[lane] + scene.mover_speed[lane] * i / FPS
+            assert np.all(z + rear - ego_z > 8.0)
+
+
+def test_moving_vehicles_keep_their_wheels_on_the_ground():
+    scene = next(s for s in map(build_scene, range(40)) if not s.road.is_flat and s.road.curve_amplitude)
+    wheels = np.flatnonzero((scene.kind == Kind.WHEEL) & (scene.mover >= 0))
+    for time_s in (0.0, 4.0, 9.9):
+        center, rotation = scene.placed(time_s)
+        lowest = center[wheels, 1] + np.einsum("nj,nj->n", np.abs(rotation[wheels, 1]), scene.half[wheels])
+        ground = scene.road.height(center[wheels, 2])
+        # a vehicle tilts with the grade under its centre: where the grade changes under a long
+        # bus or truck, an end wheel sinks into or lifts off the ground by a few centimetres
+        assert np.abs(lowest - ground).max() < 0.15
+        assert np.median(np.abs(lowest - ground)) < 0.02
 
 
 def test_scene_layout_is_plausible():
     scene = build_scene(2)
-    road = scene.layout.road_half_width
-    buildings = scene.cls == BUILDING
-    near_face = np.abs(scene.center[buildings, 0]) - scene.half[buildings, 0]
-    assert np.all(near_face >= scene.layout.sidewalk_outer - 1e-9)    # set back from the road
-    vehicles = scene.cls == VEHICLE
-    assert np.all(np.abs(scene.center[vehicles, 0]) < road)            # cars on the road
-    assert np.all(scene.center[:, 1] - scene.half[:, 1] < 0)           # nothing below the road
+    road, layout = scene.road, scene.layout
+    buildings = np.flatnonzero((scene.cls == BUILDING) & (scene.half[:, 1] > 3.0))
+    extent = np.einsum("nij,nj->ni", np.abs(scene.rotation), scene.half)
+    lateral = np.abs(road.lateral(scene.center[buildings, 0], scene.center[buildings, 2]))
+    near_face = lateral - scene.half[buildings, 0]
+    assert np.all(near_face >= layout.sidewalk_outer - 0.05)         # set back from the road
+    assert np.all(np.abs(scene.mover_l) < layout.road_half_width)     # traffic on the road
+    top = scene.center[:, 1] - extent[:, 1]
+    assert np.all(top < road.height(scene.center[:, 2]))              # everything above the ground
+
+
+def test_sloped_ground_depth_matches_closed_form():
+    grade = -0.05                                   # climbing 5 % from z = 0
+    knots = np.arange(-20.0, 400.0, KNOT_SPACING)
+    road = Road(knot_z0=float(knots[0]), knot_heights=tuple(np.where(knots > 0, grade * knots, 0.0)))
+    camera = Camera(np.array([[300.0, 0, 160], [0, 300.0, 60], [0, 0, 1]]), 320, 120, np.eye(4))
+    pose = make_transform(rotation_xyz(0.02, 0.05, 0.0), (0.3, -1.6, 0.0))
+    frame = render_frame(Scene.ground_only(road=road), condition="day", spectra=("rgb",),
+                         rig={"rgb": camera}, pose=pose)
+    v, u = np.mgrid[0:120, 0:320].astype(np.float64)
+    d = pose[:3, :3] @ np.linalg.inv(camera.K) @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])
+    o = pose[:3, 3]
+    flat_t = -o[1] / d[1]                                        # plane y = 0 (z < 0)
+    slope_t = (grade * 0.0 - o[1] + grade * o[2]) / (d[1] - grade * d[2])   # y = grade z (z > 0)
+    with np.errstate(invalid="ignore"):
+        t = np.where((o[2] + slope_t * d[2] > 0) & (slope_t > 0), slope_t,
+                     np.where((flat_t > 0) & (o[2] + flat_t * d[2] <= 0), flat_t, np.inf)).reshape(120, 320)
+    depth = frame.depth["rgb"]
+    near = t < 60.0
+    assert near.mean() > 0.3
+    np.testing.assert_allclose(depth[near], t[near], rtol=1e-4)
+    assert np.all(depth[~np.isfinite(t)] == 0)
+
+
+def test_rotated_box_and_wheel_depth_are_exact():
+    camera = Camera(np.array([[400.0, 0, 160], [0, 400.0, 120], [0, 0, 1]]), 320, 240, np.eye(4))
+    pose = make_transform(np.eye(3), (0.0, -1.5, 0.0))
+    yaw = np.deg2rad(30.0)
+    R = rotation_xyz(0.0, yaw, 0.0)
+    center = np.array([0.0, -1.5, 20.0])
+    scene = Scene.ground_only().with_box(center, (6.0, 2.0, 4.0), rotation=R)
+    frame = render_frame(scene, condition="day", spectra=("rgb",), rig={"rgb": camera}, pose=pose)
+    # The face facing the camera has normal -R z (local -z); its plane holds center - R (0, 0, 2).
+    n = -R[:, 2]
+    face = center - R @ np.array([0.0, 0.0, 2.0])
+    v, u = 120, np.arange(150, 171)
+    d = np.stack([(u - 160) / 400.0, np.zeros_like(u, float), np.ones_like(u, float)])
+    t = (n @ (face - pose[:3, 3])) / (n @ d)
+    np.testing.assert_allclose(frame.depth["rgb"][v, 150:171], t, rtol=1e-5)
+    # A wheel seen along its axis is a disc: its cap at z = 10 - half width.
+    from core.data.msynth.scene import _PrimitiveList, Placement
+    prims = _PrimitiveList(Road())
+    prims.wheel(Placement(np.array([0.0, -1.5, 10.0]), rotation_xyz(0.0, np.pi / 2, 0.0)),
+                (0.0, 0.0, 0.0), 0.5, 0.4, VEHICLE, 11)
+    wheel_scene = prims.to_scene(None, scene.layout, scene.ego, np.zeros((0, 3)))
+    frame = render_frame(wheel_scene, condition="day", spectra=("rgb",), rig={"rgb": camera}, pose=pose)
+    depth = frame.depth["rgb"]
+    assert depth[120, 160] == pytest.approx(9.8, rel=1e-5)
+    assert depth[120, 160 + 17] == pytest.approx(9.8, rel=1e-5)      # 0.42 m off axis: still the cap
+    assert frame.classes["rgb"][120, 160 + 24] != VEHICLE             # 0.58 m: beyond the rim
 
 
 def test_source_lists_frames_by_sequence():

@@ -1,9 +1,9 @@
 """Sun shadows: is the ray from each visible point towards the sun blocked by a primitive?
 
 Boxes (buildings, vehicles, people) and spheres (tree crowns, heads) cast shadows; thin poles,
-trunks and curbs do not (their shadows are a few pixels wide and not worth the time). Each
-caster only tests the pixels of its shadow volume's screen rectangle: the caster swept away
-from the sun down to the road.
+trunks, wheels and curbs do not (their shadows are a few pixels wide or hidden under the car).
+Each caster only tests the pixels of its shadow volume's screen rectangle: the caster swept
+away from the sun down to the lowest ground. Rotated boxes are tested in their own frame.
 """
 from __future__ import annotations
 
@@ -17,15 +17,16 @@ from core.data.msynth.surface import Surface
 SELF_SHADOW_EPS = 0.02  # m; a surface never shadows itself at its own face
 
 
-def _shadow_volumes(center: np.ndarray, half: np.ndarray, sun: np.ndarray):
-    """Centre and half size of the boxes that hold each caster and its shadow down to y = 0."""
-    lo, hi = center - half, center + half
-    reach = lo[:, 1:2] / sun[1]                  # ray length from the caster's top to the road
+def _shadow_volumes(center: np.ndarray, extent: np.ndarray, sun: np.ndarray, ground_y: float):
+    """Centre and half size of the world boxes that hold each caster (world half size
+    ``extent``) and its shadow down to the ground level ``ground_y``."""
+    lo, hi = center - extent, center + extent
+    reach = (lo[:, 1:2] - ground_y) / sun[1]     # ray length from the caster's top to the ground
     shifted_lo = lo - reach * sun
     shifted_hi = hi - reach * sun
     vol_lo = np.minimum(lo, shifted_lo)
     vol_hi = np.maximum(hi, shifted_hi)
-    vol_hi[:, 1] = 0.0
+    vol_hi[:, 1] = ground_y
     return (vol_lo + vol_hi) / 2.0, (vol_hi - vol_lo) / 2.0
 
 
@@ -38,8 +39,10 @@ def sun_visibility(s: Surface, scene: Scene, rays: RayGrid, sun_dir: np.ndarray)
     if casters.size == 0 or sun_dir[1] >= 0.0:
         return np.ones(h * w, np.float32)
     sun = np.where(np.abs(sun_dir) < 1e-6, 1e-6, sun_dir)
-    center, half = s.center[casters], scene.half[casters]
-    vol_center, vol_half = _shadow_volumes(center, half, sun)
+    center, half, rotation = s.center[casters], scene.half[casters], s.rotation[casters]
+    rotated = np.abs(rotation - np.eye(3)).max(axis=(1, 2)) > 1e-12
+    extent = np.einsum("nij,nj->ni", np.abs(rotation), half)
+    vol_center, vol_half = _shadow_volumes(center, extent, sun, scene.road.deepest())
     rects, _, visible = screen_rects(vol_center, vol_half, rays.camera, rays.T_world_cam)
     point = s.point.reshape(3, h, w)
     inv_sun = (1.0 / sun).astype(np.float32)
@@ -48,7 +51,9 @@ def sun_visibility(s: Surface, scene: Scene, rays: RayGrid, sun_dir: np.ndarray)
     for i in np.flatnonzero(visible):
         v0, v1, u0, u1 = rects[i]
         window = (slice(v0, v1), slice(u0, u1))
-        if scene.kind[casters[i]] == Kind.BOX:
+        if scene.kind[casters[i]] == Kind.BOX and rotated[i]:
+            blocked = _rotated_box_blocks(point[:, v0:v1, u0:u1], center[i], half[i], rotation[i], sun)
+        elif scene.kind[casters[i]] == Kind.BOX:
             blocked = _box_blocks(scaled[:, v0:v1, u0:u1], center[i] - half[i],
                                   center[i] + half[i], inv_sun)
         else:
@@ -63,6 +68,18 @@ def _box_blocks(scaled: np.ndarray, lo: np.ndarray, hi: np.ndarray, inv_sun: np.
     blocked = t_near < t_far
     blocked &= t_far > SELF_SHADOW_EPS
     return blocked
+
+
+def _rotated_box_blocks(point: np.ndarray, center: np.ndarray, half: np.ndarray, R: np.ndarray,
+                        sun: np.ndarray):
+    """The slab test of ``_box_blocks`` in the box's own frame."""
+    R32 = R.astype(np.float32)
+    local = np.einsum("ji,jhw->ihw", R32, point - center.astype(np.float32)[:, None, None])
+    sun_local = R.T @ sun
+    sun_local = np.where(np.abs(sun_local) < 1e-6, 1e-6, sun_local)
+    inv_sun = (1.0 / sun_local).astype(np.float32)
+    scaled = local * inv_sun[:, None, None]
+    return _box_blocks(scaled, -half, half, inv_sun)
 
 
 def _sphere_blocks(point: np.ndarray, center: np.ndarray, radius: float, sun: np.ndarray):

@@ -25,7 +25,7 @@ from core.geometry.camera import Camera
 
 # Bumped whenever a change to the world, shading or sensors changes rendered images, so caches
 # and galleries written by an older renderer are rendered again instead of silently reused.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 
 SPLITS = {
     "train": range(0, 100_000),
@@ -84,7 +84,7 @@ def render_view(scene: Scene, spectrum: str, camera: Camera, T_world_rig: np.nda
     ``spectrum`` picks the shading and sensor model: 'rgb', 'nir' or 'thr'.
     """
     gbuffer = cast(scene, camera, T_world_rig @ camera.T_rig_cam, time_s)
-    surface = compute_surface(scene, gbuffer, time_s, cond.lit_windows)
+    surface = compute_surface(scene, gbuffer, cond.lit_windows)
     if cond.shadows:
         surface.sunlit = sun_visibility(surface, scene, gbuffer.rays, cond.sun_dir)
     shape = camera.size
