@@ -20,7 +20,7 @@ from core.losses.distillation import texture_swap
 
 PROBES = ("none", "night", "fog", "rain", "noise", "texture")
 GAMMA = 2.2
-# Fog extinction per metre at strength 1 (visibility 3 / beta = 25 m for RGB), as MS-Synth's fog.
+# Fog extinction per metre at strength 1 (visibility 3 / beta = 25 m for RGB), as in a dense MS-Synth fog bank.
 FOG_BETA = {"rgb": 0.12, "nir": 0.55 * 0.12, "thr": 0.12 * 0.12}
 FOG_AIRLIGHT = {"rgb": 0.7, "nir": 0.55}
 FOG_DEFAULT_DEPTH_M = 20.0   # where a frame has no depth, fog is a uniform veil at this distance

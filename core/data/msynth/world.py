@@ -16,7 +16,7 @@ from core.data.msynth.conditions import Conditions, condition_params
 from core.data.msynth.raycast import cast
 from core.data.msynth.rig import make_rig
 from core.data.msynth.scene import Scene, build_scene
-from core.data.msynth.sensors import add_rain_streaks, encode_8bit, encode_thermal
+from core.data.msynth.sensors import add_rain_streaks, encode_8bit, encode_thermal, thermal_fixed_pattern
 from core.data.msynth.shading import shade_nir, shade_rgb, shade_thermal
 from core.data.msynth.shadows import sun_visibility
 from core.data.msynth.surface import compute_surface
@@ -71,12 +71,6 @@ def _rng(seed: int, condition: str, frame_index: int, spectrum: str) -> np.rando
         [seed, EVAL_CONDITIONS.index(condition), frame_index, SPECTRA.index(spectrum), 0x5E45]))
 
 
-def _column_offsets(scene: Scene, width: int) -> np.ndarray:
-    """The thermal sensor's fixed column pattern (raw counts), constant along a sequence."""
-    rng = np.random.default_rng(np.random.SeedSequence([scene.seed or 0, 0xF9A]))
-    return rng.normal(0.0, 2.0, width).astype(np.float32)
-
-
 def render_view(scene: Scene, spectrum: str, camera: Camera, T_world_rig: np.ndarray,
                 cond: Conditions, time_s: float, rng: np.random.Generator):
     """One camera's (image, depth, classes) for the rig posed at ``T_world_rig``.
@@ -90,26 +84,29 @@ def render_view(scene: Scene, spectrum: str, camera: Camera, T_world_rig: np.nda
     shape = camera.size
     if spectrum == "thr":
         signal = shade_thermal(surface, cond).reshape(shape)
-        image = encode_thermal(signal, cond.noise_thr, _column_offsets(scene, camera.width), rng)
+        gain, offsets = thermal_fixed_pattern(scene.seed or 0, camera.width, camera.height)
+        image = encode_thermal(signal, cond.noise_thr, offsets, rng, gain=gain)
     elif spectrum == "rgb":
         linear = shade_rgb(surface, scene, cond, gbuffer.rays).reshape(shape + (3,))
         add_rain_streaks(linear, rng, cond.rain_streaks, 0.25)
-        image = encode_8bit(linear, cond.exposure_rgb, cond.noise_rgb, cond.veil, rng)
+        image = encode_8bit(linear, cond.exposure_rgb, cond.noise_rgb, cond.veil, rng, cond.camera_rgb)
     else:
         linear = shade_nir(surface, scene, cond, gbuffer.rays).reshape(shape)
         add_rain_streaks(linear, rng, cond.rain_streaks, 0.15)
-        image = encode_8bit(linear, cond.exposure_nir, cond.noise_nir, cond.veil, rng)
+        image = encode_8bit(linear, cond.exposure_nir, cond.noise_nir, cond.veil, rng, cond.camera_nir)
     return image, surface.depth.reshape(shape), surface.classes.reshape(shape)
 
 
 def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: str | None = None,
                  spectra=SPECTRA, rig: dict[str, Camera] | None = None, scale: float = 1.0,
-                 pose: np.ndarray | None = None) -> Frame:
+                 pose: np.ndarray | None = None, randomised: bool = False) -> Frame:
     """Render frame ``frame_index`` of a sequence.
 
-    condition: one of EVAL_CONDITIONS; None takes the sequence's own, ``sequence_condition(seed)``.
-    rig:       cameras by spectrum (default ``make_rig()``); ``scale`` resizes all of them.
-    pose:      T_world_rig to render from instead of the ego's pose at this frame.
+    condition:  one of EVAL_CONDITIONS; None takes the sequence's own, ``sequence_condition(seed)``.
+    rig:        cameras by spectrum (default ``make_rig()``); ``scale`` resizes all of them.
+    pose:       T_world_rig to render from instead of the ego's pose at this frame.
+    randomised: the domain-randomised appearance (random textures, colours and lights per
+                object, for training); geometry and depth are those of the natural rendering.
     """
     unknown = set(spectra) - set(SPECTRA)
     if unknown:
@@ -119,7 +116,7 @@ def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: st
     if pose is None and scene.seed is not None and not 0 <= frame_index < SEQUENCE_LENGTH:
         raise ValueError(f"frame_index must be in [0, {SEQUENCE_LENGTH}) for generated scenes")
     condition = condition or sequence_condition(seed)
-    cond = condition_params(seed, condition)
+    cond = condition_params(seed, condition, randomised=randomised)
     cameras = scaled_rig(rig or make_rig(), scale)
     time_s = frame_time(frame_index)
     T_world_rig = scene.ego.pose(time_s) if pose is None else np.asarray(pose, dtype=np.float64)
@@ -127,7 +124,7 @@ def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: st
                   name=f"msynth-{seed}-{condition}-{frame_index:06d}",
                   meta={"seed": seed, "split": split_of(seed) if scene.seed is not None else None,
                         "frame_index": frame_index, "time_s": time_s, "scale": scale,
-                        "source": "msynth", "render_s": {}})
+                        "source": "msynth", "randomised": randomised, "render_s": {}})
     for spectrum in spectra:
         camera = cameras[spectrum]
         start = time.perf_counter()
@@ -141,14 +138,24 @@ def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: st
     return frame
 
 
+def is_randomised(seed: int, share: float) -> bool:
+    """Whether sequence ``seed`` is rendered in the domain-randomised appearance when a share
+    ``share`` of sequences is: a fixed draw per seed, so growing the share only adds sequences."""
+    return share > 0.0 and np.random.default_rng(np.random.SeedSequence([seed, 0xD0A1])).random() < share
+
+
 class MSynthSource:
     """Frames of the first ``n_sequences`` sequences of a split, ``frames_per_sequence`` each,
     spread evenly along each sequence. ``conditions`` keeps only sequences whose own condition
     is listed (None: all, balanced); 'texture' (test only) renders the day sequences again with
-    swapped or removed textures, right after each of them when 'day' is listed too."""
+    swapped or removed textures, right after each of them when 'day' is listed too.
+    ``randomised`` (train only) is the share of sequences rendered in the domain-randomised
+    appearance (``is_randomised``)."""
 
     def __init__(self, split: str, n_sequences: int, frames_per_sequence: int = 10,
-                 conditions=None, scale: float = 1.0, spectra=SPECTRA) -> None:
+                 conditions=None, scale: float = 1.0, spectra=SPECTRA, randomised: float = 0.0) -> None:
+        if randomised and split != "train":
+            raise ValueError("the domain-randomised appearance is for training sequences only")
         if not 1 <= frames_per_sequence <= SEQUENCE_LENGTH:
             raise ValueError(f"frames_per_sequence must be in [1, {SEQUENCE_LENGTH}]")
         wanted = tuple(conditions) if conditions is not None else CONDITIONS
@@ -163,6 +170,7 @@ class MSynthSource:
         stride = SEQUENCE_LENGTH // frames_per_sequence
         self.frame_indices = [i * stride for i in range(frames_per_sequence)]
         self.split, self.scale, self.spectra = split, scale, tuple(spectra)
+        self.randomised = randomised
 
     @staticmethod
     def _sequences(split: str, wanted: tuple[str, ...]):
@@ -186,9 +194,10 @@ class MSynthSource:
             raise IndexError(i)
         sequence, frame = divmod(i % len(self), len(self.frame_indices))
         seed, condition = self.sequences[sequence]
-        return render_frame(seed, self.frame_indices[frame], condition, spectra=self.spectra, scale=self.scale)
+        return render_frame(seed, self.frame_indices[frame], condition, spectra=self.spectra, scale=self.scale,
+                            randomised=is_randomised(seed, self.randomised))
 
 
 def msynth_sequence_meta(frame: Frame) -> dict:
     """What a rendered frame says about its whole sequence, for a dataset's meta.json."""
-    return {key: frame.meta[key] for key in ("source", "seed", "split", "scale")}
+    return {key: frame.meta[key] for key in ("source", "seed", "split", "scale", "randomised")}
