@@ -27,6 +27,18 @@ def model(name: str):
     return inference.load_model(name)
 
 
+@st.cache_resource(show_spinner="Estimating depth ...", max_entries=16)
+def _analysis(_frame: Frame, fingerprint: str, request: inference.AnalysisRequest) -> inference.Analysis:
+    return inference.analyse(_frame, request)
+
+
+def analyse(frame: Frame, request: inference.AnalysisRequest) -> inference.Analysis:
+    """``inference.analyse``, once per frame and request: a rerun for a display-only widget
+    (invert, output shown) redraws from the kept Analysis."""
+    model(request.model)
+    return _analysis(frame, inference.frame_fingerprint(frame), request)
+
+
 @st.cache_data(show_spinner="Loading the sample ...", max_entries=16)
 def sample(name: str) -> Frame:
     return inference.load_sample(name)

@@ -1,22 +1,28 @@
-"""SpectraDepth studio: one screen of Gradio over ``core.inference``."""
+"""SpectraDepth studio: one screen of Gradio over ``core.inference``.
+
+Three steps per frame, each its own event: ``analyse_frame`` runs the network once (model,
+mode, anchor, probe), ``show`` draws depth from the kept Analysis (view, invert, colour
+range: no network), ``show_cloud`` follows with the point cloud and downloads, so the depth
+is on screen before the cloud is made. A display-only control re-runs ``show`` (and the
+cloud where it depends on it), never the network.
+"""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import gradio as gr
 
 from core import inference
 from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
-from core.inference import InputError
+from core.inference import FUSED, GROUND_TRUTH, METRIC_LABELS, Analysis, AnalysisRequest, DisplayOptions, InputError
 
 LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
-MODES = {"Spectral-wise": "spectral", "Fused": "fused", "Both": "both"}
-GROUND_TRUTH = "Ground truth"
-VIEW_CHOICES = ["Fused", *(f"{label} alone" for label in LABEL_TO_SPECTRUM), GROUND_TRUTH]
+MODES = {label: mode for mode, label in inference.MODE_LABELS.items()}
+VIEWS = {"Fused": FUSED, **{f"{label} alone": s for s, label in SPECTRUM_LABELS.items()}, "Ground truth": GROUND_TRUTH}
+VIEW_CHOICES = list(VIEWS)
 INFO_HEADERS = ["spectrum", "size", "format", "values", "GT depth"]
 COMPARE_HEADERS = ["role", "checkpoint", "parameters [M]", "time [ms]", "AbsRel"]
-METRIC_HEADERS = ["output", "AbsRel", "SqRel", "RMSE [m]", "RMSElog", "δ<1.25", "δ<1.25²", "δ<1.25³"]
+METRIC_HEADERS = ["output", *METRIC_LABELS.values()]
 EXPORTS = inference.ExportDir()
 
 INTRO = """# SpectraDepth studio
@@ -29,14 +35,14 @@ its lightweight student, and see where CLIP and DINO look, in the tabs below.
 """
 
 
-def load_sample(name: str):
+def load_sample(name: str) -> Frame:
     try:
         return inference.load_sample(name)
     except InputError as err:
         raise gr.Error(str(err)) from err
 
 
-def decode_upload(rgb_path, nir_path, thr_path):
+def decode_upload(rgb_path, nir_path, thr_path) -> Frame:
     try:
         return inference.load_upload({"rgb": rgb_path, "nir": nir_path, "thr": thr_path})
     except InputError as err:
@@ -78,72 +84,86 @@ class DatasetBrowser:
         return [(s.label, s.name) for s in self.sequences.values()]
 
 
-def chosen_output(view: str, prediction) -> tuple[str, str]:
-    """(output key, camera) of the view choice; the key is 'gt' for ground truth."""
-    if view == GROUND_TRUTH:
-        return "gt", prediction.anchor or next(iter(prediction.depth))
-    if view == "Fused":
-        return "fused", prediction.anchor
-    spectrum = LABEL_TO_SPECTRUM[view.removesuffix(" alone")]
-    return spectrum, spectrum
+# What each step returns, in order (the wiring in build_studio follows these).
+ANALYSE_OUTPUTS = ("analysis", "rgb", "nir", "thr", "info", "status", "notice")
+SHOW_OUTPUTS = ("depth_rgb", "depth_nir", "depth_thr", "depth_fused", "metrics", "panel", "slider", "error")
+CLOUD_OUTPUTS = ("figure", "downloads")
 
 
-def render(frame, model_name: str, mode_label: str, anchor_label: str, view: str, color_label: str,
-           invert: bool, fixed_range: bool, depth_min: float, depth_max: float, max_points: int,
-           probe_label: str = "none", strength: float = 0.5):
-    """Everything the page shows for one frame and one set of controls."""
+def analyse_frame(frame: Frame | None, model_name: str, mode_label: str, anchor_label: str,
+                  probe_label: str = "none", strength: float = 0.5) -> tuple:
+    """The network step: the Analysis to keep, the inputs as analysed, the status line and,
+    for input that is not an MS-Synth sample, the notice on training data and calibration."""
     if frame is None:
-        raise gr.Error("pick a sample or upload images first")
-    if fixed_range and depth_max <= depth_min:
-        raise gr.Error("the fixed depth range needs max > min")
+        return tuple(gr.skip() for _ in ANALYSE_OUTPUTS)
+    request = AnalysisRequest(model_name, MODES[mode_label], LABEL_TO_SPECTRUM[anchor_label], probe_label,
+                              float(strength))
     try:
-        frame = inference.probe(frame, probe_label, float(strength))
-        prediction = inference.predict(frame, model_name, MODES[mode_label], LABEL_TO_SPECTRUM[anchor_label])
+        analysis = inference.analyse(frame, request)
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    display = analysis.display
+    images = [inference.display_image(display, s) if s in display.images else None for s in SPECTRA]
+    notice = analysis.notice
+    return (analysis, *images, inference.describe(analysis.frame), analysis.summary(),
+            gr.update(value=f"**Note.** {notice}" if notice else "", visible=notice is not None))
+
+
+def controls_for_model(model_name: str, mode_label: str, view: str) -> tuple[str, str]:
+    """(mode, view) the model can give: a model without a fusion module runs spectral-wise and
+    shows the RGB output instead of the fused one; other choices stay as they are."""
+    try:
+        fuses = inference.can_fuse(model_name)
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    if fuses:
+        return mode_label, view
+    return "Spectral-wise", ("RGB alone" if VIEWS[view] == FUSED else view)
+
+
+def display_options(view: str, invert: bool = False, fixed_range: bool = False, depth_min: float = 0.0,
+                    depth_max: float = 80.0, color_label: str | None = None,
+                    max_points: int = inference.DEFAULT_MAX_POINTS) -> DisplayOptions:
+    try:
+        return DisplayOptions(VIEWS[view], bool(invert), (float(depth_min), float(depth_max)) if fixed_range else None,
+                              LABEL_TO_SPECTRUM.get(color_label), int(max_points))
     except InputError as err:
         raise gr.Error(str(err)) from err
 
-    output, camera = chosen_output(view, prediction)
-    if output == "gt" and camera not in frame.depth:
-        raise gr.Error("this input has no ground-truth depth; pick a predicted output to view")
-    if output not in prediction.depth and output != "gt":
-        available = ", ".join("Fused" if o == "fused" else f"{SPECTRUM_LABELS[o]} alone" for o in prediction.depth)
-        raise gr.Error(f"'{view}' was not computed in this mode; available: {available}")
-    depth = frame.depth[camera] if output == "gt" else prediction.depth[output]
 
-    # One colour range for every panel, so near and far read the same across outputs.
-    reference = frame.depth.get(camera, depth)
-    value_range = (depth_min, depth_max) if fixed_range else inference.common_range(reference)
-    panels = {o: inference.depth_view(d, invert=invert, value_range=value_range,
-                                      title=("fused, " + SPECTRUM_LABELS[prediction.anchor] + " camera")
-                                      if o == "fused" else f"{SPECTRUM_LABELS[o]} alone")
-              for o, d in prediction.depth.items()}
-    main_panel = inference.depth_view(depth, invert=invert, value_range=value_range,
-                                      title=f"{view}, {SPECTRUM_LABELS[camera]} camera")
-    color_spectrum = LABEL_TO_SPECTRUM[color_label]
-    if color_spectrum not in frame.images:
-        color_spectrum = camera
-    cloud = inference.point_cloud(frame, depth, camera, color_spectrum, max_points=int(max_points))
-    stem = re.sub(r"[^A-Za-z0-9]+", "_", f"{frame.name}_{output}_{camera}")
-    downloads = [str(p) for p in inference.export_depth(depth, cloud, EXPORTS.new("result"), stem)]
-    metrics = inference.prediction_metrics(frame, prediction)
-    slider = inference.slider_pair(frame, depth, camera, invert=invert, value_range=value_range)
-    gt = frame.depth.get(camera)
-    error = inference.error_view(depth, gt, title=f"{view} vs ground truth") if output != "gt" and gt is not None \
-        else None
-    timing = " · ".join(f"{'fused' if k == 'fused' else SPECTRUM_LABELS.get(k, k)} {v:.0f} ms"
-                        for k, v in prediction.timings_ms.items())
-    params = prediction.parameters
-    status = (f"**{frame.name}** ({frame.condition or 'condition unknown'}) · model `{prediction.model_name}` "
-              f"({params.get('total', 0) / 1e6:.2f} M parameters, fusion {params.get('fusion', 0) / 1e6:.2f} M) · "
-              f"{timing}. Depth is metric, in metres.")
-    if frame.meta.get("calibration"):
-        status += f" Calibration: {frame.meta['calibration']}."
-    if frame.meta.get("probe"):
-        status += f" Inputs probed: {frame.meta['probe']}."
-    images = [inference.display_image(frame, s) if s in frame.images else None for s in SPECTRA]
-    depth_images = [panels.get(o) for o in (*SPECTRA, "fused")]
-    return (*images, inference.describe(frame), *depth_images, metrics or None, main_panel, cloud.figure,
-            downloads, status, slider, error)
+def show(analysis: Analysis | None, view: str, invert: bool, fixed_range: bool, depth_min: float,
+         depth_max: float) -> tuple:
+    """The display step, from the kept Analysis (no network): every output's panel in one
+    colour range, metrics, the chosen view's panel, slider and error map. Metrics and the
+    error map are hidden where there is no ground truth."""
+    if analysis is None:
+        return tuple(gr.skip() for _ in SHOW_OUTPUTS)
+    options = display_options(view, invert, fixed_range, depth_min, depth_max)
+    try:
+        panels = inference.output_panels(analysis, options)
+        panel = inference.view_panel(analysis, options)
+        slider = inference.slider_pair(analysis, options)
+        error = inference.error_view(analysis, options)
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    rows = analysis.metric_rows()
+    return (*(panels.get(output) for output in (*SPECTRA, FUSED)),
+            gr.update(value=rows or None, visible=bool(rows)), panel, slider,
+            gr.update(value=error, visible=error is not None))
+
+
+def show_cloud(analysis: Analysis | None, view: str, color_label: str, max_points: int) -> tuple:
+    """The follow-up step: the view's point cloud (display size) and its downloads (depth at
+    native resolution, PLY of the cloud)."""
+    if analysis is None:
+        return tuple(gr.skip() for _ in CLOUD_OUTPUTS)
+    options = display_options(view, color_label=color_label, max_points=max_points)
+    try:
+        cloud = inference.point_cloud(analysis, options)
+        paths = inference.downloads(analysis, options, EXPORTS.new("result"), cloud)
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    return cloud.figure, [str(p) for p in paths]
 
 
 def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, invert: bool):
@@ -153,23 +173,31 @@ def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, in
     spectrum = LABEL_TO_SPECTRUM[spectrum_label]
     if spectrum not in frame.images:
         raise gr.Error(f"this input has no {spectrum_label} image")
-    panels, rows = [], []
     try:
-        predictions = [inference.predict(frame, name, "spectral", spectra=[spectrum])
-                       for name in (teacher_name, student_name)]
+        analyses = [inference.analyse(frame, AnalysisRequest(name, "spectral", spectra=(spectrum,)))
+                    for name in (teacher_name, student_name)]
         summaries = [inference.model_summary(name) for name in (teacher_name, student_name)]
     except InputError as err:
         raise gr.Error(str(err)) from err
-    reference = frame.depth.get(spectrum, predictions[0].depth[spectrum])
-    value_range = inference.common_range(reference)
-    for role, prediction in zip(("teacher", "student"), predictions):
-        panels.append(inference.depth_view(prediction.depth[spectrum], invert=invert, value_range=value_range,
-                                           title=f"{role}: {prediction.model_name}, {spectrum_label}"))
-        metrics = {row[0]: row[1] for row in inference.prediction_metrics(frame, prediction)}
-        rows.append([role, prediction.model_name, round(prediction.parameters.get("total", 0) / 1e6, 2),
-                     round(prediction.timings_ms[spectrum], 1),
-                     metrics.get(f"{spectrum_label} alone", "no GT")])
+    options = DisplayOptions(spectrum, bool(invert), analyses[0].value_range)
+    panels, rows = [], []
+    for role, analysis in zip(("teacher", "student"), analyses):
+        panels.append(inference.view_panel(analysis, options))
+        abs_rel = analysis.metrics.get(spectrum, {}).get("abs_rel")
+        rows.append([role, analysis.model_name, round(analysis.parameters.get("total", 0) / 1e6, 2),
+                     round(analysis.timings_ms[spectrum], 1),
+                     round(abs_rel, 3) if abs_rel is not None else "no GT"])
     return (*panels, rows, " \n".join(summaries))
+
+
+def attention_controls(kind_label: str) -> tuple[gr.Slider, gr.Dropdown]:
+    """The layer slider and head choices sized to the backbone serving ``kind_label``."""
+    try:
+        layers, heads = inference.backbone_shape(kind_label.lower())
+    except InputError as err:
+        raise gr.Error(str(err)) from err
+    return (gr.Slider(0, layers - 1, value=layers - 1, step=1, label=f"Layer (0 - {layers - 1})"),
+            gr.Dropdown(["mean", *map(str, range(heads))], value="mean", label=f"Head ({heads})"))
 
 
 def show_attention(frame, spectrum_label: str, kind_label: str, layer: int, head: str, rollout: bool):
@@ -193,17 +221,6 @@ def show_prompt(frame, spectrum_label: str, prompt: str):
     return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
 
 
-def rerender(frame, *controls):
-    """A control changed: redraw the current frame, or nothing before one is chosen."""
-    if frame is None:
-        return tuple(gr.skip() for _ in range(RENDER_OUTPUTS))
-    return render(frame, *controls)
-
-
-# What render returns: 3 inputs, info, 4 depths, metrics, panel, cloud, downloads, status, slider, error.
-RENDER_OUTPUTS = 15
-
-
 def build_studio(default_model: str | None = None, data_root: Path | None = None) -> gr.Blocks:
     """The studio; ``default_model`` (a checkpoint name, folder or Hub id) preselects a model;
     ``data_root`` (an MS2 root) adds a browser over its test frames."""
@@ -213,10 +230,17 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
     if default_model is None:
         default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in checkpoints else \
             (checkpoints[0] if checkpoints else None)
+    dino_layers, dino_heads = inference.backbone_shape("dino")
+    try:
+        start_mode, start_view = controls_for_model(default_model, "Both", "Fused") if default_model else \
+            ("Both", "Fused")
+    except gr.Error:   # a default that does not load says so on first use, not at start
+        start_mode, start_view = "Both", "Fused"
     with gr.Blocks(title="SpectraDepth studio", delete_cache=(1800, 3600)) as studio:
         gr.Markdown(INTRO)
-        gr.Markdown(f"**Backbones.** {inference.backbone_status()}", elem_id="backbones")
-        frame_state = gr.State()
+        with gr.Accordion(f"Backbones: {inference.backbone_names()}", open=False, elem_id="backbones"):
+            gr.Markdown(inference.backbone_status())
+        frame_state, analysis_state = gr.State(), gr.State()
         with gr.Row():
             with gr.Column(scale=3):
                 gallery = gr.Gallery([(str(s.thumbnail), s.name) for s in samples], label="MS-Synth samples",
@@ -224,51 +248,56 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                 sample_name = gr.Dropdown([s.name for s in samples], label="Sample", value=None)
                 if browser is not None:
                     dataset_sequence, dataset_frame = dataset_browser(browser)
-            with gr.Column(scale=2):
-                rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"], height=120)
-                nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"], height=120)
-                thr_file = gr.File(label="Thermal (16-bit raw PNG)", file_types=["image"], height=120)
-                upload_button = gr.Button("Run on upload", variant="primary")
+                with gr.Accordion("Upload your own RGB / NIR / thermal images", open=False):
+                    rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"], height=120)
+                    nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"], height=120)
+                    thr_file = gr.File(label="Thermal (16-bit raw PNG)", file_types=["image"], height=120)
+                    upload_button = gr.Button("Run on upload", variant="primary")
+            with gr.Column(scale=4):   # the result, beside what was clicked
+                status = gr.Markdown("Pick a sample or upload images.", label="Status", elem_id="status")
+                notice = gr.Markdown(visible=False, elem_id="notice")
+                depth_image = gr.Image(label="Depth [m]", format="png", interactive=False, elem_id="depth-view")
         with gr.Row():
             model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=True,
                                      label="Checkpoint (folder in checkpoints/ or a Hub repo id)")
-            mode = gr.Radio(list(MODES), value="Both", label="Mode")
+            mode = gr.Radio(list(MODES), value=start_mode, label="Mode")
             anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
         with gr.Row():
             probe = gr.Radio(list(inference.PROBES), value="none",
                              label="Probe robustness: degrade the inputs before inference")
             strength = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Probe strength")
-        status = gr.Markdown("Pick a sample or upload images.", label="Status", elem_id="status")
-        info = gr.Dataframe(headers=INFO_HEADERS, label="Inputs", interactive=False)
-        with gr.Row():
-            spectrum_images = [gr.Image(label=SPECTRUM_LABELS[s], format="png", interactive=False) for s in SPECTRA]
         with gr.Tabs():
             with gr.Tab("Depth and 3-D"):
+                with gr.Row():
+                    view = gr.Radio(VIEW_CHOICES, value=start_view, label="Show (above, in 3-D and as download)")
+                    color_label = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Colour points by")
+                    invert = gr.Checkbox(label="Invert colours (near = blue)")
+                    fixed_range = gr.Checkbox(label="Fixed depth range")
+                    depth_min = gr.Slider(0, 100, value=0, step=1, label="min [m]")
+                    depth_max = gr.Slider(1, 150, value=80, step=1, label="max [m]")
+                    max_points = gr.Slider(5000, 200000, value=inference.DEFAULT_MAX_POINTS, step=5000,
+                                           label="max points")
                 with gr.Row():
                     depth_images = [gr.Image(label=f"Depth, {SPECTRUM_LABELS[s]} alone", format="png",
                                              interactive=False, elem_id=f"depth-{s}") for s in SPECTRA]
                     depth_images.append(gr.Image(label="Depth, fused", format="png", interactive=False,
                                                  elem_id="depth-fused"))
                 metrics = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics against ground truth (≤ 80 m)",
-                                       interactive=False)
-                with gr.Row():
-                    view = gr.Radio(VIEW_CHOICES, value="Fused", label="Show in 3-D and download")
-                    color_label = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Colour points by")
-                    invert = gr.Checkbox(label="Invert colours (near = blue)")
-                    fixed_range = gr.Checkbox(label="Fixed depth range")
-                    depth_min = gr.Slider(0, 100, value=0, step=1, label="min [m]")
-                    depth_max = gr.Slider(1, 150, value=80, step=1, label="max [m]")
-                    max_points = gr.Slider(5000, 200000, value=60000, step=5000, label="max points")
-                with gr.Row():
-                    depth_image = gr.Image(label="Depth [m]", format="png", interactive=False)
-                    cloud_plot = gr.Plot(label="Point cloud (metres)", elem_id="point-cloud")
+                                       interactive=False, visible=False)
                 with gr.Row():
                     slider = gr.ImageSlider(label="Input vs depth (drag)", format="png", interactive=False,
                                             elem_id="input-depth-slider")
-                    error_image = gr.Image(label="Relative error against ground truth", format="png",
-                                           interactive=False, elem_id="error-map")
-                downloads = gr.File(label="Downloads: depth PNG (uint16, m x 256), depth .npy (float32 m), PLY",
+                    cloud_plot = gr.Plot(label="Point cloud (metres)", elem_id="point-cloud")
+                error_image = gr.Image(label="Relative error against ground truth", format="png",
+                                       interactive=False, elem_id="error-map", visible=False)
+                downloads = gr.File(label="Downloads: depth PNG (uint16, m x 256), depth .npy (float32 m), "
+                                          "at the camera's resolution; PLY of the point cloud",
                                     file_count="multiple", interactive=False)
+                with gr.Accordion("Inputs as analysed", open=True):
+                    info = gr.Dataframe(headers=INFO_HEADERS, label="Inputs", interactive=False)
+                    with gr.Row():
+                        spectrum_images = [gr.Image(label=SPECTRUM_LABELS[s], format="png", interactive=False)
+                                           for s in SPECTRA]
             with gr.Tab("Teacher vs student"):
                 with gr.Row():
                     teacher_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-teacher"),
@@ -288,39 +317,65 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                 with gr.Row():
                     attention_spectrum = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Spectrum")
                     attention_kind = gr.Radio(["CLIP", "DINO"], value="DINO", label="Backbone")
-                    attention_layer = gr.Slider(-12, 11, value=-1, step=1, label="Layer (negative: from the last)")
-                    attention_head = gr.Dropdown(["mean", *map(str, range(16))], value="mean", label="Head")
+                    attention_layer = gr.Slider(0, dino_layers - 1, value=dino_layers - 1, step=1,
+                                                label=f"Layer (0 - {dino_layers - 1})")
+                    attention_head = gr.Dropdown(["mean", *map(str, range(dino_heads))], value="mean",
+                                                 label=f"Head ({dino_heads})")
                     attention_rollout = gr.Checkbox(label="Rollout through all layers")
                     attention_button = gr.Button("Show attention", variant="primary")
                 with gr.Row():
                     prompt = gr.Textbox(value="a very close car", label="CLIP prompt")
                     prompt_button = gr.Button("Show prompt similarity")
-                attention_image = gr.Image(label="Map over the input", format="png", interactive=False,
-                                           elem_id="attention")
+                attention_image = gr.Image(label="Map over the input, with its colour scale", format="png",
+                                           interactive=False, elem_id="attention")
                 attention_caption = gr.Markdown(elem_id="attention-caption")
 
-        controls = [model_name, mode, anchor, view, color_label, invert, fixed_range, depth_min, depth_max,
-                    max_points, probe, strength]
-        outputs = [*spectrum_images, info, *depth_images, metrics, depth_image, cloud_plot, downloads, status,
-                   slider, error_image]
+        network_controls = [model_name, mode, anchor, probe, strength]
+        display_controls = [view, invert, fixed_range, depth_min, depth_max]
+        cloud_controls = [view, color_label, max_points]
+        analyse_outputs = [analysis_state, *spectrum_images, info, status, notice]
+        show_outputs = [*depth_images, metrics, depth_image, slider, error_image]
+        cloud_outputs = [cloud_plot, downloads]
+
+        def analysed(event, public: bool = False) -> None:
+            """After the network step: show the depth, then the point cloud as a follow-up."""
+            named = (lambda name: {"api_name": name}) if public else (lambda name: {"api_visibility": "private"})
+            event.success(show, [analysis_state, *display_controls], show_outputs, **named("show")).success(
+                show_cloud, [analysis_state, *cloud_controls], cloud_outputs, **named("point_cloud"))
+
+        def analyse_after(event, public: bool = False) -> None:
+            """A new frame: analyse it with the current controls, then show."""
+            named = {"api_name": "analyse"} if public else {"api_visibility": "private"}
+            analysed(event.success(analyse_frame, [frame_state, *network_controls], analyse_outputs, **named), public)
+
         gallery.select(select_sample_name(samples), None, sample_name, api_visibility="private")
-        sample_name.change(load_sample, sample_name, frame_state, api_name="load_sample").success(
-            render, [frame_state, *controls], outputs, api_name="render")
-        upload_button.click(decode_upload, [rgb_file, nir_file, thr_file], frame_state,
-                            api_name="decode_upload").success(render, [frame_state, *controls], outputs,
-                                                              api_visibility="private")
-        if browser is not None:  # after the sample chain, whose render keeps the API name /render
+        analyse_after(sample_name.change(load_sample, sample_name, frame_state, api_name="load_sample"), public=True)
+        analyse_after(upload_button.click(decode_upload, [rgb_file, nir_file, thr_file], frame_state,
+                                          api_name="decode_upload"))
+        if browser is not None:
             # The frame choice reacts to the user only (.input): a new sequence sets it and loads its frame itself.
-            dataset_sequence.change(browser.choose_sequence, dataset_sequence, [dataset_frame, frame_state],
-                                    api_name="choose_dataset_sequence").success(
-                render, [frame_state, *controls], outputs, api_visibility="private")
-            dataset_frame.input(browser.load_frame, [dataset_sequence, dataset_frame], frame_state,
-                                api_name="load_dataset_frame").success(
-                render, [frame_state, *controls], outputs, api_visibility="private")
-        for control in controls:
-            control.change(rerender, [frame_state, *controls], outputs, api_visibility="private")
+            analyse_after(dataset_sequence.change(browser.choose_sequence, dataset_sequence,
+                                                  [dataset_frame, frame_state], api_name="choose_dataset_sequence"))
+            analyse_after(dataset_frame.input(browser.load_frame, [dataset_sequence, dataset_frame], frame_state,
+                                              api_name="load_dataset_frame"))
+        # A new model first sets mode and view to what it can give (fused depth or not).
+        model_chosen = model_name.input(controls_for_model, [model_name, mode, view], [mode, view],
+                                        api_visibility="private")
+        analysed(model_chosen.success(analyse_frame, [frame_state, *network_controls], analyse_outputs,
+                                      api_visibility="private"))
+        for control in (mode, anchor, probe, strength):
+            analysed(control.input(analyse_frame, [frame_state, *network_controls], analyse_outputs,
+                                   api_visibility="private"))
+        for control in display_controls:   # display only: the kept Analysis is redrawn, the network is not run
+            event = control.input(show, [analysis_state, *display_controls], show_outputs, api_visibility="private")
+            if control is view:
+                event.success(show_cloud, [analysis_state, *cloud_controls], cloud_outputs, api_visibility="private")
+        for control in (color_label, max_points):
+            control.input(show_cloud, [analysis_state, *cloud_controls], cloud_outputs, api_visibility="private")
         compare_button.click(compare, [frame_state, teacher_name, student_name, compare_spectrum, invert],
                              [teacher_depth, student_depth, comparison, compare_status], api_name="compare")
+        attention_kind.input(attention_controls, attention_kind, [attention_layer, attention_head],
+                             api_visibility="private")
         attention_button.click(show_attention, [frame_state, attention_spectrum, attention_kind, attention_layer,
                                                 attention_head, attention_rollout],
                                [attention_image, attention_caption], api_name="attention")

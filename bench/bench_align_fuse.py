@@ -81,8 +81,8 @@ def main() -> None:
 
     variants = {
         "3 spectral-wise passes (3 enc + 3 dec)": lambda: [network(images[s], s) for s in SPECTRA],
-        "fused pass (3 enc + anchor dec + fusion + dec)": lambda: model.predict_fused(images, K, T, anchor),
-        "fused, no warping (3 enc + fusion + dec)": lambda: unwarped.predict_fused(images, anchor=anchor),
+        "fused pass (3 enc + anchor dec + fusion + dec)": lambda: model.fused_depth(images, K, T, anchor),
+        "fused, no warping (3 enc + fusion + dec)": lambda: unwarped.fused_depth(images, anchor=anchor),
         "all outputs (3 spectral-wise + fused)": lambda: model(images, K, T, anchor),
         "  one encoder": lambda: network.encode(images[anchor], anchor),
         "  one decoder": lambda: network.decode(features[anchor], (args.height, args.width), anchor),

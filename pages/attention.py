@@ -15,8 +15,13 @@ with middle:
     kind = st.radio("Backbone", ["dino", "clip"], horizontal=True, format_func=str.upper)
 with right:
     rollout = st.toggle("Rollout through all layers")
-layer = st.slider("Layer (negative: from the last)", -12, 11, -1, disabled=rollout)
-head = st.selectbox("Head", ["mean", *map(str, range(16))], disabled=rollout)
+try:
+    layers, heads = inference.backbone_shape(kind)
+except InputError as err:
+    st.error(str(err))
+    st.stop()
+layer = st.slider(f"Layer (0 - {layers - 1})", 0, layers - 1, layers - 1, disabled=rollout, key=f"layer-{kind}")
+head = st.selectbox(f"Head ({heads})", ["mean", *map(str, range(heads))], disabled=rollout, key=f"head-{kind}")
 prompt = st.text_input("CLIP prompt", "This car appears to be very close")
 
 if frame is not None:

@@ -5,7 +5,7 @@ import streamlit as st
 from app import streamlit_ui as ui
 from core import inference
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS
-from core.inference import InputError
+from core.inference import FUSED, AnalysisRequest, InputError
 
 st.title("Compare")
 st.caption("The same MS-Synth scene and moment rendered by day, at night, in fog, in rain and with its "
@@ -22,9 +22,9 @@ with right:
 
 frames = ui.sample_under_conditions(scene)
 try:
-    with st.spinner("Fusing every condition ..."):
-        # The fused column is the same for both rows of models: computed once per condition.
-        fused = {condition: inference.predict(frame, fusion, "fused", "rgb") for condition, frame in frames.items()}
+    # The fused column is the same for both rows of models: analysed once per condition.
+    fused = {condition: ui.analyse(frame, AnalysisRequest(fusion, "fused", "rgb"))
+             for condition, frame in frames.items()}
 except InputError as err:
     st.error(str(err))
     st.stop()
@@ -35,18 +35,16 @@ for role, model_name in (("teacher", teacher), ("student", student)):
     for column, label in zip(header[1:], [*(SPECTRUM_LABELS[s] for s in SPECTRA), f"fused ({fusion})"]):
         column.markdown(f"**{label}**")
     for condition in EVAL_CONDITIONS:
-        frame = frames[condition]
         try:
-            with st.spinner(f"{role}, {condition} ..."):
-                prediction = inference.predict(frame, model_name, "spectral")
+            analysis = ui.analyse(frames[condition], AnalysisRequest(model_name, "spectral"))
         except InputError as err:
             st.error(str(err))
             st.stop()
-        value_range = inference.common_range(frame.depth["rgb"])
-        cells = [(s, prediction, s) for s in SPECTRA] + [("fused", fused[condition], "rgb")]
+        value_range = fused[condition].value_range   # the RGB camera's ground truth: one scale per row
+        cells = [(s, analysis) for s in SPECTRA] + [(FUSED, fused[condition])]
         row = st.columns([1, 3, 3, 3, 3])
         row[0].markdown(f"**{condition}**")
-        for column, (output, source, camera) in zip(row[1:], cells):
-            depth = source.depth[output]
-            abs_rel = inference.compute_depth_metrics(depth, frame.depth[camera], max_depth=80.0)["abs_rel"]
-            column.image(inference.depth_view(depth, value_range=value_range), caption=f"AbsRel {abs_rel:.3f}")
+        for column, (output, source) in zip(row[1:], cells):
+            abs_rel = source.metrics[output]["abs_rel"]
+            column.image(inference.depth_view(source.display_depth(output), value_range=value_range),
+                         caption=f"AbsRel {abs_rel:.3f}")

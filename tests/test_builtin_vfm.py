@@ -84,6 +84,7 @@ def builtins(tmp_path_factory):
     return tmp_path / "builtins"
 
 
+@pytest.mark.slow   # trains, as every test on the builtins fixture does
 @pytest.mark.parametrize("kind", ["clip", "dino"])
 def test_pretrain_vfm_saves_a_backbone_that_loads_like_real_weights(builtins, kind):
     folder = builtins / f"builtin-{kind}"
@@ -100,6 +101,7 @@ def test_pretrain_vfm_saves_a_backbone_that_loads_like_real_weights(builtins, ki
     assert torch.allclose(attention[-1].sum(-1), torch.ones(2, backbone.num_heads, 91), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_builtin_clip_embeds_prompts(builtins):
     clip = load_builtin("clip", root=builtins)
     text = clip.encode_text(["This car appears to be close", "This car appears to be distant"])
@@ -111,6 +113,7 @@ def test_missing_builtin_says_how_to_train_it(tmp_path):
         load_builtin("dino", root=tmp_path)
 
 
+@pytest.mark.slow
 def test_unavailable_real_backbone_falls_back_to_the_builtin_and_says_so(builtins, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(builtin_module, "BUILTIN_ROOT", builtins)

@@ -22,38 +22,59 @@ def client(tiny_checkpoint):
     demo.close()
 
 
-def render_args(model: str, mode: str = "Both", view: str = "Fused", probe: str = "none") -> list:
-    return [model, mode, "RGB", view, "RGB", False, False, 0, 80, 20000, probe, 0.5]
+pytestmark = pytest.mark.slow   # a served studio
 
 
-def named(outputs) -> dict:
-    names = ["rgb", "nir", "thr", "info", "depth_rgb", "depth_nir", "depth_thr", "depth_fused", "metrics",
-             "panel", "figure", "downloads", "status", "slider", "error"]
+def analyse(client, model: str, mode: str = "Both", probe: str = "none") -> dict:
+    """The network step for the session's frame: its outputs by name (the kept Analysis stays on the server)."""
+    outputs = client.predict(model, mode, "RGB", probe, 0.5, api_name="/analyse")
+    names = ["rgb", "nir", "thr", "info", "status", "notice"]
     assert len(outputs) == len(names)
     return dict(zip(names, outputs))
 
 
+def show(client, view: str = "Fused", invert: bool = False) -> dict:
+    """The display step from the kept Analysis."""
+    outputs = client.predict(view, invert, False, 0, 80, api_name="/show")
+    names = ["depth_rgb", "depth_nir", "depth_thr", "depth_fused", "metrics", "panel", "slider", "error"]
+    assert len(outputs) == len(names)
+    return dict(zip(names, outputs))
+
+
+def value(update):
+    """An output's value; outputs that can be hidden (metrics, error map, notice) come as updates."""
+    return update["value"] if isinstance(update, dict) and update.get("__type__") == "update" else update
+
+
+def cloud(client, view: str = "Fused") -> dict:
+    return dict(zip(["figure", "downloads"], client.predict(view, "RGB", 20000, api_name="/point_cloud")))
+
+
 def test_api_lists_the_named_endpoints(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/load_sample", "/render", "/decode_upload", "/compare", "/attention", "/prompt_similarity"} <= set(api)
+    assert {"/load_sample", "/analyse", "/show", "/point_cloud", "/decode_upload", "/compare", "/attention",
+            "/prompt_similarity"} <= set(api)
 
 
 def test_sample_prediction_through_the_api(client, tiny_checkpoint):
     sample = inference.list_samples()[2]
     client.predict(sample.name, api_name="/load_sample")
-    out = named(client.predict(*render_args(tiny_checkpoint), api_name="/render"))
+    analysed = analyse(client, tiny_checkpoint)
+    out = {**analysed, **show(client), **cloud(client)}
     assert np.asarray(Image.open(out["thr"])).shape == (256, 640)
     for key, width in (("depth_rgb", 1224), ("depth_nir", 1280), ("depth_thr", 640), ("depth_fused", 1224)):
         assert np.asarray(Image.open(out[key])).shape[1] == width
-    assert [row[0] for row in out["metrics"]["data"]][-1] == "fused (RGB anchor)"
-    assert all(0 <= row[1] < 10 for row in out["metrics"]["data"])
+    metrics = value(out["metrics"])["data"]
+    assert [row[0] for row in metrics][-1] == "fused (RGB anchor)"
+    assert all(0 <= row[1] < 10 for row in metrics)
     assert json.loads(out["figure"]["plot"])["data"][0]["type"] == "scatter3d"
     suffixes = sorted(path.rsplit(".", 1)[1] for path in out["downloads"])
     assert suffixes == ["npy", "ply", "png"]
     depth_png = np.asarray(Image.open(next(p for p in out["downloads"] if p.endswith(".png"))))
     assert depth_png.dtype == np.uint16 and depth_png.max() > 255
     assert sample.name in out["status"] and "metres" in out["status"]
-    assert len(out["slider"]) == 2 and out["error"] is not None
+    assert len(out["slider"]) == 2 and np.asarray(Image.open(value(out["error"]))).shape[1] == 1224
+    assert out["notice"]["visible"] is False
 
 
 def test_uploaded_16_bit_thermal_through_the_api(client, tiny_checkpoint, tmp_path):
@@ -62,14 +83,13 @@ def test_uploaded_16_bit_thermal_through_the_api(client, tiny_checkpoint, tmp_pa
     write_png(thermal, frame.images["thr"])
     write_png(rgb, frame.images["rgb"])
     client.predict(handle_file(str(rgb)), None, handle_file(str(thermal)), api_name="/decode_upload")
-    out = named(client.predict(*render_args(tiny_checkpoint, mode="Spectral-wise", view="Thermal alone"),
-                               api_name="/render"))
+    out = {**analyse(client, tiny_checkpoint, mode="Spectral-wise"), **show(client, view="Thermal alone")}
     info = {row[0]: row for row in out["info"]["data"]}
     assert info["Thermal"][2] == "16-bit x 1" and "°C" in info["Thermal"][3]
     assert out["nir"] is None and out["depth_fused"] is None
     assert np.asarray(Image.open(out["depth_thr"])).shape[1] == 640
-    assert "Calibration: none uploaded" in out["status"]
-    assert out["metrics"]["data"] in ([], None) or out["metrics"] is None
+    assert "Calibration: none uploaded" in out["status"] and "MS-Synth" in value(out["notice"])
+    assert not out["metrics"]["visible"] and not out["error"]["visible"]
 
 
 @pytest.mark.parametrize("case, message", [
@@ -92,9 +112,9 @@ def test_bad_uploads_are_clear_errors_and_the_app_keeps_serving(client, tiny_che
     with pytest.raises(AppError, match=message):
         client.predict(None, None, handle_file(str(path)), api_name="/decode_upload")
     client.predict(inference.list_samples()[0].name, api_name="/load_sample")
-    out = named(client.predict(*render_args(tiny_checkpoint, mode="Spectral-wise", view="RGB alone"),
-                               api_name="/render"))
-    assert out["depth_rgb"] is not None
+    analyse(client, tiny_checkpoint, mode="Spectral-wise")
+    out = show(client, view="RGB alone")
+    assert np.asarray(Image.open(out["depth_rgb"])).shape[1] == 1224
 
 
 def test_spaces_front_matter_matches_the_installed_stack():

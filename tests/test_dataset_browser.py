@@ -36,9 +36,14 @@ def tiny_root(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
 
 @pytest.fixture
 def controls(tiny_checkpoint):
-    return dict(model_name=tiny_checkpoint, mode_label="Both", anchor_label="RGB", view="Fused",
-                color_label="Thermal", invert=False, fixed_range=False, depth_min=0.0, depth_max=80.0,
-                max_points=5000)
+    return dict(model_name=tiny_checkpoint, mode_label="Both", anchor_label="RGB")
+
+
+def analyse_and_show(frame, controls) -> dict:
+    """The studio's network step then its display step for the fused view, outputs by name."""
+    analysed = studio.analyse_frame(frame, **controls)
+    shown = studio.show(analysed[0], "Fused", False, False, 0.0, 80.0)
+    return dict(zip((*studio.ANALYSE_OUTPUTS, *studio.SHOW_OUTPUTS), (*analysed, *shown)))
 
 
 def test_lists_every_test_sequence_with_its_condition_and_frame_count(tiny_root):
@@ -79,12 +84,13 @@ def test_studio_handler_gives_depth_metrics_and_error_map(tiny_root, controls):
     first, last = ms2.list_frames(root, sequence)
     frame_choice, frame = browser.choose_sequence(sequence)
     assert frame_choice.value == first and frame.name.endswith(f"{sequence}/{first}")
-    out = studio.render(frame, **controls)
-    assert len(out) == studio.RENDER_OUTPUTS
-    depth_fused, metrics, status, error = out[7], out[8], out[12], out[14]
-    assert depth_fused is not None and depth_fused.shape[1] == frame.cameras["rgb"].width
-    assert [row[0] for row in metrics] == ["RGB alone", "NIR alone", "Thermal alone", "fused (RGB anchor)"]
-    assert error is not None and error.shape[1] == frame.cameras["rgb"].width
+    out = analyse_and_show(frame, controls)
+    depth_fused, metrics, status, error = out["depth_fused"], out["metrics"], out["status"], out["error"]
+    assert depth_fused.shape[1] == frame.cameras["rgb"].width
+    assert metrics["visible"] and [row[0] for row in metrics["value"]] == [
+        "RGB alone", "NIR alone", "Thermal alone", "fused (RGB anchor)"]
+    assert error["visible"] and error["value"].shape[1] == frame.cameras["rgb"].width
+    assert out["notice"]["visible"] and "sync_data" in out["notice"]["value"]
     assert "(rain)" in status and "tiny-ms2/sync_data" in status and str(root) not in status
     other = browser.load_frame(sequence, last)
     assert other.name.endswith(f"/{last}") and not np.array_equal(other.images["rgb"], frame.images["rgb"])
@@ -97,9 +103,9 @@ def test_real_frames_without_ground_truth_show_depth_only(shared_ms2, tmp_path, 
     assert browser.sequences[REAL_SEQUENCE].condition == "day"
     _, frame = browser.choose_sequence(REAL_SEQUENCE)
     assert not frame.depth and frame.images["thr"].dtype == np.uint16
-    out = studio.render(frame, **controls)
-    depth_fused, metrics, error = out[7], out[8], out[14]
-    assert depth_fused is not None and metrics is None and error is None
+    out = analyse_and_show(frame, controls)
+    assert out["depth_fused"].shape[1] == frame.cameras["rgb"].width
+    assert not out["metrics"]["visible"] and not out["error"]["visible"]
 
 
 def test_bad_sequences_and_frames_are_readable_errors(tiny_root):
@@ -172,6 +178,7 @@ def test_studio_offers_the_dataset_only_when_given_one(tiny_root, tiny_checkpoin
     assert "dataset-sequence" not in {getattr(block, "elem_id", None) for block in without.blocks.values()}
 
 
+@pytest.mark.slow
 def test_served_studio_browses_the_dataset_through_its_api(tiny_root, tiny_checkpoint):
     root, lists = tiny_root
     demo = launch(tiny_checkpoint, data_root=root, block=False, server_name="127.0.0.1")
@@ -184,11 +191,10 @@ def test_served_studio_browses_the_dataset_through_its_api(tiny_root, tiny_check
         frame_choice = client.predict(sequence, api_name="/choose_dataset_sequence")   # the frame dropdown's update
         assert frame_choice["value"] == first and [value for _, value in frame_choice["choices"]] == [first, last]
         client.predict(sequence, last, api_name="/load_dataset_frame")
-        render_args = [tiny_checkpoint, "Both", "RGB", "Fused", "RGB", False, False, 0, 80, 5000, "none", 0.5]
-        outputs = client.predict(*render_args, api_name="/render")
-        metrics, status = outputs[8], outputs[12]
+        status = client.predict(tiny_checkpoint, "Both", "RGB", "none", 0.5, api_name="/analyse")[4]
+        metrics = client.predict("Fused", False, False, 0, 80, api_name="/show")[4]
         assert f"{sequence}/{last}" in status and "(day)" in status
-        assert metrics["data"][-1][0] == "fused (RGB anchor)"
+        assert metrics["value"]["data"][-1][0] == "fused (RGB anchor)"
     finally:
         demo.close()
 
@@ -201,6 +207,7 @@ def test_streamlit_takes_data_after_the_double_dash():
     assert streamlit_ui.data_argument(["-q", "tests/test_streamlit.py"]) is None
 
 
+@pytest.mark.slow
 def test_streamlit_page_browses_the_dataset_with_metrics(tiny_root, monkeypatch):
     root, lists = tiny_root
     monkeypatch.setenv(inference.DATASET_ENV, str(root))
@@ -217,6 +224,7 @@ def test_streamlit_page_browses_the_dataset_with_metrics(tiny_root, monkeypatch)
     assert any(f"tiny-ms2 · {night}/{last}" in caption.value and "(night)" in caption.value for caption in at.caption)
 
 
+@pytest.mark.slow
 def test_streamlit_says_why_a_dataset_cannot_be_used(tmp_path, monkeypatch):
     monkeypatch.setenv(inference.DATASET_ENV, str(tmp_path))
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=600).run()

@@ -11,8 +11,9 @@ import yaml
 from core.data.imageio import write_png
 from core.data.ms2 import depth_to_uint16
 from core.geometry.camera import Camera
-from core.inference import predict
+from core.inference import AnalysisRequest, analyse
 from core.metrics import compute_depth_metrics
+from train.targets import real_targets
 from train.evaluate_real import (CONSTANT_FLOOR, FLAT_ROAD_FLOOR, RealEvalConfig, floor_predictions, flat_road_floor,
                                  frame_ids, read_real_frame, run_eval_real)
 
@@ -109,7 +110,7 @@ def test_report_and_json_match_compute_depth_metrics(tiny_frames, tiny_checkpoin
         road_rows = np.minimum(np.where(v > 0, HEIGHT * K["fy"] / np.where(v > 0, v, 1.0), CAP), CAP)
         road = np.repeat(road_rows[:, None], K["width"], axis=1)
         constant = np.full(gt.shape, np.median(road[gt > 0]))
-        model = predict(frame, tiny_checkpoint, mode="spectral", spectra=["rgb"]).depth["rgb"]
+        model = analyse(frame, AnalysisRequest(tiny_checkpoint, "spectral", spectra=("rgb",))).depth("rgb")
         assert model.shape == gt.shape == (K["height"], K["width"])
         for scaling in ("median_scaled", "metric"):
             results = record["results"][scaling]
@@ -179,3 +180,15 @@ def test_shipped_config_declares_every_key_and_shipped_checkpoints():
     assert RealEvalConfig(**cfg) == RealEvalConfig()  # the defaults are the shipped config
     for name in cfg["checkpoints"]:
         assert (REPO_ROOT / "checkpoints" / name / "config.json").is_file()
+
+
+def test_real_targets_check_the_default_mean_and_every_frame_against_the_flat_road():
+    def row(a, b):
+        return {"per_frame": {"1": {"abs_rel": a}, "2": {"abs_rel": b}}, "mean": {"abs_rel": (a + b) / 2}}
+
+    rows = {FLAT_ROAD_FLOOR: row(0.30, 0.40), "good": row(0.15, 0.20), "half": row(0.25, 0.45)}
+    text = real_targets(rows, {"default": "good", "below_flat_road": ["good", "half"]}, FLAT_ROAD_FLOOR)
+    lines = text.splitlines()
+    assert "| good: mean AbsRel (median-scaled) on the real frames | 0.175 | <= 0.20 | yes |" in lines
+    assert "| good: worst frame's AbsRel minus its flat-road floor | -0.150 | < 0 on every frame | yes |" in lines
+    assert "| half: worst frame's AbsRel minus its flat-road floor | 0.050 | < 0 on every frame | NO |" in lines

@@ -137,7 +137,7 @@ def test_fusion_runs_for_every_subset_and_anchor(model, subset):
                 assert torch.equal(fused, out["depth"][anchor])
             else:
                 assert not torch.equal(fused, out["depth"][anchor])
-            assert torch.allclose(model.predict_fused(images, K, T, anchor=anchor), fused, atol=1e-6)
+            assert torch.allclose(model.fused_depth(images, K, T, anchor=anchor), fused, atol=1e-6)
 
 
 def test_a_camera_that_sees_none_of_the_anchor_view_gets_zero_weight(model):
@@ -325,6 +325,7 @@ def test_missing_checkpoint_offline_fails_fast(monkeypatch, tmp_path):
         assert time.monotonic() - start < 5
 
 
+@pytest.mark.slow   # a training run
 def test_a_tiny_batch_overfits():
     torch.manual_seed(0)
     model = build_model(AlignFuseConfig(fusion=False)).train()

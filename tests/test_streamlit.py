@@ -9,10 +9,12 @@ from streamlit.testing.v1 import AppTest
 
 from core import inference
 from core.data.msynth import render_frame
+from core.models import DepthModel
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO / "pages"
 TIMEOUT = 600
+pytestmark = pytest.mark.slow   # every page run end to end
 
 
 def page(name: str) -> AppTest:
@@ -41,7 +43,27 @@ def test_explore_runs_a_sample(checkpoint):
     assert not at.exception and not at.error
     assert len(images(at)) >= 3 + 4            # three inputs, three spectral-wise depths and the fused one
     assert len(at.dataframe) == 1                # metrics against ground truth
+    assert list(at.dataframe[0].value.columns) == ["output", *inference.METRIC_LABELS.values()]
+    assert at.radio[1].options == ["Spectral-wise", "Fused", "Both"]   # the studio's words, not the code's
     assert {button.label.rsplit(".", 1)[1] for button in at.get("download_button")} == {"png", "npy", "ply"}
+
+
+def test_explore_redraws_display_choices_without_the_network(checkpoint, monkeypatch):
+    calls = []
+    infer = DepthModel.infer
+
+    def counted(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return infer(self, *args, **kwargs)
+    monkeypatch.setattr(DepthModel, "infer", counted)
+    at = page("explore").run()
+    calls.clear()
+    at.selectbox(key="explore-sample").set_value(inference.list_samples()[5].name).run()   # a frame not cached yet
+    assert len(calls) == 1
+    before = [image.value for image in images(at)]
+    at.toggle[0].set_value(True).run()          # invert colours
+    assert not at.exception and len(calls) == 1
+    assert [image.value for image in images(at)] != before
 
 
 # Pages that take uploads: (page, widget key prefix, whether a radio must point at the thermal camera, output).
@@ -105,12 +127,17 @@ def test_point_cloud_page_plots_and_downloads(checkpoint):
     assert at.get("download_button")[0].label.startswith("Download ") and ".ply" in at.get("download_button")[0].label
 
 
-def test_results_page_plots_every_checkpoint(checkpoint):
+def test_results_page_reads_records_and_times_nothing_at_load(checkpoint, monkeypatch):
+    timed = []
+    monkeypatch.setattr(inference, "spectral_latency_ms", lambda name, *args, **kwargs: timed.append(name) or 1.0)
     at = page("results").run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 3 and not timed
     table = at.code[0].value
     assert table.startswith("| checkpoint | mode | camera |") and inference.DEFAULT_CHECKPOINT in table
+    assert "| Spectral-wise | RGB |" in table
+    at.button[0].click().run()
+    assert timed and not at.exception
 
 
 def test_entry_script_navigates_to_explore(checkpoint):

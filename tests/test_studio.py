@@ -10,6 +10,9 @@ from app import studio
 from app.__main__ import launch
 from core import inference
 from core.data.frame import CONDITIONS
+from core.models import DepthModel
+
+SKIP = gr.skip()
 
 
 @pytest.fixture(scope="module")
@@ -17,18 +20,39 @@ def samples():
     return inference.list_samples()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def controls(tiny_checkpoint):
     return dict(model_name=tiny_checkpoint, mode_label="Both", anchor_label="RGB", view="Fused",
                 color_label="Thermal", invert=False, fixed_range=False, depth_min=0.0, depth_max=80.0,
                 max_points=20000)
 
 
-def unpack(outputs):
-    names = ["rgb", "nir", "thr", "info", "depth_rgb", "depth_nir", "depth_thr", "depth_fused", "metrics",
-             "panel", "figure", "downloads", "status", "slider", "error"]
-    assert len(outputs) == len(names) == studio.RENDER_OUTPUTS
+def run(frame, model_name, mode_label, anchor_label, view, color_label, invert, fixed_range, depth_min, depth_max,
+        max_points, probe_label="none", strength=0.5) -> dict:
+    """The three steps a click runs (analyse, show, point cloud), their outputs by name."""
+    analysed = studio.analyse_frame(frame, model_name, mode_label, anchor_label, probe_label, strength)
+    shown = studio.show(analysed[0], view, invert, fixed_range, depth_min, depth_max)
+    cloud = studio.show_cloud(analysed[0], view, color_label, max_points)
+    outputs = (*analysed, *shown, *cloud)
+    names = (*studio.ANALYSE_OUTPUTS, *studio.SHOW_OUTPUTS, *studio.CLOUD_OUTPUTS)
+    assert len(outputs) == len(names)
     return dict(zip(names, outputs))
+
+
+@pytest.fixture(scope="module")
+def first_sample(samples, controls) -> dict:
+    """The first sample through all three steps with the default controls, once for the tests that read it."""
+    frame = studio.load_sample(samples[0].name)
+    return {"frame": frame, **run(frame, **controls)}
+
+
+def value(update):
+    """The value of an output that may come as a gr.update (metrics, error map, notice)."""
+    return update["value"] if isinstance(update, dict) and update.get("__type__") == "update" else update
+
+
+def visible(update) -> bool:
+    return update.get("visible", True)
 
 
 def test_gallery_covers_every_condition(samples):
@@ -36,22 +60,24 @@ def test_gallery_covers_every_condition(samples):
     assert all(s.thumbnail.exists() for s in samples)
 
 
-def test_sample_renders_spectra_depths_metrics_cloud_and_downloads(samples, controls):
-    frame = studio.load_sample(samples[0].name)
-    out = unpack(studio.render(frame, **controls))
+def test_sample_renders_spectra_depths_metrics_cloud_and_downloads(first_sample, controls):
+    out = first_sample
     assert out["rgb"].shape == (384, 1224, 3) and out["nir"].shape == (352, 1280) and out["thr"].shape == (256, 640)
     assert out["thr"].dtype == np.uint8 and out["thr"].std() > 10  # normalised thermal, not a black frame
     for key, width in (("depth_rgb", 1224), ("depth_nir", 1280), ("depth_thr", 640), ("depth_fused", 1224)):
         assert out[key].shape[1] == width and out[key].ndim == 3
-    assert [row[0] for row in out["metrics"]] == ["RGB alone", "NIR alone", "Thermal alone", "fused (RGB anchor)"]
-    assert all(0 <= row[1] < 10 for row in out["metrics"])
+    rows = value(out["metrics"])
+    assert visible(out["metrics"])
+    assert [row[0] for row in rows] == ["RGB alone", "NIR alone", "Thermal alone", "fused (RGB anchor)"]
+    assert all(0 <= row[1] < 10 for row in rows)
     assert len(out["figure"].data) == 1 and 0 < len(out["figure"].data[0].x) <= controls["max_points"] * 1.1
     assert "metres" in out["status"] and "ms" in out["status"]
+    assert not visible(out["notice"])          # an MS-Synth sample needs no note on training data
 
 
 def test_ground_truth_view_downloads_exact_depth(samples, controls):
     frame = studio.load_sample(samples[2].name)
-    out = unpack(studio.render(frame, **{**controls, "view": "Ground truth", "anchor_label": "Thermal"}))
+    out = run(frame, **{**controls, "view": "Ground truth", "anchor_label": "Thermal"})
     png = next(p for p in out["downloads"] if p.endswith(".png"))
     npy = next(p for p in out["downloads"] if p.endswith(".npy"))
     depth = frame.depth["thr"]
@@ -62,48 +88,112 @@ def test_ground_truth_view_downloads_exact_depth(samples, controls):
     assert any(p.endswith(".ply") for p in out["downloads"])
 
 
-def test_every_output_and_colouring_renders(samples, controls):
+def test_each_view_shows_its_own_camera_and_colouring_changes_the_points(samples, controls):
     frame = studio.load_sample(samples[1].name)
-    for view in studio.VIEW_CHOICES:
-        for color_label in ("RGB", "NIR", "Thermal"):
-            out = unpack(studio.render(frame, **{**controls, "view": view, "color_label": color_label}))
-            assert out["figure"] is not None and out["panel"] is not None
+    analysis = studio.analyse_frame(frame, controls["model_name"], "Both", "Thermal")[0]
+    widths = {camera.width for camera in frame.cameras.values()}
+    assert len(widths) == 3   # the cameras differ, so a panel's width says which camera it shows
+    for view, camera in (("Fused", "thr"), ("RGB alone", "rgb"), ("NIR alone", "nir"), ("Thermal alone", "thr"),
+                         ("Ground truth", "thr")):
+        shown = dict(zip(studio.SHOW_OUTPUTS, studio.show(analysis, view, False, False, 0, 80)))
+        assert shown["panel"].shape[1] == frame.cameras[camera].width
+        image, depth = shown["slider"]
+        assert image.shape == depth.shape == (*frame.cameras[camera].size, 3)
+    colours = {}
+    for color_label in ("RGB", "NIR", "Thermal"):
+        figure, paths = studio.show_cloud(analysis, "NIR alone", color_label, 5000)
+        colours[color_label] = np.asarray(figure.data[0].marker.color)
+        assert any("_nir_nir_" in p.rsplit("/", 1)[1] for p in paths)
+    assert not np.array_equal(colours["RGB"], colours["Thermal"])
+    assert not np.array_equal(colours["NIR"], colours["Thermal"])
 
 
 def test_spectral_mode_has_no_fused_output(samples, controls):
     frame = studio.load_sample(samples[0].name)
-    out = unpack(studio.render(frame, **{**controls, "mode_label": "Spectral-wise", "view": "NIR alone"}))
-    assert out["depth_fused"] is None and out["depth_nir"] is not None
+    out = run(frame, **{**controls, "mode_label": "Spectral-wise", "view": "NIR alone"})
+    assert out["depth_fused"] is None and out["depth_nir"].shape[1] == 1280
     with pytest.raises(gr.Error, match="not computed in this mode"):
-        studio.render(frame, **{**controls, "mode_label": "Spectral-wise", "view": "Fused"})
+        studio.show(out["analysis"], "Fused", False, False, 0, 80)
 
 
-def test_fixed_range_must_be_ordered(samples, controls):
-    frame = studio.load_sample(samples[0].name)
+def test_fixed_range_must_be_ordered_and_sets_the_colour_bar(first_sample):
+    analysis = first_sample["analysis"]
     with pytest.raises(gr.Error, match="max > min"):
-        studio.render(frame, **{**controls, "fixed_range": True, "depth_min": 50.0, "depth_max": 10.0})
+        studio.show(analysis, "Fused", False, True, 50.0, 10.0)
+    suggested = studio.show(analysis, "Fused", False, False, 0, 80)[5]
+    fixed = studio.show(analysis, "Fused", False, True, 0.0, 200.0)[5]
+    assert suggested.shape == fixed.shape and not np.array_equal(suggested, fixed)
 
 
 def test_controls_before_any_frame_change_nothing(controls):
-    assert all(isinstance(o, dict) or o is not None for o in studio.rerender(None, *controls.values()))
+    assert studio.analyse_frame(None, controls["model_name"], "Both", "RGB") == (SKIP,) * len(studio.ANALYSE_OUTPUTS)
+    assert studio.show(None, "Fused", False, False, 0, 80) == (SKIP,) * len(studio.SHOW_OUTPUTS)
+    assert studio.show_cloud(None, "Fused", "RGB", 5000) == (SKIP,) * len(studio.CLOUD_OUTPUTS)
 
 
-def test_real_ms2_upload_keeps_16_bit_thermal(shared_ms2, controls):
+def test_display_only_controls_run_no_network(samples, controls, monkeypatch):
+    calls = []
+    infer = DepthModel.infer
+
+    def counted(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return infer(self, *args, **kwargs)
+    monkeypatch.setattr(DepthModel, "infer", counted)
+    frame = studio.load_sample(samples[0].name)
+    analysis = studio.analyse_frame(frame, controls["model_name"], "Both", "RGB")[0]
+    assert len(calls) == 1
+    plain = studio.show(analysis, "Fused", False, False, 0, 80)
+    inverted = studio.show(analysis, "Fused", True, False, 0, 80)
+    ranged = studio.show(analysis, "Fused", False, True, 5.0, 30.0)
+    other_view = studio.show(analysis, "NIR alone", False, False, 0, 80)
+    clouds = [studio.show_cloud(analysis, "Fused", colour, 5000)[0] for colour in ("RGB", "Thermal")]
+    assert len(calls) == 1   # one network run for the frame, none for any display choice
+    for changed in (inverted, ranged):
+        assert not np.array_equal(changed[3], plain[3])                   # the fused panel was redrawn
+    assert other_view[5].shape[1] == frame.cameras["nir"].width
+    assert not np.array_equal(clouds[0].data[0].marker.color, clouds[1].data[0].marker.color)
+
+
+def test_network_controls_rerun_the_network(samples, controls):
+    frame = studio.load_sample(samples[0].name)
+    fused_rgb = studio.analyse_frame(frame, controls["model_name"], "Both", "RGB")[0]
+    fused_thr = studio.analyse_frame(frame, controls["model_name"], "Fused", "Thermal")[0]
+    spectral = studio.analyse_frame(frame, controls["model_name"], "Spectral-wise", "RGB")[0]
+    assert (fused_rgb.anchor, fused_thr.anchor, spectral.anchor) == ("rgb", "thr", None)
+    assert fused_thr.outputs == ("fused",) and spectral.outputs == ("rgb", "nir", "thr")
+    assert fused_thr.depth("fused").shape == frame.cameras["thr"].size
+
+
+def test_real_ms2_upload_keeps_16_bit_thermal_and_says_what_was_assumed(shared_ms2, controls):
     frame = studio.decode_upload(*(str(shared_ms2 / f"000011_{s}.png") for s in ("rgb", "nir", "thr")))
     assert frame.images["thr"].dtype == np.uint16 and 2500 < frame.images["thr"].mean() < 7000
-    out = unpack(studio.render(frame, **controls))
+    out = run(frame, **controls)
     assert out["thr"].std() > 10
-    assert out["metrics"] is None  # no ground truth for uploads
+    assert not visible(out["metrics"]) and not visible(out["error"])   # no ground truth for uploads
     assert out["depth_fused"] is not None and "Calibration" in out["status"]
+    assert visible(out["notice"]) and "MS-Synth" in value(out["notice"]) and "rig" in value(out["notice"])
     assert "°C" in out["info"][-1][3]
     with pytest.raises(gr.Error, match="no ground-truth depth"):
-        studio.render(frame, **{**controls, "view": "Ground truth"})
+        studio.show(out["analysis"], "Ground truth", False, False, 0, 80)
 
 
 def test_upload_of_a_single_spectrum_runs_spectral_wise(shared_ms2, controls):
     frame = studio.decode_upload(None, None, str(shared_ms2 / "002079_thr.png"))
-    out = unpack(studio.render(frame, **{**controls, "view": "Thermal alone"}))
-    assert out["depth_thr"] is not None and out["depth_rgb"] is None
+    out = run(frame, **{**controls, "view": "Thermal alone"})
+    assert out["depth_thr"].shape[1] == frame.cameras["thr"].width and out["depth_rgb"] is None
+
+
+def test_a_large_upload_is_shown_at_display_size_and_downloaded_at_its_own(tmp_path, controls, samples):
+    sample = studio.load_sample(samples[0].name)
+    big = np.repeat(np.repeat(sample.images["rgb"], 3, axis=0), 3, axis=1)   # 3672 x 1152
+    path = tmp_path / "big_rgb.png"
+    Image.fromarray(big).save(path)
+    frame = studio.decode_upload(str(path), None, None)
+    out = run(frame, **{**controls, "view": "RGB alone", "max_points": 5000})
+    assert out["rgb"].shape[1] == inference.DISPLAY_MAX_WIDTH and out["depth_rgb"].shape[1] == 1280
+    assert out["panel"].shape[1] == 1280 and out["slider"][0].shape == (402, 1280, 3)
+    npy = np.load(next(p for p in out["downloads"] if p.endswith(".npy")))
+    assert npy.shape == big.shape[:2]
 
 
 def test_bad_uploads_give_clear_errors(tmp_path):
@@ -122,9 +212,10 @@ def test_bad_uploads_give_clear_errors(tmp_path):
 def test_missing_checkpoint_is_a_clear_error(samples, controls):
     frame = studio.load_sample(samples[0].name)
     with pytest.raises(gr.Error, match="no checkpoint folder"):
-        studio.render(frame, **{**controls, "model_name": "no-such-checkpoint"})
+        studio.analyse_frame(frame, "no-such-checkpoint", "Both", "RGB")
 
 
+@pytest.mark.slow
 def test_studio_serves_the_page():
     demo = launch(block=False, server_name="127.0.0.1")
     try:
@@ -140,16 +231,27 @@ def test_teacher_and_student_side_by_side_with_cost(samples, tiny_teacher_studen
     frame = studio.load_sample(samples[0].name)
     teacher_panel, student_panel, rows, summary = studio.compare(frame, teacher, student, "Thermal", False)
     assert teacher_panel.shape[1] == student_panel.shape[1] == 640 and teacher_panel.ndim == 3
+    assert not np.array_equal(teacher_panel, student_panel)
     assert [row[0] for row in rows] == ["teacher", "student"]
     assert rows[0][2] > rows[1][2] > 0 and all(row[3] > 0 for row in rows)   # parameters [M], time [ms]
     assert all(0 <= row[4] < 10 for row in rows)                              # AbsRel against GT
     assert "frozen backbones" in summary and "vfm_student" in summary
 
 
-def test_teacher_has_no_fused_mode(samples, controls, tiny_teacher_student):
+def test_teacher_has_no_fused_mode_and_choosing_it_switches_to_spectral_wise(samples, controls,
+                                                                             tiny_teacher_student):
     frame = studio.load_sample(samples[0].name)
     with pytest.raises(gr.Error, match="no fusion module"):
-        studio.render(frame, **{**controls, "model_name": tiny_teacher_student[0]})
+        studio.analyse_frame(frame, tiny_teacher_student[0], "Both", "RGB")
+    assert studio.controls_for_model(tiny_teacher_student[0], "Both", "Fused") == ("Spectral-wise", "RGB alone")
+    assert studio.controls_for_model(tiny_teacher_student[1], "Fused", "NIR alone") == ("Spectral-wise", "NIR alone")
+    assert studio.controls_for_model(controls["model_name"], "Both", "Fused") == ("Both", "Fused")
+
+
+def test_a_student_by_default_starts_spectral_wise(tiny_teacher_student):
+    page = studio.build_studio(tiny_teacher_student[1])
+    radios = {block.label: block.value for block in page.blocks.values() if isinstance(block, gr.Radio)}
+    assert radios["Mode"] == "Spectral-wise" and radios["Show (above, in 3-D and as download)"] == "RGB alone"
 
 
 def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monkeypatch):
@@ -158,39 +260,47 @@ def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monke
     monkeypatch.setenv("SPECTRADEPTH_DINO", dino)
     inference.load_vfm.cache_clear()
     frame = studio.load_sample(samples[2].name)
-    overlay, caption = studio.show_attention(frame, "Thermal", "DINO", -1, "mean", False)
-    assert overlay.shape == (256, 640, 3) and "layer 1, head mean" in caption and dino.split(":", 1)[1] in caption
+    layers, heads = inference.backbone_shape("dino")
+    layer_slider, head_choice = studio.attention_controls("DINO")
+    assert (layer_slider.minimum, layer_slider.maximum, layer_slider.value) == (0, layers - 1, layers - 1)
+    assert [choice for choice, _ in head_choice.choices] == ["mean", *map(str, range(heads))]
+    overlay, caption = studio.show_attention(frame, "Thermal", "DINO", layers - 1, "mean", False)
+    assert overlay.shape[1] == 640 and f"layer {layers - 1}, head mean" in caption
+    assert dino.split(":", 1)[1] in caption
+    first, _ = studio.show_attention(frame, "Thermal", "DINO", 0, "mean", False)
+    assert not np.array_equal(first, overlay)
     rollout, caption = studio.show_attention(frame, "RGB", "CLIP", -1, "1", True)
-    assert rollout.shape == (384, 1224, 3) and "rollout over 2 layers" in caption
+    assert rollout.shape[1] == 1224 and "rollout over 2 layers" in caption
     near, caption = studio.show_prompt(frame, "RGB", "a very close car")
     far, _ = studio.show_prompt(frame, "RGB", "the distant sky")
     assert '"a very close car"' in caption and not np.array_equal(near, far)
     with pytest.raises(gr.Error, match="out of range"):
-        studio.show_attention(frame, "RGB", "DINO", 5, "mean", False)
+        studio.show_attention(frame, "RGB", "DINO", layers, "mean", False)
     with pytest.raises(gr.Error, match="type a prompt"):
         studio.show_prompt(frame, "RGB", "  ")
     inference.load_vfm.cache_clear()
 
 
-def test_slider_and_error_map_beside_the_depth(samples, controls):
-    frame = studio.load_sample(samples[0].name)
-    out = unpack(studio.render(frame, **controls))
+def test_slider_and_error_map_beside_the_depth(first_sample):
+    frame, out = first_sample["frame"], first_sample
     image, depth = out["slider"]
     assert image.shape == depth.shape == (384, 1224, 3) and image.dtype == depth.dtype == np.uint8
-    assert out["error"].shape[1] == 1224 and out["error"].shape[0] > 384    # map + colour bar
-    gt_view = unpack(studio.render(frame, **{**controls, "view": "Ground truth"}))
-    assert gt_view["error"] is None
+    assert np.array_equal(image, frame.images["rgb"])
+    error = value(out["error"])
+    assert visible(out["error"]) and error.shape[1] == 1224 and error.shape[0] > 384    # map + colour bar
+    gt_view = dict(zip(studio.SHOW_OUTPUTS, studio.show(out["analysis"], "Ground truth", False, False, 0, 80)))
+    assert not visible(gt_view["error"]) and value(gt_view["error"]) is None
 
 
-def test_robustness_probe_degrades_the_inputs_and_says_so(samples, controls):
-    frame = studio.load_sample(samples[0].name)
-    clean = unpack(studio.render(frame, **controls))
-    night = unpack(studio.render(frame, **controls, probe_label="night", strength=1.0))
+def test_robustness_probe_degrades_the_inputs_and_says_so(first_sample, controls):
+    frame, clean = first_sample["frame"], first_sample
+    night = run(frame, **controls, probe_label="night", strength=1.0)
     assert night["rgb"].mean() < 0.35 * clean["rgb"].mean()
     assert np.array_equal(night["thr"], clean["thr"])          # thermal does not need light
     assert "Inputs probed: night at strength 1" in night["status"]
+    assert not np.array_equal(night["analysis"].depth("rgb"), clean["analysis"].depth("rgb"))
     with pytest.raises(gr.Error, match="unknown probe"):
-        studio.render(frame, **controls, probe_label="snow")
+        run(frame, **controls, probe_label="snow")
 
 
 def test_backbone_status_is_on_the_page():

@@ -23,14 +23,9 @@ from core.losses.distillation import (
     texture_swap,
 )
 from core.models import build_model, load_checkpoint, parameter_report, prepare_for_inference, save_checkpoint
+from core.models.bins import DepthBinsHead, log_uniform_bin_centres
 from core.models.student import StudentConfig, VFMStudent
-from core.models.teacher import (
-    DEPTH_WORDS,
-    DepthBinsHead,
-    TeacherConfig,
-    VFMTeacher,
-    log_uniform_bin_centres,
-)
+from core.models.teacher import DEPTH_WORDS, TeacherConfig, VFMTeacher
 from core.models.vfm import ClipBackbone, DinoBackbone
 from distinct_statistics import give_distinct_statistics
 
@@ -232,7 +227,7 @@ def test_teacher_keeps_its_backbones_frozen_and_out_of_its_state_dict(teacher):
     finally:
         teacher.eval()
     with pytest.raises(ValueError, match="multiple of the DINO patch size"):
-        VFMTeacher(TeacherConfig(clip=teacher.config.clip, dino=teacher.config.dino, dino_image_size=(30, 80)))
+        build_model(TeacherConfig(clip=teacher.config.clip, dino=teacher.config.dino, dino_image_size=(30, 80)))
 
 
 # ---------------------------------------------------------------- student

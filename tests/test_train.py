@@ -112,7 +112,7 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
                 "--set", f"data.cache_root={trained / 'cache'}"])
     report = (tmp_path / "EVAL.md").read_text()
     assert "| fused | RGB | night |" in report and "median-scaled" in report
-    assert "AbsRel thermal at night / RGB by day" in report
+    assert "AbsRel thermal at night / RGB by day" in report and "AbsRel rise RGB by day -> RGB in fog" in report
     assert report.strip() in capsys.readouterr().out
 
 

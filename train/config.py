@@ -57,7 +57,12 @@ class DataConfig:
     ms2 (a real MS2 root at ``root``). ``size`` is the network input (height, width);
     ``scale`` the MS-Synth render scale; ``trust_pickled_calib`` lets MS2's pickled calib.npy
     be read (a pickle can run code: convert once with ``python -m core.data.ms2 convert-calib``
-    instead). ``neighbours`` adds neighbouring frames for self-supervised losses."""
+    instead). ``neighbours`` adds neighbouring frames for self-supervised losses.
+    ``photometric`` is the training augmentation's strength: basic (brightness, contrast,
+    saturation) or strong (also gamma, gains, blur, noise; for transfer to real images).
+    ``randomised`` is the share of MS-Synth training sequences rendered in the
+    domain-randomised appearance (random textures, colours and lights per object);
+    ``render_workers`` the processes that render an MS-Synth cache."""
 
     dataset: str = "msynth"
     root: str | None = None
@@ -68,6 +73,9 @@ class DataConfig:
     seed: int = 0
     cache_root: str | None = None
     neighbours: list[int] = field(default_factory=list)
+    photometric: str = "basic"
+    randomised: float = 0.0
+    render_workers: int = 1
     train: SplitConfig = field(default_factory=lambda: SplitConfig(320, 8, lists=["train_list.txt"]))
     val: SplitConfig = field(default_factory=lambda: SplitConfig(40, 4, lists=["val_list.txt"]))
     test: SplitConfig = field(default_factory=lambda: SplitConfig(
@@ -242,6 +250,9 @@ class RealEvalConfig:
     max_depth: float = 80.0
     flat_road_height: float = 1.65
     flat_road_cap: float = 15.0
+    # issue 15's targets: the default checkpoint's mean AbsRel, and networks below the flat road
+    targets: dict | None = field(default_factory=lambda: {
+        "default": "msynth-fuse", "below_flat_road": ["msynth-align", "msynth-teacher", "msynth-student"]})
 
 
 STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,

@@ -34,7 +34,7 @@ def evaluate_model(model: torch.nn.Module, data_cfg: dict, max_depth: float, dev
     loader = DataLoader(dataset, batch_size=1, collate_fn=collate_frames)
     accumulators = {scaling: defaultdict(lambda s=scaling: MetricAccumulator(
         MIN_DEPTH, max_depth, median_scaling=s == "median_scaled")) for scaling in ("metric", "median_scaled")}
-    fuses = getattr(model, "fusion", None) is not None
+    fuses = model.supports_fusion
     model.eval().to(device)
     with torch.no_grad():
         for batch in tqdm(loader, desc=f"evaluating ({split})", disable=not show_progress):
@@ -44,7 +44,7 @@ def evaluate_model(model: torch.nn.Module, data_cfg: dict, max_depth: float, dev
             predictions = {("spectral", s): d for s, d in model.spectral_depth(images).items()}
             if fuses and len(spectra) > 1:
                 for anchor in spectra:
-                    predictions[("fused", anchor)] = model.predict_fused(images, K, T, anchor=anchor)
+                    predictions[("fused", anchor)] = model.fused_depth(images, K, T, anchor=anchor)
             condition = batch["condition"][0]
             for (mode, spectrum), depth in predictions.items():
                 if f"depth/{spectrum}" not in batch:

@@ -2,7 +2,7 @@
 
 A frames folder holds ``<id>_rgb.png`` (8-bit RGB), ``<id>_depth.png`` (uint16, metres x 256,
 0 = no LiDAR) and ``<id>_K.json`` (fx, fy, cx, cy, width, height), e.g. ../shared/samples/kitti.
-Each checkpoint predicts RGB spectral-wise depth through ``core.inference.predict``; it is scored
+Each checkpoint predicts RGB spectral-wise depth through ``core.inference.analyse``; it is scored
 by ``core.metrics.compute_depth_metrics`` on the LiDAR pixels, median-scaled and metric, beside
 two floors scored on the same pixels: a constant depth and a flat road.
 """
@@ -19,9 +19,10 @@ from core.data.frame import Frame
 from core.data.imageio import read_image, read_spectrum
 from core.data.ms2 import depth_from_uint16
 from core.geometry.camera import Camera
-from core.inference import predict
+from core.inference import AnalysisRequest, analyse
 from core.metrics import MIN_DEPTH, compute_depth_metrics
 from train.config import RealEvalConfig, filled
+from train.targets import real_targets
 
 SCALINGS = ("median_scaled", "metric")  # the report's order
 SCALING_TITLES = {"median_scaled": "Median-scaled", "metric": "Metric"}
@@ -151,7 +152,7 @@ def evaluate_frames(frames: list[Frame], config: RealEvalConfig, repo_root: Path
     # Checkpoints outer, frames inner: each model is loaded once.
     for row, folder in folders.items():
         for frame in frames:
-            add(row, frame, predict(frame, folder, mode="spectral", spectra=["rgb"]).depth["rgb"])
+            add(row, frame, analyse(frame, AnalysisRequest(folder, "spectral", spectra=("rgb",))).depth("rgb"))
     return {scaling: {row: {"per_frame": by_frame, "mean": mean_over_frames(by_frame)}
                       for row, by_frame in rows.items()} for scaling, rows in per_frame.items()}
 
@@ -193,7 +194,7 @@ def protocol_lines(frames_label: str, frames: list[Frame], config: RealEvalConfi
         "Protocol:",
         f"- pixels: the LiDAR pixels with {MIN_DEPTH} m < depth <= {config.max_depth} m "
         f"({', '.join(map(str, lidar))} per frame); no densification",
-        "- models: RGB spectral-wise depth from `core.inference.predict` (input resized to the model's input size, "
+        "- models: RGB spectral-wise depth from `core.inference.analyse` (input resized to the model's input size, "
         "depth upsampled bilinearly to the frame's size), each frame with its own camera; the fuse stage trains "
         "only the fusion module on a frozen align network, so a fuse checkpoint's rows repeat its align checkpoint's",
         "- median-scaled: prediction x median(gt) / median(pred) over those pixels, per frame; metric: as predicted; "
@@ -213,6 +214,9 @@ def report_text(results: dict, frames_label: str, frames: list[Frame], config: R
     for scaling in SCALINGS:
         lines += ["", f"### {SCALING_TITLES[scaling]}", "", f"Mean over {len(ids)} frames:", "",
                   mean_table(results[scaling]), "", "Per frame:", "", per_frame_table(results[scaling], ids)]
+    targets = real_targets(results["median_scaled"], config.targets, FLAT_ROAD_FLOOR) if config.targets else ""
+    if targets:
+        lines += ["", "### Targets", "", targets]
     return "\n".join(lines) + "\n"
 
 

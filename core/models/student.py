@@ -1,7 +1,7 @@
 """The VFM-Depth student: a light DepthNet for every spectrum, distilled from ``VFMTeacher``.
 
 The same structure as the teacher minus the foundation models: per-spectrum stems, a small
-timm encoder and a narrow decoder (``DepthNet``), and the teacher's ``DepthBinsHead`` with a
+timm encoder and a narrow decoder (``DepthNet``), and the teacher's ``DepthBinsHead`` (``core.models.bins``) with a
 plain 1 x 1 convolution as bin classifier (same number of bins, same log-uniform centres,
 so the per-pixel bin distributions align with the teacher's). 1 x 1 projections map each
 student level to the teacher's level width for feature imitation; they only serve training,
@@ -9,16 +9,26 @@ so they run in training mode only (7 % of an inference pass otherwise).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NotRequired
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.models.bins import BinsOutput, DepthBinsHead, check_levels
 from core.models.depthnet import DepthNetConfig
+from core.models.interface import DepthModel
 from core.models.spectral_batchnorm import spectrum_statistics, use_spectral_statistics
-from core.models.teacher import DepthBinsHead, check_levels
+
+
+class StudentOutput(BinsOutput):
+    """``VFMStudent.forward``: the bins head's outputs plus regression_depth, features
+    [(B, C_l, h_l, w_l)] and, in training mode, projected_features [(B, teacher C_l, h_l, w_l)]."""
+
+    regression_depth: torch.Tensor
+    features: list[torch.Tensor]
+    projected_features: NotRequired[list[torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class StudentConfig(DepthNetConfig):
             raise ValueError(f"num_bins must be at least 2, got {self.num_bins}")
 
 
-class VFMStudent(nn.Module):
+class VFMStudent(DepthModel):
     """DepthNet + depth bins + feature-imitation projections."""
 
     def __init__(self, config: StudentConfig) -> None:
@@ -64,11 +74,10 @@ class VFMStudent(nn.Module):
         self.imitation = nn.ModuleList(nn.Conv2d(width, teacher_width, 1)
                                        for width, teacher_width in zip(level_widths, config.teacher_level_widths))
 
-    def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each spectrum's depth (B, 1, H, W) from its image alone (the models' common call)."""
-        return {s: self(image, s)["depth"] for s, image in images.items()}
+    def depth_of(self, image: torch.Tensor, spectrum: str) -> torch.Tensor:
+        return self(image, spectrum)["depth"]
 
-    def forward(self, image: torch.Tensor, spectrum: str) -> dict:
+    def forward(self, image: torch.Tensor, spectrum: str) -> StudentOutput:
         """image: float (B, C, H, W) in [0, 1] of one spectrum.
 
         Returns depth (B, 1, H, W) and regression_depth, bin_depth, blend_weight (B, 1, H, W),

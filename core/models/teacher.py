@@ -21,7 +21,6 @@ config.json (under "model") names the backbones and ``load_checkpoint`` rebuilds
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -29,15 +28,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.data.captions import DEPTH_WORDS, PROMPT_TEMPLATE
-from core.models.depthnet import DepthNetConfig, conv_bn_relu
+from core.models.bins import BinsOutput, DepthBinsHead, check_levels
+from core.models.depthnet import DepthNetConfig
+from core.models.interface import DepthModel
 from core.models.spectral_batchnorm import spectrum_statistics, use_spectral_statistics
 from core.models.vfm import VFMBackbone, VFMFeatures, as_three_channels, load_backbone
 
 
+class TeacherOutput(BinsOutput):
+    """``VFMTeacher.forward``: the bins head's outputs plus regression_depth (B, 1, H, W),
+    features [(B, C_l, h_l, w_l)] and semantic_features (B, C_dino, h_d, w_d)."""
 
-def check_levels(name: str, levels: Sequence[int], num_levels: int) -> None:
-    if not levels or list(levels) != sorted(set(levels)) or levels[0] < 0 or levels[-1] >= num_levels:
-        raise ValueError(f"{name} must be increasing level indices in [0, {num_levels}), got {list(levels)}")
+    regression_depth: torch.Tensor
+    features: list[torch.Tensor]
+    semantic_features: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -95,13 +99,6 @@ class TeacherConfig(DepthNetConfig):
         """Every prompt, depth word major: the objects of the first word, then the next word's."""
         return [self.prompt_template.format(object=obj, depth_word=word)
                 for word in self.depth_words for obj in self.prompt_objects]
-
-
-def log_uniform_bin_centres(min_depth: float, max_depth: float, num_bins: int) -> torch.Tensor:
-    """Centres (num_bins,) of equal-width bins in log depth over [min_depth, max_depth]:
-    the same resolution per depth decade as the regression head's log-uniform output."""
-    fractions = (torch.arange(num_bins, dtype=torch.float64) + 0.5) / num_bins
-    return (min_depth * (max_depth / min_depth) ** fractions).float()
 
 
 def grid_position_code(grid: tuple[int, int], width: int, device=None, dtype=None) -> torch.Tensor:
@@ -225,57 +222,6 @@ class TextBinClassifier(nn.Module):
         return torch.einsum("bdhw,nd->bnhw", pixels, self.text_embeddings.to(pixels.dtype)) / self.temperature
 
 
-class DepthBinsHead(nn.Module):
-    """Depth-bin classification from several encoder levels, blended with the regression depth.
-
-    The levels are projected to ``width``, resized to the first one's grid, summed and
-    mixed by a 3 x 3 convolution; ``classifier`` maps that (B, width, h, w) to bin logits
-    (B, n_bins, h, w). With ``sharp`` the logits are upsampled to the output size before the
-    softmax, so the bin depth (sum of probability x log-uniform centre) keeps sharp
-    boundaries; without, the bin depth is computed on the (h, w) grid and upsampled, which
-    is the same as upsampling the probabilities and costs one channel at full resolution
-    instead of n_bins (a third of a light student's time). A per-pixel weight
-    w = sigmoid(1 x 1 conv), initialised at 1/2, blends in log depth:
-    depth = regression^w * bins^(1 - w), within [min_depth, max_depth] like both.
-    """
-
-    def __init__(self, level_widths: Sequence[int], width: int, classifier: nn.Module, num_bins: int,
-                 min_depth: float, max_depth: float, sharp: bool = True) -> None:
-        super().__init__()
-        self.projections = nn.ModuleList(nn.Conv2d(level_width, width, 1) for level_width in level_widths)
-        self.mix = conv_bn_relu(width, width, 3)
-        self.classifier = classifier
-        self.blend = nn.Conv2d(width, 1, 1)
-        nn.init.zeros_(self.blend.weight)
-        nn.init.zeros_(self.blend.bias)
-        self.min_depth, self.max_depth = float(min_depth), float(max_depth)
-        self.sharp = sharp
-        self.register_buffer("centres", log_uniform_bin_centres(min_depth, max_depth, num_bins), persistent=False)
-
-    def forward(self, levels: Sequence[torch.Tensor], regression_depth: torch.Tensor) -> dict:
-        """levels: the chosen encoder levels, shallowest first; regression_depth (B, 1, H, W).
-        Returns depth, bin_depth, blend_weight (B, 1, H, W) and bin_logits, bin_probs
-        (B, n_bins, h, w) at the first level's resolution."""
-        grid = levels[0].shape[-2:]
-        hidden = sum(F.interpolate(projection(level), size=grid, mode="bilinear", align_corners=False)
-                     for projection, level in zip(self.projections, levels))
-        hidden = self.mix(hidden)
-        logits = self.classifier(hidden)
-        out_size = regression_depth.shape[-2:]
-        centres = self.centres.view(1, -1, 1, 1)
-        if self.sharp:
-            full_probs = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False).softmax(dim=1)
-            bin_depth = (full_probs * centres).sum(dim=1, keepdim=True)
-        else:
-            bin_depth = F.interpolate((logits.softmax(dim=1) * centres).sum(dim=1, keepdim=True), size=out_size,
-                                      mode="bilinear", align_corners=False)
-        weight = torch.sigmoid(F.interpolate(self.blend(hidden), size=out_size, mode="bilinear", align_corners=False))
-        log_depth = weight * regression_depth.log() + (1 - weight) * bin_depth.log()
-        depth = log_depth.exp().clamp(self.min_depth, self.max_depth)  # clamp: exp(log x) may round past x
-        return {"depth": depth, "bin_depth": bin_depth, "blend_weight": weight,
-                "bin_logits": logits, "bin_probs": logits.softmax(dim=1)}
-
-
 @torch.no_grad()
 def prompt_text_embeddings(clip: VFMBackbone, config: TeacherConfig) -> torch.Tensor:
     """(n_bins, D): per depth word, the normalised mean of its prompts' normalised embeddings."""
@@ -284,21 +230,17 @@ def prompt_text_embeddings(clip: VFMBackbone, config: TeacherConfig) -> torch.Te
     return F.normalize(per_word, dim=-1)
 
 
-class VFMTeacher(nn.Module):
+class VFMTeacher(DepthModel):
     """DepthNet + frozen CLIP and DINO + geometric-semantic aggregation + language-guided bins.
 
-    ``clip`` and ``dino`` are VFM backbones (``core.models.vfm``); when not given they are
-    loaded from the config's specs (what ``build_model`` and ``load_checkpoint`` do). Given
-    ones must be what those specs name, since a checkpoint records only the specs. The
+    ``clip`` and ``dino`` are VFM backbones (``core.models.vfm``), loaded beforehand from the
+    config's specs by ``load_dependencies`` (what ``build_model`` and ``load_checkpoint``
+    do). They must be what those specs name, since a checkpoint records only the specs. The
     DINO backbone is set to run at ``config.dino_image_size``.
     """
 
-    def __init__(self, config: TeacherConfig, clip: VFMBackbone | None = None,
-                 dino: VFMBackbone | None = None) -> None:
+    def __init__(self, config: TeacherConfig, clip: VFMBackbone, dino: VFMBackbone) -> None:
         super().__init__()
-        if clip is None or dino is None:
-            clip = clip if clip is not None else load_backbone(config.clip)
-            dino = dino if dino is not None else load_backbone(config.dino)
         if clip.kind != "clip" or dino.kind != "dino":
             raise ValueError(f"need a CLIP and a DINO backbone, got kinds {clip.kind!r} and {dino.kind!r}")
         if config.dino_image_size is not None:
@@ -323,11 +265,18 @@ class VFMTeacher(nn.Module):
             DepthBinsHead([level_widths[level] for level in config.bin_head_levels], config.bin_head_width,
                           classifier, config.num_bins, config.min_depth, config.max_depth), self.depth_net.spectra)
 
-    def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each spectrum's depth (B, 1, H, W) from its image alone (the models' common call)."""
-        return {s: self(image, s)["depth"] for s, image in images.items()}
+    @classmethod
+    def load_dependencies(cls, config: TeacherConfig) -> dict[str, VFMBackbone]:
+        """The frozen backbones the config names (from a folder, the Hub cache or the Hub)."""
+        return {"clip": load_backbone(config.clip), "dino": load_backbone(config.dino)}
 
-    def forward(self, image: torch.Tensor, spectrum: str) -> dict:
+    def frozen_backbones(self) -> dict[str, VFMBackbone]:
+        return {"clip": self.clip.backbone, "dino": self.dino.backbone}
+
+    def depth_of(self, image: torch.Tensor, spectrum: str) -> torch.Tensor:
+        return self(image, spectrum)["depth"]
+
+    def forward(self, image: torch.Tensor, spectrum: str) -> TeacherOutput:
         """image: float (B, C, H, W) in [0, 1] of one spectrum (C = 3 for rgb, 1 for nir/thr).
 
         Returns

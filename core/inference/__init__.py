@@ -1,0 +1,43 @@
+"""The one service both studios, the benchmarks and the evaluation scripts call.
+
+    frame = load_sample(name)                      # or load_upload / load_dataset_frame
+    analysis = analyse(frame, AnalysisRequest(model="msynth-fuse", mode="both", anchor="rgb"))
+    panels = output_panels(analysis, DisplayOptions(invert=True))   # no network: display only
+
+Sub-modules by job: ``frames`` (gallery, datasets, uploads, probes, display size), ``predict``
+(checkpoints, the one network call), ``analysis`` (``analyse`` and ``Analysis``), ``views``
+(panels, slider, error map, point clouds), ``export`` (downloads), ``attention`` (CLIP / DINO
+maps), ``records`` (what training wrote). Results are plain: uint8 images, float32 metres,
+plotly figures, file paths; the UIs never touch torch modules.
+"""
+from core.inference.analysis import (GROUND_TRUTH, METRIC_LABELS, MODE_LABELS, Analysis, AnalysisRequest, Output,
+                                     analyse, output_label, output_title)
+from core.inference.attention import (DEFAULT_VFM_SPECS, AttentionView, attention_view, backbone_names,
+                                      backbone_shape, backbone_status, load_vfm, prompt_view)
+from core.inference.errors import InputError
+from core.inference.export import ExportDir, downloads, export_depth, file_stem
+from core.inference.frames import (DATASET_ENV, DISPLAY_MAX_WIDTH, PROBES, SAMPLES_DIR, TEST_LISTS, DatasetSequence,
+                                   Sample, at_display_size, check_dataset_root, dataset_root_from, describe,
+                                   display_image, frame_fingerprint, is_msynth_sample, list_dataset_sequences,
+                                   list_samples, load_dataset_frame, load_sample, load_upload, probe,
+                                   sample_under_conditions)
+from core.inference.predict import (CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, can_fuse, device, list_checkpoints,
+                                    load_model, model_summary)
+from core.inference.records import CheckpointRecord, checkpoint_records, spectral_latency_ms
+from core.inference.views import (DEFAULT_MAX_POINTS, DisplayOptions, PointCloud, colors_in_camera, depth_view,
+                                  error_view, output_panels, point_cloud, slider_pair, view_camera, view_depth,
+                                  view_panel)
+from core.models import FUSED
+
+__all__ = ["CHECKPOINTS_DIR", "DATASET_ENV", "DEFAULT_CHECKPOINT", "DEFAULT_MAX_POINTS", "DEFAULT_VFM_SPECS",
+           "DISPLAY_MAX_WIDTH", "FUSED", "GROUND_TRUTH", "METRIC_LABELS", "MODE_LABELS", "PROBES", "SAMPLES_DIR",
+           "TEST_LISTS", "Analysis", "AnalysisRequest", "AttentionView", "CheckpointRecord", "DatasetSequence",
+           "DisplayOptions", "ExportDir", "InputError", "Output", "PointCloud", "Sample", "analyse",
+           "at_display_size", "attention_view", "backbone_names", "backbone_shape", "backbone_status",
+           "can_fuse", "check_dataset_root", "checkpoint_records", "colors_in_camera", "dataset_root_from",
+           "depth_view", "describe", "device",
+           "display_image", "downloads", "error_view", "export_depth", "file_stem", "frame_fingerprint",
+           "is_msynth_sample", "list_checkpoints", "list_dataset_sequences", "list_samples", "load_dataset_frame",
+           "load_model", "load_sample", "load_upload", "load_vfm", "model_summary", "output_label", "output_panels",
+           "output_title", "point_cloud", "probe", "prompt_view", "sample_under_conditions", "slider_pair",
+           "spectral_latency_ms", "view_camera", "view_depth", "view_panel"]

@@ -1,0 +1,132 @@
+"""Where the vision foundation models look: CLIP / DINO CLS attention per layer and head or
+rolled out, and CLIP's patch similarity to a prompt, as overlays on the input."""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.data.frame import SPECTRUM_LABELS, Frame
+from core.data.thermal import spectrum_to_float
+from core.inference.errors import InputError
+from core.inference.frames import at_display_size, display_image
+from core.inference.predict import device
+from core.models.vfm import (VFMBackbone, as_three_channels, attention_rollout, cls_attention,
+                             load_backbone_or_builtin, prompt_similarity, rollout_cls_map)
+from core.viz.attention import attention_overlay
+from core.viz.colormap import colorbar_image
+
+# What a user online gets; offline, the built-in backbones stand in (the status says so).
+# SPECTRADEPTH_CLIP / SPECTRADEPTH_DINO name others (any load_backbone spec).
+DEFAULT_VFM_SPECS = {"clip": "clip:ViT-B-32/openai", "dino": "dino:facebook/dinov2-small"}
+ATTENTION_CMAP = "inferno"
+
+
+@functools.lru_cache(maxsize=4)
+def load_vfm(kind: str, spec: str | None = None) -> tuple[VFMBackbone, str]:
+    """(backbone, status line): the CLIP or DINO named by ``spec`` (default: the environment's
+    SPECTRADEPTH_<KIND>, else DEFAULT_VFM_SPECS), or the built-in one when it cannot be loaded."""
+    if kind not in DEFAULT_VFM_SPECS:
+        raise InputError(f"unknown backbone kind {kind!r}: use 'clip' or 'dino'")
+    spec = spec or os.environ.get(f"SPECTRADEPTH_{kind.upper()}") or DEFAULT_VFM_SPECS[kind]
+    try:
+        return load_backbone_or_builtin(spec, device())
+    except (ValueError, RuntimeError) as err:
+        raise InputError(f"no {kind.upper()} backbone can be loaded: {err}") from err
+
+
+def backbone_status() -> str:
+    """Which CLIP and DINO serve (real or built-in, and why), one line for the UIs."""
+    lines = []
+    for kind in DEFAULT_VFM_SPECS:
+        try:
+            lines.append(load_vfm(kind)[1])
+        except InputError as err:
+            lines.append(str(err))
+    return " · ".join(lines)
+
+
+def backbone_names() -> str:
+    """Which CLIP and DINO serve, in a few words ('CLIP: builtin-clip · DINO: builtin-dino');
+    ``backbone_status`` says why."""
+    names = []
+    for kind in DEFAULT_VFM_SPECS:
+        try:
+            names.append(f"{kind.upper()}: {load_vfm(kind)[0].name}")
+        except InputError:
+            names.append(f"{kind.upper()}: none")
+    return " · ".join(names)
+
+
+def backbone_shape(kind: str) -> tuple[int, int]:
+    """(layers, heads) of the backbone serving ``kind``, to size the attention controls."""
+    backbone, _ = load_vfm(kind)
+    return backbone.num_layers, backbone.num_heads
+
+
+def _vfm_pixels(frame: Frame, spectrum: str, backbone: VFMBackbone) -> torch.Tensor:
+    if spectrum not in frame.images:
+        raise InputError(f"this input has no {SPECTRUM_LABELS.get(spectrum, spectrum)} image")
+    image = torch.from_numpy(spectrum_to_float(frame.images[spectrum], spectrum))
+    image = image.permute(2, 0, 1) if image.ndim == 3 else image[None]
+    return backbone.preprocess(as_three_channels(image[None]))
+
+
+@dataclass
+class AttentionView:
+    """An overlay on the input (uint8 RGB, display size) and what it shows, in words."""
+
+    overlay: np.ndarray
+    caption: str
+    backbone_status: str
+
+
+def _overlay(frame: Frame, spectrum: str, heat: torch.Tensor, legend: str) -> np.ndarray:
+    """The map over the image at display size, with its colour bar (the map's own range) below."""
+    overlay = attention_overlay(display_image(at_display_size(frame), spectrum), heat, cmap=ATTENTION_CMAP)
+    low, high = float(heat.min()), float(heat.max())
+    bar = colorbar_image(low, max(high, low + 1e-6), ATTENTION_CMAP, width=overlay.shape[1], label=legend, unit="")
+    return np.concatenate([overlay, bar], axis=0)
+
+
+def attention_view(frame: Frame, spectrum: str, kind: str, layer: int = -1, head: str | int = "mean",
+                   rollout: bool = False, spec: str | None = None) -> AttentionView:
+    """Where the CLS token of CLIP or DINO looks in one spectrum's image: one layer's
+    attention (negative: from the last) for one head or their mean, or the rollout through
+    all layers."""
+    backbone, status = load_vfm(kind, spec)
+    pixels = _vfm_pixels(frame, spectrum, backbone)
+    with torch.inference_mode():
+        attentions = backbone.attention(pixels)
+    grid = backbone.grid_for(pixels)
+    if rollout:
+        heat = rollout_cls_map(attention_rollout(attentions), grid, backbone.num_prefix_tokens)[0]
+        caption = f"{kind.upper()} attention rollout over {len(attentions)} layers"
+    else:
+        if not -len(attentions) <= layer < len(attentions):
+            raise InputError(f"layer {layer} out of range: {backbone.name} has {len(attentions)} layers")
+        maps = cls_attention(attentions[layer], grid, backbone.num_prefix_tokens)
+        if head == "mean":
+            heat = maps.mean[0]
+        elif 0 <= int(head) < maps.per_head.shape[1]:
+            heat = maps.per_head[0, int(head)]
+        else:
+            raise InputError(f"head {head} out of range: {backbone.name} has {maps.per_head.shape[1]} heads")
+        caption = f"{kind.upper()} CLS attention, layer {layer % len(attentions)}, head {head}"
+    return AttentionView(_overlay(frame, spectrum, heat, "CLS attention"), caption, status)
+
+
+def prompt_view(frame: Frame, spectrum: str, prompt: str, spec: str | None = None) -> AttentionView:
+    """CLIP's patch-to-text similarity for a prompt ("a very close car"), over the image."""
+    prompt = prompt.strip()
+    if not prompt:
+        raise InputError("type a prompt, e.g. 'a very close car'")
+    backbone, status = load_vfm("clip", spec)
+    pixels = _vfm_pixels(frame, spectrum, backbone)
+    with torch.inference_mode():
+        similarity = prompt_similarity(backbone, pixels, [prompt])[0, 0]
+    caption = f"CLIP similarity to \"{prompt}\" ({float(similarity.min()):.2f} to {float(similarity.max()):.2f})"
+    return AttentionView(_overlay(frame, spectrum, similarity, "cosine similarity to the prompt"), caption, status)

@@ -1,0 +1,89 @@
+"""Models in and depth out: the shipped checkpoints, loading once per process, and one
+network pass over a frame (``run_model``), the only place the service calls a network."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from collections.abc import Collection
+from pathlib import Path
+
+import torch
+
+from core.data.dataset import collate_frames, frame_to_item, resize_frame
+from core.data.frame import Frame
+from core.inference.errors import InputError
+from core.inference.frames import REPO_ROOT
+from core.models import (CheckpointError, DepthInference, DepthModel, FusionUnsupported, load_checkpoint,
+                         prepare_for_inference)
+
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+DEFAULT_CHECKPOINT = "msynth-fuse"
+
+
+def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
+    """Names of the checkpoint folders shipped in ``checkpoints/``."""
+    if not root.is_dir():
+        return []
+    # Depth models only: their config.json describes a "model"; built-in backbones' do not.
+    return sorted(p.parent.name for p in root.glob("*/config.json") if "model" in json.loads(p.read_text()))
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(name_or_path: str) -> tuple[DepthModel, dict]:
+    """(model, config.json) from checkpoints/<name>, any folder, or a Hub repo id; loaded once,
+    prepared for inference (BatchNorm folded, channels-last weights)."""
+    local = CHECKPOINTS_DIR / name_or_path
+    try:
+        model, description = load_checkpoint(local if local.is_dir() else name_or_path, map_location=device())
+    except CheckpointError as err:
+        raise InputError(str(err)) from err
+    return prepare_for_inference(model), description
+
+
+def can_fuse(name_or_path: str) -> bool:
+    """Whether a checkpoint has a fusion module (loading it once, as every later call will)."""
+    return load_model(name_or_path)[0].supports_fusion
+
+
+def model_summary(name_or_path: str) -> str:
+    """One line on a checkpoint: architecture, parameters and, for a teacher, its backbones."""
+    model, description = load_model(name_or_path)
+    parameters = description.get("parameters", {})
+    text = f"`{name_or_path}`: {model.config.architecture}, {parameters.get('total', 0) / 1e6:.2f} M parameters"
+    sources = [backbone.source for backbone in model.frozen_backbones().values()]
+    if sources:
+        text += f" ({parameters.get('frozen_backbones', 0) / 1e6:.2f} M in frozen backbones: {'; '.join(sources)})"
+    return text
+
+
+def run_model(frame: Frame, model_name: str, mode: str, anchor: str | None = None,
+              spectra: Collection[str] | None = None) -> tuple[DepthInference, dict]:
+    """(depth at the model's input size per output, config.json) for ``frame``: 'spectral'
+    (each spectrum alone), 'fused' (all spectra used, in the anchor the model chooses from
+    ``anchor``) or 'both'. ``spectra`` limits the inputs (default: all the frame has that the
+    model takes). Timings include 'preprocess' (resizing the raw images to the input size)."""
+    if mode not in ("spectral", "fused", "both"):
+        raise InputError(f"unknown mode {mode!r}: use 'spectral', 'fused' or 'both'")
+    model, description = load_model(model_name)
+    used = [s for s in frame.spectra if s in model.spectra and (spectra is None or s in spectra)]
+    if not used:
+        raise InputError(f"{model_name} takes {', '.join(model.spectra)}; the frame has none of them")
+    start = time.perf_counter()
+    small = resize_frame(dataclasses.replace(frame, depth={}, classes={}), model.input_size)
+    batch = {k: v.to(device()) if isinstance(v, torch.Tensor) else v
+             for k, v in collate_frames([frame_to_item(small)]).items()}
+    images, K, T = ({s: batch[f"{key}/{s}"] for s in used} for key in ("image", "K", "T_rig_cam"))
+    preprocess_ms = (time.perf_counter() - start) * 1000
+    try:
+        result = model.infer(images, K, T, mode=mode, anchor=anchor)
+    except FusionUnsupported as err:
+        raise InputError(f"{model_name} has no fusion module; pick a fusion checkpoint or spectral-wise mode") from err
+    result.depth = {output: depth.cpu() for output, depth in result.depth.items()}
+    result.timings_ms = {"preprocess": preprocess_ms, **result.timings_ms}
+    return result, description
