@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from core.data.dataset import (FrameDataset, collate_frames, crop_frame, flip_frame, resize_frame,
-                               select_spectra)
+from core.data.dataset import (FrameDataset, _blur, collate_frames, crop_frame, flip_frame, resize_frame,
+                               select_spectra, strong_photometric)
 from core.data.frame import Frame
 from core.geometry.camera import Camera, make_transform, relative_pose, rotation_xyz
 
@@ -219,6 +219,39 @@ def test_colour_jitter_leaves_thermal_alone():
             assert not torch.equal(jittered["image/rgb"], plain["image/rgb"])
 
 
+def test_strong_photometric_changes_appearance_not_geometry():
+    source = ListSource([render_plane_frame()] * 4)
+    basic = FrameDataset(source, size=(64, 160), augment=True, seed=5)
+    strong = FrameDataset(source, size=(64, 160), augment=True, seed=5, photometric="strong")
+    changed = {"rgb": 0, "thr": 0}
+    for index in range(4):
+        a, b = basic[index], strong[index]
+        for key in a:
+            if key.startswith(("K/", "T_rig_cam/", "depth/", "valid/")):
+                assert torch.equal(a[key], b[key]), key          # same crop and flip
+        for spectrum in changed:
+            image = b[f"image/{spectrum}"]
+            assert 0.0 <= image.min() and image.max() <= 1.0
+            changed[spectrum] += not torch.equal(a[f"image/{spectrum}"], image)
+        assert torch.equal(b["image/rgb"], strong[index]["image/rgb"])   # reproducible
+    assert changed == {"rgb": 4, "thr": 4}
+    with pytest.raises(ValueError, match="photometric must be one of"):
+        FrameDataset(source, photometric="extreme")
+
+
+def test_blur_keeps_constants_and_mass():
+    constant = np.full((20, 30, 3), 0.4, np.float32)
+    np.testing.assert_allclose(_blur(constant, 1.2), constant, atol=1e-6)
+    impulse = np.zeros((21, 21), np.float32)
+    impulse[10, 10] = 1.0
+    blurred = _blur(impulse, 1.0)
+    assert blurred.sum() == pytest.approx(1.0, abs=1e-5) and blurred[10, 10] < 0.2
+    assert blurred[10, 11] == pytest.approx(blurred[11, 10]) == pytest.approx(blurred[10, 9])
+    image = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    out = strong_photometric(image, np.random.default_rng(1), thermal=True)
+    assert out.shape == image.shape and out.dtype == np.float32
+
+
 def test_subset_spectra_and_collate():
     full = render_plane_frame()
     thermal_only = select_spectra(full, ["thr"])
@@ -267,3 +300,15 @@ def test_neighbour_frames_reproject_with_the_true_depth_and_poses(tmp_path):
 
         assert loss(depth) < 0.75 * loss(depth * 1.5)
         assert loss(depth) < 0.75 * loss(depth * 0.6)
+
+
+def test_msynth_cache_is_the_same_with_parallel_renderers(tmp_path):
+    from train.data import msynth_cache
+    one = msynth_cache("train", 2, 2, 0.125, root=tmp_path / "one", show_progress=False, randomised=0.5)
+    two = msynth_cache("train", 2, 2, 0.125, root=tmp_path / "two", show_progress=False, randomised=0.5, workers=2)
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    assert len([f for f in files if f.suffix == ".png"]) >= 2 * 2 * 3
+    for name in files:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert one.name.endswith("-r0.5")

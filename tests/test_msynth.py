@@ -346,3 +346,28 @@ def test_texture_sequences_pair_with_day_sequences_in_the_test_split_only():
     assert source[1].condition == "texture"
     with pytest.raises(ValueError, match="held out for the test split"):
         MSynthSource("train", 2, 1, conditions=["texture"])
+
+
+def test_randomised_appearance_keeps_geometry_and_changes_looks():
+    natural = render_frame(7, 12, "day", scale=0.25)
+    randomised = render_frame(7, 12, "day", scale=0.25, randomised=True)
+    assert randomised.meta["randomised"] and not natural.meta["randomised"]
+    for spectrum in natural.spectra:
+        assert np.array_equal(natural.depth[spectrum], randomised.depth[spectrum])
+        assert np.array_equal(natural.classes[spectrum], randomised.classes[spectrum])
+    difference = np.abs(natural.images["rgb"].astype(int) - randomised.images["rgb"].astype(int))
+    assert difference[natural.classes["rgb"] != SKY].mean() > 15.0
+
+
+def test_randomised_share_picks_fixed_training_sequences():
+    from core.data.msynth.world import is_randomised
+    seeds = range(400)
+    low = {s for s in seeds if is_randomised(s, 0.2)}
+    high = {s for s in seeds if is_randomised(s, 0.3)}
+    assert low <= high and 0.22 < len(high) / 400 < 0.38
+    assert not any(is_randomised(s, 0.0) for s in seeds)
+    source = MSynthSource("train", 8, 1, scale=0.125, spectra=("rgb",), randomised=0.5)
+    flags = [source[i].meta["randomised"] for i in range(len(source))]
+    assert flags == [is_randomised(s, 0.5) for s in source.seeds] and any(flags) and not all(flags)
+    with pytest.raises(ValueError, match="training sequences only"):
+        MSynthSource("test", 2, 1, randomised=0.3)

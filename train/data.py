@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
 from tqdm import tqdm
@@ -28,23 +30,44 @@ class DataError(ValueError):
 
 
 def msynth_cache(split: str, n_sequences: int, frames_per_sequence: int, scale: float,
-                 root: Path = CACHE_ROOT, conditions: list[str] | None = None, show_progress: bool = True) -> Path:
-    """Render (once) an MS-Synth split into ``root`` in the MS2 layout and return its folder."""
+                 root: Path = CACHE_ROOT, conditions: list[str] | None = None, show_progress: bool = True,
+                 randomised: float = 0.0, workers: int = 1) -> Path:
+    """Render (once) an MS-Synth split into ``root`` in the MS2 layout and return its folder.
+    ``randomised``: share of sequences in the domain-randomised appearance; ``workers``:
+    rendering processes (each renders whole sequences; the result does not depend on it)."""
     params = {"split": split, "n_sequences": n_sequences, "frames_per_sequence": frames_per_sequence,
               "scale": scale, "conditions": conditions, "render_version": RENDER_VERSION}
+    if randomised:
+        params["randomised"] = randomised
     name = f"msynth-{split}-{n_sequences}x{frames_per_sequence}-s{scale:g}" + (
-        "-" + "-".join(conditions) if conditions else "")
+        "-" + "-".join(conditions) if conditions else "") + (f"-r{randomised:g}" if randomised else "")
     folder = Path(root) / name
     marker = folder / "cache.json"
     if marker.exists() and json.loads(marker.read_text()) == params:
         return folder
-    source = MSynthSource(split, n_sequences, frames_per_sequence, conditions=conditions, scale=scale)
-    for index in tqdm(range(len(source)), desc=f"rendering MS-Synth {split}", disable=not show_progress):
+    source = MSynthSource(split, n_sequences, frames_per_sequence, conditions=conditions, scale=scale,
+                          randomised=randomised)
+    per_sequence = len(source.frame_indices)
+    sequences = [range(i, i + per_sequence) for i in range(0, len(source), per_sequence)]
+    progress = tqdm(total=len(sequences), desc=f"rendering MS-Synth {split}", disable=not show_progress)
+    if workers <= 1:
+        for indices in sequences:
+            _write_msynth_frames(source, folder, indices)
+            progress.update()
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in pool.map(_write_msynth_frames, repeat(source), repeat(folder), sequences):
+                progress.update()
+    progress.close()
+    marker.write_text(json.dumps(params))
+    return folder
+
+
+def _write_msynth_frames(source: MSynthSource, folder: Path, indices: range) -> None:
+    for index in indices:
         frame = source[index]
         sequence = f"msynth_{frame.meta['seed']}_{frame.condition}"
         ms2.write_frame(folder, sequence, f"{frame.meta['frame_index']:06d}", frame, msynth_sequence_meta(frame))
-    marker.write_text(json.dumps(params))
-    return folder
 
 
 class ChainedSource:
@@ -123,7 +146,8 @@ def msynth_source(data_cfg: dict, split: str, show_progress: bool) -> ms2.MS2Sou
     split_cfg = data_cfg[split]
     folder = msynth_cache(split, split_cfg["n_sequences"], split_cfg["frames_per_sequence"], data_cfg["scale"],
                           root=Path(data_cfg["cache_root"] or CACHE_ROOT), conditions=split_cfg["conditions"],
-                          show_progress=show_progress)
+                          show_progress=show_progress, randomised=data_cfg["randomised"] if split == "train" else 0.0,
+                          workers=data_cfg["render_workers"])
     return ms2.MS2Source(folder, spectra=tuple(data_cfg["spectra"]), sampling_step=sampling_step(data_cfg, split))
 
 
@@ -135,7 +159,8 @@ def build_dataset(data_cfg: dict, split: str, augment: bool, show_progress: bool
               else msynth_source(data_cfg, split, show_progress))
     return FrameDataset(source, spectra=tuple(data_cfg["spectra"]), size=tuple(data_cfg["size"]),
                         augment=augment, seed=data_cfg["seed"], native_depth=native_depth,
-                        neighbours=tuple(data_cfg["neighbours"]) if split == "train" else ())
+                        neighbours=tuple(data_cfg["neighbours"]) if split == "train" else (),
+                        photometric=data_cfg["photometric"])
 
 
 def dataset_record(data_cfg: dict, dataset: FrameDataset) -> dict:

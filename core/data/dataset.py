@@ -22,6 +22,7 @@ from core.geometry.camera import Camera
 MAX_CROP_SCALE = 1.2       # scale-crop: enlarge by up to 20 %, then crop back to the output size
 FLIP_PROBABILITY = 0.5
 JITTER_STRENGTH = 0.2      # brightness, contrast and saturation factors drawn in [0.8, 1.2]
+PHOTOMETRIC_LEVELS = ("basic", "strong")
 UNKNOWN_CONDITION = "unknown"
 # x -> -x: conjugating a rig transform with it mirrors the rig and keeps it a rotation (det +1).
 MIRROR_X = np.diag([-1.0, 1.0, 1.0, 1.0])
@@ -131,7 +132,9 @@ class FrameDataset(Dataset):
     and ``spectra`` (tuple), ``condition`` (str, 'unknown' when not known), ``name``.
 
     ``augment`` applies a random scale-crop, a horizontal flip of all spectra together and
-    colour jitter on rgb and nir. Randomness is drawn from (seed, epoch, index), so results do
+    colour jitter on rgb and nir; ``photometric='strong'`` adds, per spectrum, gamma, channel
+    gains, blur, noise and occasional grey (rgb), and gain, offset, blur and noise in thermal,
+    so a network cannot lean on the renderer's exact colours and sharpness. Randomness is drawn from (seed, epoch, index), so results do
     not depend on worker count or order; call ``set_epoch`` each epoch for fresh draws (workers
     started with ``persistent_workers=True`` keep the epoch they were started with).
     ``size=None`` keeps native sizes (items of different sizes then cannot be batched).
@@ -147,7 +150,10 @@ class FrameDataset(Dataset):
 
     def __init__(self, source: FrameSource, spectra: Sequence[str] = SPECTRA,
                  size: tuple[int, int] | None = (256, 640), augment: bool = False, seed: int = 0,
-                 neighbours: Sequence[int] = (), native_depth: bool = False) -> None:
+                 neighbours: Sequence[int] = (), native_depth: bool = False,
+                 photometric: str = "basic") -> None:
+        if photometric not in PHOTOMETRIC_LEVELS:
+            raise ValueError(f"photometric must be one of {PHOTOMETRIC_LEVELS}, got {photometric!r}")
         unknown = set(spectra) - set(SPECTRA)
         if unknown or not spectra:
             raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(spectra)}")
@@ -165,6 +171,7 @@ class FrameDataset(Dataset):
         if native_depth and augment:
             raise ValueError("native_depth is for evaluation: augmentation moves the ground truth")
         self.native_depth = native_depth
+        self.photometric = photometric
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -203,7 +210,8 @@ class FrameDataset(Dataset):
             frame = dataclasses.replace(resized, depth=frame.depth, classes=frame.classes)
         elif self.size is not None:
             frame = resize_frame(frame, self.size)
-        item = frame_to_item(frame, rng if self.augment else None)
+        item = frame_to_item(frame, rng if self.augment else None,
+                             strong=self.augment and self.photometric == "strong")
         if self.neighbours:
             if frame.pose is None:
                 raise ValueError(f"frame {frame.name or 'unnamed'} has no pose; neighbour frames need poses")
@@ -211,14 +219,18 @@ class FrameDataset(Dataset):
         return item
 
 
-def frame_to_item(frame: Frame, jitter_rng: np.random.Generator | None = None) -> dict:
-    """A frame as the Dataset's item dict (see FrameDataset); colour jitter when given an rng."""
+def frame_to_item(frame: Frame, jitter_rng: np.random.Generator | None = None,
+                  strong: bool = False) -> dict:
+    """A frame as the Dataset's item dict (see FrameDataset); colour jitter when given an rng,
+    the strong photometric set on top with ``strong``."""
     item = {"spectra": frame.spectra, "condition": frame.condition or UNKNOWN_CONDITION,
             "name": frame.name}
     for spectrum in frame.spectra:
         image = spectrum_to_float(frame.images[spectrum], spectrum)
         if jitter_rng is not None and spectrum in ("rgb", "nir"):
             image = _jitter_colour(image, jitter_rng)
+        if jitter_rng is not None and strong:
+            image = strong_photometric(image, jitter_rng, thermal=spectrum == "thr")
         image = image if image.ndim == 3 else image[..., None]
         item[f"image/{spectrum}"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         camera = frame.cameras[spectrum]
@@ -272,4 +284,32 @@ def _jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if image.ndim == 3:
         grey = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         image = (image - grey[..., None]) * rng.uniform(low, high) + grey[..., None]
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of an (H, W[, C]) image, edges replicated."""
+    radius = max(1, int(round(2.5 * sigma)))
+    x = np.arange(-radius, radius + 1, dtype=np.float32)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(image, [(radius, radius), (radius, radius)] + [(0, 0)] * (image.ndim - 2), mode="edge")
+    rows = sum(w * padded[i:i + image.shape[0]] for i, w in enumerate(kernel))
+    return sum(w * rows[:, i:i + image.shape[1]] for i, w in enumerate(kernel)).astype(np.float32)
+
+
+def strong_photometric(image: np.ndarray, rng: np.random.Generator, thermal: bool) -> np.ndarray:
+    """Appearance changes that keep geometry: gamma, per-channel gains and occasional grey
+    (colour), gain and offset (thermal), then blur and sensor noise. On [0, 1] floats."""
+    if thermal:
+        image = (image - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.uniform(-0.08, 0.08)
+    else:
+        image = np.clip(image, 0.0, 1.0) ** rng.uniform(0.7, 1.5)
+        if image.ndim == 3:
+            image = image * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+            if rng.random() < 0.1:
+                image = np.repeat(image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None], 3, axis=-1)
+    if rng.random() < 0.3:
+        image = _blur(image, rng.uniform(0.5, 1.5))
+    image = image + rng.normal(0.0, rng.uniform(0.0, 0.03), image.shape).astype(np.float32)
     return np.clip(image, 0.0, 1.0).astype(np.float32)
