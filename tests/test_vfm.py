@@ -132,7 +132,7 @@ def test_clip_spec_folder_and_bare_weights_file(tiny_clip, clip_backbone):
     assert str(weights) in load_clip(TINY_CLIP_NAME, pretrained=weights).source
 
 
-def test_clip_hooked_attention_equals_manual_computation(clip_backbone):
+def test_clip_attention_equals_manual_computation(clip_backbone):
     pixels = clip_backbone.preprocess(_images(seed=2))
     with torch.no_grad():
         attentions = clip_backbone.attention(pixels)
@@ -146,8 +146,31 @@ def test_clip_hooked_attention_equals_manual_computation(clip_backbone):
             torch.testing.assert_close(attention, manual, atol=1e-5, rtol=1e-4)
             x = block(x)
         assert len(attentions) == clip_backbone.num_layers
-        # The hooks are gone: the blocks run their usual need_weights=False path again.
         assert not any(block.attn._forward_hooks or block.attn._forward_pre_hooks for block in clip_backbone.blocks)
+
+
+def test_concurrent_sessions_each_get_their_own_attention(clip_backbone):
+    """The backbone is shared by every session: 3 sessions x 20 calls, each on its own image and
+    layer, at once, must each get what the same call gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = [clip_backbone.preprocess(_images(seed=10 + session)) for session in range(3)]
+    with torch.no_grad():
+        alone = [clip_backbone.attention(pixels) for pixels in inputs]
+
+    def session(index: int) -> int:
+        mismatches = 0
+        for call in range(20):
+            layer = (index + call) % clip_backbone.num_layers
+            with torch.no_grad():
+                got = clip_backbone.attention(inputs[index])[layer]
+                features = clip_backbone.forward_features(inputs[index])   # another request's kind of call
+            mismatches += not torch.equal(got, alone[index][layer])
+            mismatches += features.patch_tokens.shape[0] != 2
+        return mismatches
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(session, range(3))) == [0, 0, 0]
 
 
 def test_clip_text_and_prompt_similarity(clip_backbone):

@@ -3,9 +3,10 @@
 open_clip 3.3's ViT image tower (``open_clip.transformer.VisionTransformer``) runs
 ``ResidualAttentionBlock``s whose ``attn`` is a ``torch.nn.MultiheadAttention`` called with
 ``need_weights=False`` (fused scaled-dot-product attention, no probabilities). To read
-attention we hook each block's ``attn``: a pre-hook turns the call into
-``need_weights=True, average_attn_weights=False`` and a forward hook keeps the per-head
-weights; the block itself still only uses the attention output. open_clip's other block
+attention we walk the blocks ourselves, calling each block's ``attn`` with
+``need_weights=True, average_attn_weights=False`` and otherwise doing what the block does.
+No hook is ever put on the module: it is shared by every session of the studio, and a hook
+one request registers would fire inside another's. open_clip's other block
 type (``CustomResidualAttentionBlock`` with its own ``Attention``, chosen by qk-norm /
 scaled-cosine configs, none of the built-in ones) and timm image towers are refused with a
 clear message rather than half supported.
@@ -95,23 +96,16 @@ class ClipBackbone(VFMBackbone):
                            intermediate=[kept[index][:, 1:] for index in indices])
 
     def attention(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
-        weights: list[torch.Tensor] = []
-
-        def ask_for_weights(module, args, kwargs):
-            return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
-
-        def keep_weights(module, args, output):
-            weights.append(output[1])
-
-        handles = []
-        try:
-            for block in self.blocks:
-                handles.append(block.attn.register_forward_pre_hook(ask_for_weights, with_kwargs=True))
-                handles.append(block.attn.register_forward_hook(keep_weights))
-            self._run_blocks(pixel_values, self.blocks)
-        finally:
-            for handle in handles:
-                handle.remove()
+        """Per-head attention weights (B, heads, tokens, tokens) of every block, from this call
+        alone (the residual block's own forward, with the weights asked for)."""
+        x = self.model.visual._embeds(pixel_values)
+        weights = []
+        for block in self.blocks:
+            normed = block.ln_1(x)
+            out, block_weights = block.attn(normed, normed, normed, need_weights=True, average_attn_weights=False)
+            weights.append(block_weights)
+            x = x + block.ls_1(out)
+            x = x + block.ls_2(block.mlp(block.ln_2(x)))
         return weights
 
     def dense_embeddings(self, pixel_values: torch.Tensor, maskclip: bool = True) -> torch.Tensor:
