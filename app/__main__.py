@@ -2,6 +2,10 @@
 
 `python -m app --data <MS2 root>` (or SPECTRADEPTH_DATA=<MS2 root>) also lists that dataset's test
 frames (test_day/night/rain_list.txt) beside the MS-Synth gallery, by sequence and frame.
+
+Models: the shipped checkpoints, plus any the operator lists in SPECTRADEPTH_MODELS (comma-separated
+folders or Hub ids). `--allow-custom-models` (or SPECTRADEPTH_ALLOW_CUSTOM_MODELS=1) lets users type
+any folder or Hub id: for a studio you run for yourself, never for a public Space.
 """
 from __future__ import annotations
 
@@ -40,7 +44,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", metavar="MS2_ROOT",
                         help="an MS2 dataset root (holding sync_data/ and test_*_list.txt): browse its test "
                              f"frames beside the MS-Synth samples; default: ${inference.DATASET_ENV}")
+    parser.add_argument("--allow-custom-models", action="store_true",
+                        help="let users load any checkpoint folder or Hub id (self-hosting only; "
+                             f"default: ${inference.CUSTOM_MODELS_ENV})")
     args = parser.parse_args(argv)
+    if args.allow_custom_models:
+        os.environ[inference.CUSTOM_MODELS_ENV] = "1"
     given = args.data or os.environ.get(inference.DATASET_ENV)
     try:
         args.data = inference.dataset_root_from(given)

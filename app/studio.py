@@ -96,9 +96,9 @@ def analyse_frame(frame: Frame | None, model_name: str, mode_label: str, anchor_
     for input that is not an MS-Synth sample, the notice on training data and calibration."""
     if frame is None:
         return tuple(gr.skip() for _ in ANALYSE_OUTPUTS)
-    request = AnalysisRequest(model_name, MODES[mode_label], LABEL_TO_SPECTRUM[anchor_label], probe_label,
-                              float(strength))
     try:
+        request = AnalysisRequest(inference.check_model_choice(model_name), MODES[mode_label],
+                                  LABEL_TO_SPECTRUM[anchor_label], probe_label, float(strength))
         analysis = inference.analyse(frame, request)
     except InputError as err:
         raise gr.Error(str(err)) from err
@@ -113,7 +113,7 @@ def controls_for_model(model_name: str, mode_label: str, view: str) -> tuple[str
     """(mode, view) the model can give: a model without a fusion module runs spectral-wise and
     shows the RGB output instead of the fused one; other choices stay as they are."""
     try:
-        fuses = inference.can_fuse(model_name)
+        fuses = inference.can_fuse(inference.check_model_choice(model_name))
     except InputError as err:
         raise gr.Error(str(err)) from err
     if fuses:
@@ -174,6 +174,7 @@ def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, in
     if spectrum not in frame.images:
         raise gr.Error(f"this input has no {spectrum_label} image")
     try:
+        teacher_name, student_name = (inference.check_model_choice(name) for name in (teacher_name, student_name))
         analyses = [inference.analyse(frame, AnalysisRequest(name, "spectral", spectra=(spectrum,)))
                     for name in (teacher_name, student_name)]
         summaries = [inference.model_summary(name) for name in (teacher_name, student_name)]
@@ -226,7 +227,8 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
     ``data_root`` (an MS2 root) adds a browser over its test frames."""
     samples = inference.list_samples()
     browser = DatasetBrowser(data_root) if data_root is not None else None
-    checkpoints = inference.list_checkpoints()
+    checkpoints = inference.allowed_models()
+    custom = inference.custom_models_allowed()
     if default_model is None:
         default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in checkpoints else \
             (checkpoints[0] if checkpoints else None)
@@ -258,7 +260,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                 notice = gr.Markdown(visible=False, elem_id="notice")
                 depth_image = gr.Image(label="Depth [m]", format="png", interactive=False, elem_id="depth-view")
         with gr.Row():
-            model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=True,
+            model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=custom,
                                      label="Checkpoint (folder in checkpoints/ or a Hub repo id)")
             mode = gr.Radio(list(MODES), value=start_mode, label="Mode")
             anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
@@ -301,9 +303,9 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
             with gr.Tab("Teacher vs student"):
                 with gr.Row():
                     teacher_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-teacher"),
-                                               allow_custom_value=True, label="Teacher checkpoint")
+                                               allow_custom_value=custom, label="Teacher checkpoint")
                     student_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-student"),
-                                               allow_custom_value=True, label="Student checkpoint")
+                                               allow_custom_value=custom, label="Student checkpoint")
                     compare_spectrum = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Spectrum")
                     compare_button = gr.Button("Compare", variant="primary")
                 with gr.Row():

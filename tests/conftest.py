@@ -14,6 +14,16 @@ def shared_ms2() -> Path:
     return SHARED_MS2
 
 
+def offer_in_studios(*folders: str) -> None:
+    """List checkpoint folders as the operator's models (SPECTRADEPTH_MODELS), as a self-hoster
+    would, so the studios' allow-list lets tests load them."""
+    import os
+
+    from core.inference import EXTRA_MODELS_ENV
+    listed = [name for name in os.environ.get(EXTRA_MODELS_ENV, "").split(",") if name]
+    os.environ[EXTRA_MODELS_ENV] = ",".join(listed + [f for f in folders if f not in listed])
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> str:
     """An untrained align-and-fuse model saved like a shipped one (small input, fast)."""
@@ -21,6 +31,7 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     config = AlignFuseConfig(input_size=(64, 160))
     folder = tmp_path_factory.mktemp("checkpoint") / "tiny-fuse"
     save_checkpoint(folder, build_model(config).eval(), config, command="tests/conftest.py")
+    offer_in_studios(str(folder))
     return str(folder)
 
 
@@ -51,6 +62,7 @@ def tiny_teacher_student(tmp_path_factory, backbone_specs) -> tuple[str, str]:
     student_config = StudentConfig(input_size=(64, 160))
     for name, config in (("tiny-teacher", teacher_config), ("tiny-student", student_config)):
         save_checkpoint(root / name, build_model(config).eval(), config, command="tests/conftest.py")
+    offer_in_studios(str(root / "tiny-teacher"), str(root / "tiny-student"))
     return str(root / "tiny-teacher"), str(root / "tiny-student")
 
 

@@ -209,10 +209,42 @@ def test_bad_uploads_give_clear_errors(tmp_path):
         studio.decode_upload(None, None, None)
 
 
-def test_missing_checkpoint_is_a_clear_error(samples, controls):
+def test_models_outside_the_allow_list_are_refused_without_touching_the_server(samples, controls, monkeypatch):
     frame = studio.load_sample(samples[0].name)
-    with pytest.raises(gr.Error, match="no checkpoint folder"):
+    for name in ("no-such-checkpoint", "/etc", "/root", "openai/some-hub-repo", None, ""):
+        with pytest.raises(gr.Error) as refused:
+            studio.analyse_frame(frame, name, "Both", "RGB")
+        message = str(refused.value)
+        assert "not offered here" in message or "choose a model" in message
+        assert "/tmp" not in message and "checkpoints/" not in message and len(message) < 300
+    # The operator opens the door for a self-hosted studio: then a missing one says so, by its name.
+    monkeypatch.setenv(inference.CUSTOM_MODELS_ENV, "1")
+    with pytest.raises(gr.Error, match="no checkpoint folder at 'no-such-checkpoint'"):
         studio.analyse_frame(frame, "no-such-checkpoint", "Both", "RGB")
+
+
+def test_checkpoint_configs_are_checked_before_anything_is_built(tmp_path, monkeypatch, tiny_checkpoint):
+    import json
+    import shutil
+
+    monkeypatch.setenv(inference.CUSTOM_MODELS_ENV, "1")
+    frame = studio.load_sample(studio.inference.list_samples()[0].name)
+    cases = {"huge": {"input_size": [2048, 5120]}, "big-encoder": {"encoder": "resnet152"}}
+    for name, change in cases.items():
+        folder = tmp_path / name
+        shutil.copytree(tiny_checkpoint, folder)
+        description = json.loads((folder / "config.json").read_text())
+        description["model"].update(change)
+        (folder / "config.json").write_text(json.dumps(description))
+        with pytest.raises(gr.Error) as refused:
+            studio.analyse_frame(frame, str(folder), "Both", "RGB")
+        assert "outside what is allowed" in str(refused.value) or "not one allowed here" in str(refused.value)
+        assert len(str(refused.value)) < 400
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken)
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(gr.Error, match="config.json is not a valid checkpoint config"):
+        studio.analyse_frame(frame, str(broken), "Both", "RGB")
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -17,9 +18,17 @@ from core.inference.errors import InputError
 from core.inference.frames import REPO_ROOT
 from core.models import (CheckpointError, DepthInference, DepthModel, FusionUnsupported, load_checkpoint,
                          prepare_for_inference)
+from core.models.checkpoint import ConfigLimits
 
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = "msynth-fuse"
+# What a studio's users may load: the shipped checkpoints, the names an operator lists in
+# SPECTRADEPTH_MODELS (comma-separated folders or Hub ids) and, only where the operator sets
+# SPECTRADEPTH_ALLOW_CUSTOM_MODELS=1 (or `python -m app --allow-custom-models`), any other.
+EXTRA_MODELS_ENV = "SPECTRADEPTH_MODELS"
+CUSTOM_MODELS_ENV = "SPECTRADEPTH_ALLOW_CUSTOM_MODELS"
+SERVICE_LIMITS = ConfigLimits()
+MAX_MESSAGE_CHARS = 300
 
 
 def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
@@ -30,6 +39,37 @@ def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/config.json") if "model" in json.loads(p.read_text()))
 
 
+def operator_models() -> list[str]:
+    """Extra checkpoints the operator allows (SPECTRADEPTH_MODELS)."""
+    return [name.strip() for name in os.environ.get(EXTRA_MODELS_ENV, "").split(",") if name.strip()]
+
+
+def custom_models_allowed() -> bool:
+    return os.environ.get(CUSTOM_MODELS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def allowed_models() -> list[str]:
+    """The models a studio offers: the shipped checkpoints, then the operator's."""
+    shipped = list_checkpoints()
+    return shipped + [name for name in operator_models() if name not in shipped]
+
+
+def _shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def check_model_choice(name: object) -> str:
+    """The model a studio user asked for, if they may load it; else InputError in words. Never
+    touches the file system for a refused name, so a probe learns nothing about the server."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("choose a model")
+    name = name.strip()
+    if name in allowed_models() or custom_models_allowed():
+        return name
+    raise InputError(f"model {name[:80]!r} is not offered here: choose one from the list (a self-hosted studio "
+                     f"can offer others: {EXTRA_MODELS_ENV}, or {CUSTOM_MODELS_ENV}=1)")
+
+
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -37,12 +77,15 @@ def device() -> torch.device:
 @functools.lru_cache(maxsize=4)
 def load_model(name_or_path: str) -> tuple[DepthModel, dict]:
     """(model, config.json) from checkpoints/<name>, any folder, or a Hub repo id; loaded once,
-    prepared for inference (BatchNorm folded, channels-last weights)."""
+    prepared for inference (BatchNorm folded, channels-last weights). The config is checked
+    against SERVICE_LIMITS before anything is built; errors name the checkpoint as asked for,
+    never the server folder it lives in, and stay short."""
     local = CHECKPOINTS_DIR / name_or_path
     try:
-        model, description = load_checkpoint(local if local.is_dir() else name_or_path, map_location=device())
+        model, description = load_checkpoint(local if local.is_dir() else name_or_path, map_location=device(),
+                                              limits=SERVICE_LIMITS, label=name_or_path)
     except CheckpointError as err:
-        raise InputError(str(err)) from err
+        raise InputError(_shorten(str(err))) from err
     return prepare_for_inference(model), description
 
 
