@@ -9,7 +9,7 @@ by sequence and frame id, beside the MS-Synth samples and uploads.
 """
 import streamlit as st
 
-from app import streamlit_ui as ui
+from pages import _shared as ui
 
 st.set_page_config(page_title="SpectraDepth workbench", layout="wide")
 ui.dataset_root()   # a --data folder that is not an MS2 root: say so on every page, before anything else

@@ -2,9 +2,9 @@
 and CLIP's patch similarity to any prompt."""
 import streamlit as st
 
-from app import streamlit_ui as ui
 from core import inference
 from core.inference import InputError
+from pages import _shared as ui
 
 st.title("Attention")
 frame = ui.choose_frame("attention")

@@ -2,10 +2,12 @@
 the teacher and the student; AbsRel against the exact depth in each cell."""
 import streamlit as st
 
-from app import streamlit_ui as ui
 from core import inference
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS
-from core.inference import FUSED, AnalysisRequest, InputError
+from core.inference import FUSED, AnalysisRequest, InputError, output_title
+from pages import _shared as ui
+
+ABS_REL = inference.METRIC_LABELS["abs_rel"]
 
 st.title("Compare")
 st.caption("The same MS-Synth scene and moment rendered by day, at night, in fog, in rain and with its "
@@ -32,7 +34,8 @@ for role, model_name in (("teacher", teacher), ("student", student)):
     st.subheader(f"{role}: {model_name}")
     header = st.columns([1, 3, 3, 3, 3])
     header[0].markdown("**condition**")
-    for column, label in zip(header[1:], [*(SPECTRUM_LABELS[s] for s in SPECTRA), f"fused ({fusion})"]):
+    labels = [*(SPECTRUM_LABELS[s] for s in SPECTRA), f"{output_title(FUSED, 'rgb')} ({fusion})"]
+    for column, label in zip(header[1:], labels):
         column.markdown(f"**{label}**")
     for condition in EVAL_CONDITIONS:
         try:
@@ -47,4 +50,4 @@ for role, model_name in (("teacher", teacher), ("student", student)):
         for column, (output, source) in zip(row[1:], cells):
             abs_rel = source.metrics[output]["abs_rel"]
             column.image(inference.depth_view(source.display_depth(output), value_range=value_range),
-                         caption=f"AbsRel {abs_rel:.3f}")
+                         caption=f"{ABS_REL} {abs_rel:.3f}")

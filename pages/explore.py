@@ -1,10 +1,10 @@
 """Explore: one frame, spectral-wise or fused, with depth, metrics and downloads."""
 import streamlit as st
 
-from app import streamlit_ui as ui
 from core import inference
 from core.data.frame import SPECTRUM_LABELS
 from core.inference import AnalysisRequest, DisplayOptions, InputError
+from pages import _shared as ui
 
 st.title("Explore")
 frame = ui.choose_frame("explore")

@@ -1,10 +1,10 @@
 """Point cloud: metric depth as 3-D points in the camera frame (metres), coloured by any spectrum."""
 import streamlit as st
 
-from app import streamlit_ui as ui
 from core import inference
 from core.data.frame import SPECTRUM_LABELS
 from core.inference import AnalysisRequest, DisplayOptions, InputError
+from pages import _shared as ui
 
 st.title("Point cloud")
 frame = ui.choose_frame("cloud")
@@ -31,6 +31,6 @@ if frame is not None:
         st.warning(analysis.notice)
     options = DisplayOptions(view=camera, color_by=colour, max_points=max_points)
     cloud = inference.point_cloud(analysis, options)
-    st.plotly_chart(cloud.figure, use_container_width=True)
+    st.plotly_chart(cloud.figure, width="stretch")
     ply = next(p for p in inference.downloads(analysis, options, ui.EXPORTS.new("cloud"), cloud) if p.suffix == ".ply")
     st.download_button(f"Download {ply.name} ({len(cloud.points):,} points)", ply.read_bytes(), file_name=ply.name)

@@ -1,14 +1,21 @@
-"""Results: training curves, AbsRel per condition and camera, and size against accuracy, read
-from the files the training core writes (checkpoints/*/config.json, metrics.json, log.csv).
-Nothing is timed at page load; a button times the checkpoints on this machine on request."""
+"""Results: what training, evaluation and the benchmarks recorded, as charts; nothing is run or
+timed here. Training curves from checkpoints/*/log.csv, sizes from config.json, AbsRel on the
+MS-Synth test split from checkpoints/EVAL*.json (`python -m train eval`), on real frames from
+checkpoints/EVAL-real.json (`eval-real`), and latency from bench/results.json (`make bench`)."""
+from pathlib import Path
+
 import plotly.graph_objects as go
 import streamlit as st
 
+from bench import tables
 from core import inference
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS
 
 SHIPPED = ("msynth-align", "msynth-fuse", "msynth-teacher", "msynth-student")
 ABS_REL = inference.METRIC_LABELS["abs_rel"]
+TEST_REPORTS = ("EVAL", "EVAL-distill")   # `python -m train eval` on the MS-Synth test split
+REAL_REPORT = "EVAL-real"
+LEGEND_BELOW = dict(orientation="h", y=-0.25)
 
 
 @st.cache_data(show_spinner="Reading the checkpoints' records ...")
@@ -16,19 +23,37 @@ def records() -> list[inference.CheckpointRecord]:
     return inference.checkpoint_records()
 
 
-@st.cache_data(show_spinner="Timing every checkpoint ...")
-def latency_ms(name: str) -> float:
-    return inference.spectral_latency_ms(name)
+@st.cache_data(show_spinner="Reading the evaluation reports ...")
+def reports() -> dict[str, dict]:
+    return inference.evaluation_reports()
 
 
-def mean_abs_rel(record: inference.CheckpointRecord) -> float | None:
+@st.cache_data(show_spinner="Reading the recorded benchmarks ...")
+def benchmarks(path: str) -> dict[str, dict]:
+    return tables.read_results(Path(path))
+
+
+def metrics_on_test_split(evaluations: dict[str, dict]) -> dict[str, dict]:
+    """Each checkpoint's metric-depth figures on the test split (mode -> spectrum -> condition ->
+    metric); where two reports evaluated a checkpoint, the one covering more conditions."""
+    def condition_count(metric: dict) -> int:
+        return len(next(iter(metric["spectral"].values())))
+    chosen: dict[str, dict] = {}
+    for stem in TEST_REPORTS:
+        for name, result in evaluations.get(stem, {}).items():
+            if name not in chosen or condition_count(result["metric"]) > condition_count(chosen[name]):
+                chosen[name] = result["metric"]
+    return chosen
+
+
+def mean_abs_rel(metric: dict) -> float:
     """Spectral-wise AbsRel over all conditions, averaged over the cameras."""
-    spectral = record.metrics["metric"].get("spectral", {})
-    values = [spectral[s]["all"]["abs_rel"] for s in SPECTRA if s in spectral]
-    return sum(values) / len(values) if values else None
+    values = [metric["spectral"][s]["all"]["abs_rel"] for s in SPECTRA if s in metric["spectral"]]
+    return sum(values) / len(values)
 
 
 st.title("Results")
+st.caption("Recorded figures only: training logs, evaluation reports and `make bench`; nothing is run here.")
 all_records = records()
 if not all_records:
     st.error("No checkpoints in checkpoints/: train one with python -m train (see the README).")
@@ -36,6 +61,8 @@ if not all_records:
 names = [r.name for r in all_records]
 chosen = st.multiselect("Checkpoints", names, default=[n for n in SHIPPED if n in names] or names[:4])
 shown = [r for r in all_records if r.name in chosen]
+evaluations = reports()
+tested = {name: metric for name, metric in metrics_on_test_split(evaluations).items() if name in chosen}
 
 st.subheader("Training curves")
 figure = go.Figure()
@@ -43,45 +70,55 @@ for record in shown:
     if "loss" in record.log:
         figure.add_scatter(x=record.log["step"], y=record.log["loss"], mode="lines", name=record.name)
 figure.update_layout(xaxis_title="step", yaxis_title="total loss", height=360, margin=dict(t=20),
-                     legend=dict(orientation="h", y=-0.25))
-st.plotly_chart(figure, use_container_width=True)
+                     legend=LEGEND_BELOW)
+st.plotly_chart(figure, width="stretch")
 
-evaluated = [r for r in shown if r.metrics]
 rows = []
-for record in evaluated:
-    for mode, by_spectrum in record.metrics["metric"].items():
+for name, metric in tested.items():
+    for mode, by_spectrum in metric.items():
         for spectrum, by_condition in by_spectrum.items():
-            rows.append({"checkpoint": record.name, "mode": inference.MODE_LABELS.get(mode, mode),
-                         "camera": SPECTRUM_LABELS[spectrum],
+            rows.append({"checkpoint": name, "mode": inference.MODE_LABELS[mode], "camera": SPECTRUM_LABELS[spectrum],
                          **{c: round(by_condition[c]["abs_rel"], 3) for c in (*EVAL_CONDITIONS, "all")
                             if c in by_condition}})
 
-st.subheader(f"{ABS_REL} per condition (metric, MS-Synth test split)")
+st.subheader(f"{ABS_REL} per condition (metric depth, MS-Synth test split)")
 left, right = st.columns(2)
 with left:
-    mode = st.radio("Mode", ["Spectral-wise", "Fused"], horizontal=True)
+    mode = st.radio("Mode", [inference.MODE_LABELS["spectral"], inference.MODE_LABELS["fused"]], horizontal=True)
 with right:
     camera = st.radio("Camera", [SPECTRUM_LABELS[s] for s in SPECTRA], horizontal=True)
 selected = [r for r in rows if r["mode"] == mode and r["camera"] == camera]
-figure = go.Figure()
-for condition in EVAL_CONDITIONS:   # one series per condition, a group per checkpoint: a handful of series
-    figure.add_bar(x=[r["checkpoint"] for r in selected], y=[r.get(condition) for r in selected], name=condition)
-figure.update_layout(barmode="group", yaxis_title=ABS_REL, height=420, margin=dict(t=20),
-                     legend=dict(orientation="h", y=-0.2))
-st.plotly_chart(figure, use_container_width=True)
+if selected:
+    figure = go.Figure()
+    for condition in EVAL_CONDITIONS:   # one series per condition, a group per checkpoint: a handful of series
+        figure.add_bar(x=[r["checkpoint"] for r in selected], y=[r.get(condition) for r in selected], name=condition)
+    figure.update_layout(barmode="group", yaxis_title=ABS_REL, height=420, margin=dict(t=20), legend=LEGEND_BELOW)
+    st.plotly_chart(figure, width="stretch")
+else:
+    st.info(f"None of the chosen checkpoints was evaluated {mode.lower()} in the {camera} camera.")
 
 st.subheader("Size against accuracy")
-points = [(r.name, r.description.get("parameters", {}).get("total", 0) / 1e6, mean_abs_rel(r)) for r in evaluated]
-points = [p for p in points if p[2] is not None]
 figure = go.Figure()
-for name, parameters, abs_rel in points:   # one named trace per checkpoint: the legend labels them, nothing overlaps
-    figure.add_scatter(x=[parameters], y=[abs_rel], mode="markers", marker=dict(size=12), name=name)
+for record in shown:   # one named trace per checkpoint: the legend labels them, nothing overlaps
+    if record.name in tested:
+        figure.add_scatter(x=[record.description.get("parameters", {}).get("total", 0) / 1e6],
+                           y=[mean_abs_rel(tested[record.name])], mode="markers", marker=dict(size=12),
+                           name=record.name)
 figure.update_layout(xaxis_title="parameters [M] (recorded in config.json)",
                      yaxis_title=f"{ABS_REL}, spectral-wise, mean over cameras", height=400, margin=dict(t=20))
-st.plotly_chart(figure, use_container_width=True)
-if st.button("Time a spectral-wise pass of each on this machine"):
-    st.dataframe([{"checkpoint": name, "ms (every camera, one pass each)": round(latency_ms(name), 1),
-                   ABS_REL: round(abs_rel, 3)} for name, _, abs_rel in points], hide_index=True)
+st.plotly_chart(figure, width="stretch")
+
+if REAL_REPORT in evaluations:
+    real = evaluations[REAL_REPORT]
+    st.subheader(f"Real frames ({len(real['frame_ids'])} from {real['frames']}), RGB spectral-wise")
+    entries = [name for name in real["results"]["median_scaled"] if name.startswith("floor") or name in chosen]
+    figure = go.Figure()
+    for scaling, label in (("median_scaled", "median-scaled"), ("metric", "metric")):
+        figure.add_bar(x=entries, y=[real["results"][scaling][name]["mean"]["abs_rel"] for name in entries],
+                       name=f"{ABS_REL}, {label}")
+    figure.update_layout(barmode="group", yaxis_title=f"{ABS_REL}, mean over frames", height=400,
+                         margin=dict(t=20), legend=LEGEND_BELOW)
+    st.plotly_chart(figure, width="stretch")
 
 st.subheader("Table")
 st.dataframe(rows, hide_index=True)
@@ -89,3 +126,19 @@ header = ["checkpoint", "mode", "camera", *EVAL_CONDITIONS, "all"]
 markdown = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 markdown += ["| " + " | ".join(str(row.get(key, "")) for key in header) + " |" for row in rows]
 st.code("\n".join(markdown), language="markdown")
+
+st.subheader("Benchmarks (recorded by `make bench`)")
+recorded = benchmarks(str(tables.RESULTS_FILE))
+if not recorded:
+    st.info(f"No benchmark recorded in {tables.RESULTS_FILE.name} yet: run `make bench`.")
+for name, result in recorded.items():
+    st.markdown(f"**{name}**, recorded {result['recorded']} in {result['seconds']} s, load average "
+                f"{result['load_average'][0]} on {result['cpus']} CPUs")
+    for table in result["tables"]:
+        if table["unit"] == "ms":   # latency tables as charts; parameter counts read best as the text below
+            figure = go.Figure(go.Bar(x=list(table["rows"].values()), y=[row.strip() for row in table["rows"]],
+                                      orientation="h", name=table["title"]))
+            figure.update_layout(xaxis_title="ms", yaxis=dict(autorange="reversed"), margin=dict(t=20),
+                                 height=60 + 30 * len(table["rows"]))
+            st.plotly_chart(figure, width="stretch")
+    st.code(result["output"], language="text")

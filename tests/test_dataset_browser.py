@@ -200,11 +200,11 @@ def test_served_studio_browses_the_dataset_through_its_api(tiny_root, tiny_check
 
 
 def test_streamlit_takes_data_after_the_double_dash():
-    from app import streamlit_ui
+    from pages import _shared
     # `streamlit run streamlit_app.py -- --data ROOT` leaves the script ["--data", "ROOT"]; a test runner's own
     # options are no error.
-    assert streamlit_ui.data_argument(["--data", "/datasets/MS2"]) == "/datasets/MS2"
-    assert streamlit_ui.data_argument(["-q", "tests/test_streamlit.py"]) is None
+    assert _shared.data_argument(["--data", "/datasets/MS2"]) == "/datasets/MS2"
+    assert _shared.data_argument(["-q", "tests/test_streamlit.py"]) is None
 
 
 @pytest.mark.slow

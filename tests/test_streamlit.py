@@ -1,5 +1,6 @@
 """Every Streamlit page run headless with streamlit.testing's AppTest, as a user would use it."""
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +8,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from bench import tables
 from core import inference
 from core.data.msynth import render_frame
+from core.inference import predict
 from core.models import DepthModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,17 +130,31 @@ def test_point_cloud_page_plots_and_downloads(checkpoint):
     assert at.get("download_button")[0].label.startswith("Download ") and ".ply" in at.get("download_button")[0].label
 
 
-def test_results_page_reads_records_and_times_nothing_at_load(checkpoint, monkeypatch):
-    timed = []
-    monkeypatch.setattr(inference, "spectral_latency_ms", lambda name, *args, **kwargs: timed.append(name) or 1.0)
+def test_results_page_reads_recorded_figures_and_runs_no_model(monkeypatch, tmp_path):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the Results page loaded or ran a model")
+    monkeypatch.setattr(predict, "load_model", no_model)
+    monkeypatch.setattr(inference, "load_model", no_model)
+    monkeypatch.setattr(DepthModel, "infer", no_model)
+    recorded = tmp_path / "results.json"
+    recorded.write_text(json.dumps({"benchmarks": {"bench_example": {
+        "output": "latency  ms\nexample pass  12.5", "tables": [{"title": "latency", "unit": "ms",
+                                                                 "rows": {"example pass": 12.5}}],
+        "seconds": 1.0, "load_average": [2.5, 2.0, 2.0], "cpus": 2, "recorded": "2026-12-03T10:00:00+00:00"}}}))
+    monkeypatch.setattr(tables, "RESULTS_FILE", recorded)
     at = page("results").run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 3 and not timed
-    table = at.code[0].value
-    assert table.startswith("| checkpoint | mode | camera |") and inference.DEFAULT_CHECKPOINT in table
-    assert "| Spectral-wise | RGB |" in table
-    at.button[0].click().run()
-    assert timed and not at.exception
+    # Training curves, AbsRel per condition, size against accuracy, real frames, the recorded benchmark.
+    assert len(at.get("plotly_chart")) == 5
+    codes = [code.value for code in at.code]
+    assert "latency  ms\nexample pass  12.5" in codes
+    table = next(code for code in codes if code.startswith("| checkpoint | mode | camera |"))
+    recorded_abs_rel = json.loads((inference.CHECKPOINTS_DIR / "EVAL.json").read_text())[
+        inference.DEFAULT_CHECKPOINT]["metric"]["spectral"]["rgb"]["all"]["abs_rel"]
+    assert f"| {inference.DEFAULT_CHECKPOINT} | Spectral-wise | RGB |" in table
+    assert f" {round(recorded_abs_rel, 3)} |" in table
+    # The studio's words, never the code's keys.
+    assert [radio.options for radio in at.radio] == [["Spectral-wise", "Fused"], ["RGB", "NIR", "Thermal"]]
 
 
 def test_entry_script_navigates_to_explore(checkpoint):

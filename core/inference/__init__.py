@@ -21,23 +21,25 @@ from core.inference.frames import (DATASET_ENV, DISPLAY_MAX_WIDTH, PROBES, SAMPL
                                    display_image, frame_fingerprint, is_msynth_sample, list_dataset_sequences,
                                    list_samples, load_dataset_frame, load_sample, load_upload, probe,
                                    sample_under_conditions)
-from core.inference.predict import (CHECKPOINTS_DIR, DEFAULT_CHECKPOINT, can_fuse, device, list_checkpoints,
-                                    load_model, model_summary)
-from core.inference.records import CheckpointRecord, checkpoint_records, spectral_latency_ms
+from core.inference.predict import (CHECKPOINTS_DIR, CUSTOM_MODELS_ENV, DEFAULT_CHECKPOINT, EXTRA_MODELS_ENV,
+                                    allowed_models, can_fuse, check_model_choice, custom_models_allowed, device,
+                                    list_checkpoints, load_model, model_summary)
+from core.inference.records import CheckpointRecord, checkpoint_records, evaluation_reports
 from core.inference.views import (DEFAULT_MAX_POINTS, DisplayOptions, PointCloud, colors_in_camera, depth_view,
                                   error_view, output_panels, point_cloud, slider_pair, view_camera, view_depth,
                                   view_panel)
 from core.models import FUSED
 
-__all__ = ["CHECKPOINTS_DIR", "DATASET_ENV", "DEFAULT_CHECKPOINT", "DEFAULT_MAX_POINTS", "DEFAULT_VFM_SPECS",
+__all__ = ["CHECKPOINTS_DIR", "CUSTOM_MODELS_ENV", "EXTRA_MODELS_ENV", "allowed_models", "check_model_choice",
+           "custom_models_allowed", "DATASET_ENV", "DEFAULT_CHECKPOINT", "DEFAULT_MAX_POINTS", "DEFAULT_VFM_SPECS",
            "DISPLAY_MAX_WIDTH", "FUSED", "GROUND_TRUTH", "METRIC_LABELS", "MODE_LABELS", "PROBES", "SAMPLES_DIR",
            "TEST_LISTS", "Analysis", "AnalysisRequest", "AttentionView", "CheckpointRecord", "DatasetSequence",
            "DisplayOptions", "ExportDir", "InputError", "Output", "PointCloud", "Sample", "analyse",
            "at_display_size", "attention_view", "backbone_names", "backbone_shape", "backbone_status",
            "can_fuse", "check_dataset_root", "checkpoint_records", "colors_in_camera", "dataset_root_from",
-           "depth_view", "describe", "device",
+           "depth_view", "describe", "device", "evaluation_reports",
            "display_image", "downloads", "error_view", "export_depth", "file_stem", "frame_fingerprint",
            "is_msynth_sample", "list_checkpoints", "list_dataset_sequences", "list_samples", "load_dataset_frame",
            "load_model", "load_sample", "load_upload", "load_vfm", "model_summary", "output_label", "output_panels",
            "output_title", "point_cloud", "probe", "prompt_view", "sample_under_conditions", "slider_pair",
-           "spectral_latency_ms", "view_camera", "view_depth", "view_panel"]
+           "view_camera", "view_depth", "view_panel"]

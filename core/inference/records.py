@@ -1,19 +1,14 @@
-"""What training left in each checkpoint folder (config, metrics, log), for the reviewers'
-views, and a latency probe for the benchmarks."""
+"""What training and evaluation left in checkpoints/ (each folder's config, metrics and log;
+the EVAL*.json reports), for the reviewers' views."""
 from __future__ import annotations
 
 import csv
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from core.inference.predict import CHECKPOINTS_DIR, device, list_checkpoints, load_model
+from core.inference.predict import CHECKPOINTS_DIR, list_checkpoints
 from core.models.checkpoint import CONFIG_FILE, METRICS_FILE
-from core.models.depthnet import SPECTRUM_CHANNELS
 
 
 @dataclass
@@ -43,15 +38,7 @@ def checkpoint_records(root: Path = CHECKPOINTS_DIR) -> list[CheckpointRecord]:
     return records
 
 
-def spectral_latency_ms(name_or_path: str, repeats: int = 3) -> float:
-    """Median milliseconds of one spectral-wise pass of every spectrum the model takes, at its
-    input size, on this machine (weights loaded once)."""
-    model, _ = load_model(name_or_path)
-    height, width = model.input_size
-    images = {s: torch.rand(1, SPECTRUM_CHANNELS[s], height, width, device=device()) for s in model.spectra}
-    times = []
-    for _ in range(repeats + 1):   # the first pass warms up
-        start = time.perf_counter()
-        model.infer(images)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times[1:]))
+def evaluation_reports(root: Path = CHECKPOINTS_DIR) -> dict[str, dict]:
+    """Each EVAL*.json that `python -m train eval` / `eval-real` wrote, by file stem ("EVAL",
+    "EVAL-distill", "EVAL-real")."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(root.glob("EVAL*.json"))}

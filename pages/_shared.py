@@ -1,7 +1,8 @@
 """What the Streamlit pages share: cached models and frames, the input chooser, error display.
 
 Pages call ``core.inference`` for everything they show; this module only adapts it to
-Streamlit (caching, widgets, messages).
+Streamlit (caching, widgets, messages). It is no page: streamlit_app.py names the pages with
+``st.navigation``, so Streamlit does not list pages/ itself.
 """
 from __future__ import annotations
 
