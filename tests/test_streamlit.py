@@ -161,3 +161,12 @@ def test_entry_script_navigates_to_explore(checkpoint):
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.title[0].value == "Explore"
+
+
+def test_streamlit_server_refuses_uploads_above_the_pages_limit():
+    import tomllib
+    from pathlib import Path
+
+    from pages._shared import MAX_UPLOAD_MB
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
