@@ -20,8 +20,11 @@ from app.studio import build_studio
 from core import inference
 from core.inference import InputError
 
-# Requests beyond this many at once wait in the queue; uploads above the size are refused.
-CONCURRENCY_LIMIT = 2
+# Light handlers (display redraws, loading a sample) run this many at once; heavy ones share
+# studio.HEAVY's pool. Beyond QUEUE_MAX_SIZE waiting requests a visitor is told the studio is
+# busy and to try again; uploads above the size are refused.
+CONCURRENCY_LIMIT = 4
+QUEUE_MAX_SIZE = 40
 MAX_FILE_SIZE = "50mb"
 
 
@@ -31,7 +34,7 @@ def launch(default_model: str | None = None, *, data_root: Path | None = None, b
     once with the server running (tests, benchmarks); its address is ``demo.local_url``.
     ``data_root``: an MS2 root whose test frames the studio offers beside the gallery."""
     demo = build_studio(default_model, data_root=data_root)
-    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT).launch(
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE).launch(
         max_file_size=MAX_FILE_SIZE, prevent_thread_lock=not block, quiet=not block, **launch_kwargs)
     return demo
 

@@ -24,6 +24,10 @@ INFO_HEADERS = ["spectrum", "size", "format", "values", "GT depth"]
 COMPARE_HEADERS = ["role", "checkpoint", "parameters [M]", "time [ms]", "AbsRel"]
 METRIC_HEADERS = ["output", *METRIC_LABELS.values()]
 EXPORTS = inference.ExportDir()
+# Every handler that runs a network or builds a point cloud shares one concurrency slot pool
+# for the whole app (not one per handler), so N visitors cannot run 5 x N heavy jobs at once.
+HEAVY_CONCURRENCY = 2
+HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
 
 INTRO = """# SpectraDepth studio
 Multi-spectral metric depth: RGB, near-infrared and thermal cameras of one rig, each with its
@@ -343,12 +347,13 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
             """After the network step: show the depth, then the point cloud as a follow-up."""
             named = (lambda name: {"api_name": name}) if public else (lambda name: {"api_visibility": "private"})
             event.success(show, [analysis_state, *display_controls], show_outputs, **named("show")).success(
-                show_cloud, [analysis_state, *cloud_controls], cloud_outputs, **named("point_cloud"))
+                show_cloud, [analysis_state, *cloud_controls], cloud_outputs, **named("point_cloud"), **HEAVY)
 
         def analyse_after(event, public: bool = False) -> None:
             """A new frame: analyse it with the current controls, then show."""
             named = {"api_name": "analyse"} if public else {"api_visibility": "private"}
-            analysed(event.success(analyse_frame, [frame_state, *network_controls], analyse_outputs, **named), public)
+            analysed(event.success(analyse_frame, [frame_state, *network_controls], analyse_outputs, **named,
+                                   **HEAVY), public)
 
         gallery.select(select_sample_name(samples), None, sample_name, api_visibility="private")
         analyse_after(sample_name.change(load_sample, sample_name, frame_state, api_name="load_sample"), public=True)
@@ -364,25 +369,27 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
         model_chosen = model_name.input(controls_for_model, [model_name, mode, view], [mode, view],
                                         api_visibility="private")
         analysed(model_chosen.success(analyse_frame, [frame_state, *network_controls], analyse_outputs,
-                                      api_visibility="private"))
+                                      api_visibility="private", **HEAVY))
         for control in (mode, anchor, probe, strength):
             analysed(control.input(analyse_frame, [frame_state, *network_controls], analyse_outputs,
-                                   api_visibility="private"))
+                                   api_visibility="private", **HEAVY))
         for control in display_controls:   # display only: the kept Analysis is redrawn, the network is not run
             event = control.input(show, [analysis_state, *display_controls], show_outputs, api_visibility="private")
             if control is view:
-                event.success(show_cloud, [analysis_state, *cloud_controls], cloud_outputs, api_visibility="private")
+                event.success(show_cloud, [analysis_state, *cloud_controls], cloud_outputs, api_visibility="private",
+                              **HEAVY)
         for control in (color_label, max_points):
-            control.input(show_cloud, [analysis_state, *cloud_controls], cloud_outputs, api_visibility="private")
+            control.input(show_cloud, [analysis_state, *cloud_controls], cloud_outputs, api_visibility="private",
+                          **HEAVY)
         compare_button.click(compare, [frame_state, teacher_name, student_name, compare_spectrum, invert],
-                             [teacher_depth, student_depth, comparison, compare_status], api_name="compare")
+                             [teacher_depth, student_depth, comparison, compare_status], api_name="compare", **HEAVY)
         attention_kind.input(attention_controls, attention_kind, [attention_layer, attention_head],
                              api_visibility="private")
         attention_button.click(show_attention, [frame_state, attention_spectrum, attention_kind, attention_layer,
                                                 attention_head, attention_rollout],
-                               [attention_image, attention_caption], api_name="attention")
+                               [attention_image, attention_caption], api_name="attention", **HEAVY)
         prompt_button.click(show_prompt, [frame_state, attention_spectrum, prompt],
-                            [attention_image, attention_caption], api_name="prompt_similarity")
+                            [attention_image, attention_caption], api_name="prompt_similarity", **HEAVY)
     return studio
 
 

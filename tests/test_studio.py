@@ -340,3 +340,17 @@ def test_backbone_status_is_on_the_page():
     assert status.startswith("CLIP: ") and " · DINO: " in status
     page = studio.build_studio()
     assert any(getattr(block, "elem_id", None) == "backbones" for block in page.blocks.values())
+
+
+def test_every_heavy_handler_shares_one_app_wide_concurrency_pool():
+    """Network runs and point clouds share one pool of HEAVY_CONCURRENCY slots for the whole app;
+    display redraws do not wait behind them."""
+    demo = studio.build_studio()
+    functions = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    by_name = {}
+    for function in functions:
+        by_name.setdefault(getattr(function.fn, "__name__", ""), set()).add(
+            (function.concurrency_id, function.concurrency_limit))
+    for name in ("analyse_frame", "show_cloud", "compare", "show_attention", "show_prompt"):
+        assert by_name[name] == {("heavy", studio.HEAVY_CONCURRENCY)}, name
+    assert all(pool != "heavy" for pool, _ in by_name["show"])
