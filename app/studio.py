@@ -8,6 +8,8 @@ cloud where it depends on it), never the network.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import gradio as gr
@@ -89,6 +91,30 @@ class DatasetBrowser:
 
 
 # What each step returns, in order (the wiring in build_studio follows these).
+BACKBONE_KINDS = ("CLIP", "DINO")
+POINT_RANGE = (1000, 200000)      # the max-points slider's bounds; the raw API is held to them too
+DEPTH_RANGE_M = (0.0, 1000.0)
+
+
+def choice(value, options: Collection, what: str):
+    """What a control chose, looked up in ``options`` (a mapping gives its value); a value the
+    control does not offer (None, or anything sent through the raw API) is refused in words."""
+    if not isinstance(value, str) or value not in options:
+        raise gr.Error(f"choose a {what}: one of {', '.join(map(str, options))}")
+    return options[value] if isinstance(options, Mapping) else value
+
+
+def number(value, what: str, low: float, high: float) -> float:
+    """A finite number in [low, high] from a control, or a readable refusal (None, NaN, text)."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{what} must be a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(result) or not low <= result <= high:
+        raise gr.Error(f"{what} must be between {low:g} and {high:g}, got {str(value)[:40]}")
+    return result
+
+
 ANALYSE_OUTPUTS = ("analysis", "rgb", "nir", "thr", "info", "status", "notice")
 SHOW_OUTPUTS = ("depth_rgb", "depth_nir", "depth_thr", "depth_fused", "metrics", "panel", "slider", "error")
 CLOUD_OUTPUTS = ("figure", "downloads")
@@ -101,8 +127,10 @@ def analyse_frame(frame: Frame | None, model_name: str, mode_label: str, anchor_
     if frame is None:
         return tuple(gr.skip() for _ in ANALYSE_OUTPUTS)
     try:
-        request = AnalysisRequest(inference.check_model_choice(model_name), MODES[mode_label],
-                                  LABEL_TO_SPECTRUM[anchor_label], probe_label, float(strength))
+        request = AnalysisRequest(inference.check_model_choice(model_name), choice(mode_label, MODES, "mode"),
+                                  choice(anchor_label, LABEL_TO_SPECTRUM, "fusion camera"),
+                                  choice(probe_label, inference.PROBES, "probe"),
+                                  number(strength, "probe strength", 0.0, 1.0))
         analysis = inference.analyse(frame, request)
     except InputError as err:
         raise gr.Error(str(err)) from err
@@ -128,9 +156,13 @@ def controls_for_model(model_name: str, mode_label: str, view: str) -> tuple[str
 def display_options(view: str, invert: bool = False, fixed_range: bool = False, depth_min: float = 0.0,
                     depth_max: float = 80.0, color_label: str | None = None,
                     max_points: int = inference.DEFAULT_MAX_POINTS) -> DisplayOptions:
+    view = choice(view, VIEWS, "view")
+    value_range = (number(depth_min, "depth min", *DEPTH_RANGE_M), number(depth_max, "depth max", *DEPTH_RANGE_M)) \
+        if fixed_range else None
+    color = None if color_label is None else choice(color_label, LABEL_TO_SPECTRUM, "colour source")
+    points = int(number(max_points, "max points", *POINT_RANGE))
     try:
-        return DisplayOptions(VIEWS[view], bool(invert), (float(depth_min), float(depth_max)) if fixed_range else None,
-                              LABEL_TO_SPECTRUM.get(color_label), int(max_points))
+        return DisplayOptions(view, bool(invert), value_range, color, points)
     except InputError as err:
         raise gr.Error(str(err)) from err
 
@@ -174,7 +206,7 @@ def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, in
     """Teacher and student on one spectrum of the frame, side by side with their cost."""
     if frame is None:
         raise gr.Error("pick a sample or upload images first")
-    spectrum = LABEL_TO_SPECTRUM[spectrum_label]
+    spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
     if spectrum not in frame.images:
         raise gr.Error(f"this input has no {spectrum_label} image")
     try:
@@ -198,7 +230,7 @@ def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, in
 def attention_controls(kind_label: str) -> tuple[gr.Slider, gr.Dropdown]:
     """The layer slider and head choices sized to the backbone serving ``kind_label``."""
     try:
-        layers, heads = inference.backbone_shape(kind_label.lower())
+        layers, heads = inference.backbone_shape(choice(kind_label, BACKBONE_KINDS, "backbone").lower())
     except InputError as err:
         raise gr.Error(str(err)) from err
     return (gr.Slider(0, layers - 1, value=layers - 1, step=1, label=f"Layer (0 - {layers - 1})"),
@@ -208,9 +240,14 @@ def attention_controls(kind_label: str) -> tuple[gr.Slider, gr.Dropdown]:
 def show_attention(frame, spectrum_label: str, kind_label: str, layer: int, head: str, rollout: bool):
     if frame is None:
         raise gr.Error("pick a sample or upload images first")
+    spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
+    kind = choice(kind_label, BACKBONE_KINDS, "backbone").lower()
     try:
-        view = inference.attention_view(frame, LABEL_TO_SPECTRUM[spectrum_label], kind_label.lower(), int(layer),
-                                        head if head == "mean" else int(head), rollout)
+        layers, heads = inference.backbone_shape(kind)
+        layer = int(number(layer, "layer", -layers, layers - 1))   # negative: from the last, as in Python
+        head = choice(head, ["mean", *map(str, range(heads))], "head")
+        view = inference.attention_view(frame, spectrum, kind, layer, head if head == "mean" else int(head),
+                                        bool(rollout))
     except InputError as err:
         raise gr.Error(str(err)) from err
     return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
@@ -219,8 +256,11 @@ def show_attention(frame, spectrum_label: str, kind_label: str, layer: int, head
 def show_prompt(frame, spectrum_label: str, prompt: str):
     if frame is None:
         raise gr.Error("pick a sample or upload images first")
+    spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise gr.Error("type a prompt, e.g. 'This car appears to be very close'")
     try:
-        view = inference.prompt_view(frame, LABEL_TO_SPECTRUM[spectrum_label], prompt)
+        view = inference.prompt_view(frame, spectrum, prompt)
     except InputError as err:
         raise gr.Error(str(err)) from err
     return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
@@ -281,7 +321,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                     fixed_range = gr.Checkbox(label="Fixed depth range")
                     depth_min = gr.Slider(0, 100, value=0, step=1, label="min [m]")
                     depth_max = gr.Slider(1, 150, value=80, step=1, label="max [m]")
-                    max_points = gr.Slider(5000, 200000, value=inference.DEFAULT_MAX_POINTS, step=5000,
+                    max_points = gr.Slider(5000, POINT_RANGE[1], value=inference.DEFAULT_MAX_POINTS, step=5000,
                                            label="max points")
                 with gr.Row():
                     depth_images = [gr.Image(label=f"Depth, {SPECTRUM_LABELS[s]} alone", format="png",
@@ -322,7 +362,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
             with gr.Tab("Attention"):
                 with gr.Row():
                     attention_spectrum = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Spectrum")
-                    attention_kind = gr.Radio(["CLIP", "DINO"], value="DINO", label="Backbone")
+                    attention_kind = gr.Radio(list(BACKBONE_KINDS), value="DINO", label="Backbone")
                     attention_layer = gr.Slider(0, dino_layers - 1, value=dino_layers - 1, step=1,
                                                 label=f"Layer (0 - {dino_layers - 1})")
                     attention_head = gr.Dropdown(["mean", *map(str, range(dino_heads))], value="mean",

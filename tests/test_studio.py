@@ -306,7 +306,7 @@ def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monke
     near, caption = studio.show_prompt(frame, "RGB", "a very close car")
     far, _ = studio.show_prompt(frame, "RGB", "the distant sky")
     assert '"a very close car"' in caption and not np.array_equal(near, far)
-    with pytest.raises(gr.Error, match="out of range"):
+    with pytest.raises(gr.Error, match="layer must be between"):
         studio.show_attention(frame, "RGB", "DINO", layers, "mean", False)
     with pytest.raises(gr.Error, match="type a prompt"):
         studio.show_prompt(frame, "RGB", "  ")
@@ -331,7 +331,7 @@ def test_robustness_probe_degrades_the_inputs_and_says_so(first_sample, controls
     assert np.array_equal(night["thr"], clean["thr"])          # thermal does not need light
     assert "Inputs probed: night at strength 1" in night["status"]
     assert not np.array_equal(night["analysis"].depth("rgb"), clean["analysis"].depth("rgb"))
-    with pytest.raises(gr.Error, match="unknown probe"):
+    with pytest.raises(gr.Error, match="choose a probe"):
         run(frame, **controls, probe_label="snow")
 
 
@@ -354,3 +354,33 @@ def test_every_heavy_handler_shares_one_app_wide_concurrency_pool():
     for name in ("analyse_frame", "show_cloud", "compare", "show_attention", "show_prompt"):
         assert by_name[name] == {("heavy", studio.HEAVY_CONCURRENCY)}, name
     assert all(pool != "heavy" for pool, _ in by_name["show"])
+
+
+def test_controls_out_of_range_or_missing_are_refused_in_words(samples, controls):
+    """What a script can send through the raw API that no widget would: None, NaN, text, values
+    not offered. Each gets a readable message, never a bare error."""
+    frame = studio.load_sample(samples[0].name)
+    analysis = studio.analyse_frame(frame, "msynth-fuse", "Both", "RGB")[0]
+    nan = float("nan")
+    cases = [
+        (studio.analyse_frame, (frame, "msynth-fuse", None, "RGB"), "choose a mode"),
+        (studio.analyse_frame, (frame, "msynth-fuse", "Both", None), "choose a fusion camera"),
+        (studio.analyse_frame, (frame, "msynth-fuse", "Both", "RGB", "smoke"), "choose a probe"),
+        (studio.analyse_frame, (frame, "msynth-fuse", "Both", "RGB", "fog", nan), "probe strength must be between"),
+        (studio.analyse_frame, (frame, "msynth-fuse", "Both", "RGB", "fog", "lots"), "must be a number"),
+        (studio.show, (analysis, None, False, False, 0, 80), "choose a view"),
+        (studio.show, (analysis, "Fused", False, True, nan, 80), "depth min must be between"),
+        (studio.show, (analysis, "Fused", False, True, 0, float("inf")), "depth max must be between"),
+        (studio.show_cloud, (analysis, "Fused", "RGB", "lots"), "max points must be a number"),
+        (studio.show_cloud, (analysis, "Fused", "UV", 1000), "choose a colour source"),
+        (studio.show_cloud, (analysis, "Fused", "RGB", 10**9), "max points must be between"),
+        (studio.compare, (frame, "msynth-teacher", "msynth-student", None, False), "choose a spectrum"),
+        (studio.show_attention, (frame, "RGB", "SAM", 0, "mean", False), "choose a backbone"),
+        (studio.show_attention, (frame, "RGB", "DINO", 11, "mean", False), "layer must be between"),
+        (studio.show_attention, (frame, "RGB", "DINO", 0.5 * nan, "mean", False), "layer must be between"),
+        (studio.show_attention, (frame, "RGB", "DINO", 0, "99", False), "choose a head"),
+        (studio.show_prompt, (frame, "RGB", None), "type a prompt"),
+    ]
+    for handler, args, expected in cases:
+        with pytest.raises(gr.Error, match=expected):
+            handler(*args)
