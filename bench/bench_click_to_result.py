@@ -20,6 +20,7 @@ from pathlib import Path
 from gradio_client import Client, handle_file
 
 from app.__main__ import launch
+from core import inference
 from core.data.dataset import resize_frame
 from core.data.imageio import write_png
 from core.data.msynth import render_frame
@@ -52,7 +53,7 @@ def main() -> None:
         client.predict(model, "Spectral-wise", "RGB", "none", 0.5, api_name="/analyse")
         client.predict("RGB alone", False, False, 0, 80, api_name="/show")
         depth = time.perf_counter()
-        client.predict("RGB alone", "RGB", 60000, api_name="/point_cloud")
+        client.predict("RGB alone", "RGB", inference.DEFAULT_MAX_POINTS, api_name="/point_cloud")
         return depth - start, time.perf_counter() - depth
 
     try:

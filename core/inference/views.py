@@ -17,7 +17,7 @@ from core.models import FUSED
 from core.viz.colormap import colorize_depth, depth_panel, error_panel
 from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_figure
 
-DEFAULT_MAX_POINTS = 60000
+DEFAULT_MAX_POINTS = 15000
 
 
 @dataclass(frozen=True)
