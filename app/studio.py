@@ -31,14 +31,15 @@ EXPORTS = inference.ExportDir()
 HEAVY_CONCURRENCY = 2
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
 
+# One line in view (a phone's first screen is for the samples and the result); the rest folds.
 INTRO = """# SpectraDepth studio
-Multi-spectral metric depth: RGB, near-infrared and thermal cameras of one rig, each with its
-own lens and pose, so the three images are **not** pixel-aligned. One network serves every
-spectrum alone (spectral-wise); its fusion module combines them in any anchor camera. Pick an
-MS-Synth sample (our procedural driving world, exact depth) or upload a real MS2-style trio;
-probe it with night, fog, rain, noise or texture loss; compare the foundation-model teacher with
-its lightweight student, and see where CLIP and DINO look, in the tabs below.
-"""
+Metric depth from RGB, near-infrared and thermal cameras, each spectrum alone or fused."""
+ABOUT = """The three cameras of one rig each have their own lens and pose, so the images are **not**
+pixel-aligned. One network serves every spectrum alone (spectral-wise); its fusion module combines
+them in any anchor camera. Pick an MS-Synth sample (our procedural driving world, exact depth) or
+upload a real MS2-style trio; probe it with night, fog, rain, noise or texture loss; compare the
+foundation-model teacher with its lightweight student, and see where CLIP and DINO look, in the
+tabs below."""
 
 
 def load_sample(name: str) -> Frame:
@@ -287,6 +288,8 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
         start_mode, start_view = "Both", "Fused"
     with gr.Blocks(title="SpectraDepth studio", delete_cache=(1800, 3600)) as studio:
         gr.Markdown(INTRO)
+        with gr.Accordion("About this studio", open=False):
+            gr.Markdown(ABOUT)
         with gr.Accordion(f"Backbones: {inference.backbone_names()}", open=False, elem_id="backbones"):
             gr.Markdown(inference.backbone_status())
         frame_state, analysis_state = gr.State(), gr.State()
@@ -308,7 +311,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                 depth_image = gr.Image(label="Depth [m]", format=DISPLAY_FORMAT, interactive=False, elem_id="depth-view")
         with gr.Row():
             model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=custom,
-                                     label="Checkpoint (folder in checkpoints/ or a Hub repo id)")
+                                     label="Checkpoint" + (" (or a folder / Hub repo id)" if custom else ""))
             mode = gr.Radio(list(MODES), value=start_mode, label="Mode")
             anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
         with gr.Row():

@@ -275,3 +275,16 @@ def test_pointcloud_figure_colours_exactly_with_few_colours_and_by_depth_without
     assert [c for _, c in by_depth.marker.colorscale] == [c for _, c in plotly_colorscale("Spectral")]
     assert by_depth.marker.showscale and "[m]" in by_depth.marker.colorbar.title.text
     assert (by_depth.marker.cmin, by_depth.marker.cmax) == pytest.approx((6.0, 9.0))
+
+
+def test_wide_panels_draw_their_bar_and_text_larger_to_stay_readable_when_shrunk():
+    from core.viz.colormap import colorbar_height, panel_scale
+    narrow = colorbar_image(0.0, 80.0, width=640)
+    wide = colorbar_image(0.0, 80.0, width=1280)
+    assert panel_scale(640) == 1.0 and panel_scale(1280) == 2.0 and panel_scale(120) == 1.0
+    assert narrow.shape == (COLORBAR_HEIGHT, 640, 3) and wide.shape == (2 * COLORBAR_HEIGHT, 1280, 3)
+    # the same ticks in text twice as tall and wide: several times the ink (unscaled text: ~1x)
+    ink = [(bar.max(-1) < 80).sum() for bar in (narrow, wide)]
+    assert 2.2 < ink[1] / ink[0] < 5.0
+    depth = np.linspace(5.0, 60.0, 20 * 1224, dtype=np.float32).reshape(20, 1224)
+    assert depth_panel(depth).shape[0] == 20 + colorbar_height(1224)

@@ -25,6 +25,22 @@ COLORBAR_HEIGHT = 56
 TITLE_HEIGHT = 26
 _DPI = 100
 _FONT_SIZE = 9
+_REFERENCE_WIDTH = 640   # panels wider than this get proportionally larger bars and text, so a
+                         # 1224-wide panel shrunk to a phone's width stays readable
+
+
+def panel_scale(width: int) -> float:
+    """How much larger than the reference a panel of ``width`` pixels draws its bar and text."""
+    return max(1.0, width / _REFERENCE_WIDTH)
+
+
+def colorbar_height(width: int) -> int:
+    """The colour bar's height under a panel of ``width`` pixels."""
+    return round(COLORBAR_HEIGHT * panel_scale(width))
+
+
+def title_height(width: int) -> int:
+    return round(TITLE_HEIGHT * panel_scale(width))
 
 
 class DepthRange(NamedTuple):
@@ -127,13 +143,16 @@ def _render(fig: Figure) -> np.ndarray:
 
 
 def colorbar_image(vmin: float, vmax: float, cmap: str | Colormap = DEFAULT_DEPTH_CMAP,
-                   invert: bool = False, width: int = 640, height: int = COLORBAR_HEIGHT,
+                   invert: bool = False, width: int = 640, height: int | None = None,
                    label: str | None = "depth [m]", unit: str = "m") -> np.ndarray:
     """uint8 RGB (height, width, 3): a horizontal colour bar with ticks labelled in ``unit``.
 
     vmin sits at the left end, vmax at the right; ``invert`` reverses the colours exactly
     as it does in ``colorize``/``colorize_depth``. Pass ``unit=''`` for unitless maps.
+    ``height`` defaults to ``colorbar_height(width)``; bar and text scale with the width.
     """
+    scale = panel_scale(width)
+    height = colorbar_height(width) if height is None else height
     if not vmax > vmin:
         raise ValueError(f"need vmax > vmin, got vmin={vmin}, vmax={vmax}")
     colour_map = get_cmap(cmap)
@@ -142,36 +161,39 @@ def colorbar_image(vmin: float, vmax: float, cmap: str | Colormap = DEFAULT_DEPT
     fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, facecolor="white")
     # Bar geometry in pixels, so fonts keep their size whatever the image size:
     # side margins leave room for the end tick labels, the rest holds ticks and label.
-    side, top, bar = 28, 4, 14
+    side, top, bar = round(28 * scale), round(4 * scale), round(14 * scale)
     ax = fig.add_axes((side / width, 1 - (top + bar) / height, 1 - 2 * side / width, bar / height))
     colorbar = fig.colorbar(ScalarMappable(norm=Normalize(vmin, vmax), cmap=colour_map),
                             cax=ax, orientation="horizontal")
     suffix = f" {unit}" if unit else ""
-    # About one tick per 90 px keeps labels such as "12.5 m" from touching.
-    colorbar.locator = MaxNLocator(nbins=max(2, width // 90))
+    # About one tick per 90 reference px keeps labels such as "12.5 m" from touching.
+    colorbar.locator = MaxNLocator(nbins=max(2, round(width / scale) // 90))
     colorbar.formatter = FuncFormatter(lambda value, _: f"{value:g}{suffix}")
     colorbar.update_ticks()
-    ax.tick_params(labelsize=_FONT_SIZE, length=3, pad=2)
+    ax.tick_params(labelsize=_FONT_SIZE * scale, length=3 * scale, pad=2 * scale)
     if label:
-        colorbar.set_label(label, fontsize=_FONT_SIZE, labelpad=1)
+        colorbar.set_label(label, fontsize=_FONT_SIZE * scale, labelpad=scale)
     return _render(fig)
 
 
-def title_image(text: str, width: int, height: int = TITLE_HEIGHT) -> np.ndarray:
-    """uint8 RGB (height, width, 3) strip with ``text`` centred, to sit above a panel."""
+def title_image(text: str, width: int, height: int | None = None) -> np.ndarray:
+    """uint8 RGB (height, width, 3) strip with ``text`` centred, to sit above a panel; its
+    height defaults to ``title_height(width)`` and the text scales with the width."""
+    height = title_height(width) if height is None else height
     fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, facecolor="white")
-    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=_FONT_SIZE + 2)
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=(_FONT_SIZE + 2) * panel_scale(width))
     return _render(fig)
 
 
 def depth_panel(depth: np.ndarray, vmin: float | None = None, vmax: float | None = None,
                 cmap: str | Colormap = DEFAULT_DEPTH_CMAP, invert: bool = False,
                 invalid_color: tuple[int, int, int] = (0, 0, 0), title: str | None = None,
-                bar_height: int = COLORBAR_HEIGHT, label: str = "depth [m]") -> np.ndarray:
+                bar_height: int | None = None, label: str = "depth [m]") -> np.ndarray:
     """One uint8 RGB image: [title strip,] colourised depth, and its labelled colour bar.
 
     The bar has the depth map's width and the same range as its pixels. The panel is
-    depth height + ``bar_height`` tall (+ ``TITLE_HEIGHT`` with a title).
+    depth height + ``bar_height`` (default ``colorbar_height(width)``) tall, + the title
+    strip's ``title_height(width)`` with a title.
     """
     low, high = depth_range(depth, vmin, vmax)
     image = colorize_depth(depth, low, high, cmap, invert, invalid_color)
@@ -186,7 +208,7 @@ ERROR_CMAP = "magma"
 
 
 def error_panel(depth: np.ndarray, gt: np.ndarray, max_error: float = 0.5, title: str | None = None,
-                bar_height: int = COLORBAR_HEIGHT) -> np.ndarray:
+                bar_height: int | None = None) -> np.ndarray:
     """Relative error |depth - gt| / gt per pixel with ground truth (others black), coloured
     from 0 to ``max_error`` (and beyond, saturated), with its labelled colour bar."""
     valid = gt > 0
