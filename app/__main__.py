@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,8 +62,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    """A container stopping the studio sends SIGTERM: leave like Ctrl-C does, through the exit
+    handlers, so the export folder and the other scratch files are removed."""
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    launch(data_root=parse_args(argv).data)
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    launch(data_root=args.data)
 
 
 if __name__ == "__main__":

@@ -384,3 +384,37 @@ def test_controls_out_of_range_or_missing_are_refused_in_words(samples, controls
     for handler, args, expected in cases:
         with pytest.raises(gr.Error, match=expected):
             handler(*args)
+
+
+@pytest.mark.slow
+def test_sigterm_removes_the_export_folder(tmp_path):
+    """A Space or container stops the studio with SIGTERM: its scratch folder must go with it."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "TMPDIR": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "app"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        exports = list(tmp_path.glob("spectradepth-exports-*"))
+        assert len(exports) == 1
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        assert not exports[0].exists()
+    finally:
+        if server.poll() is None:
+            server.kill()
