@@ -418,3 +418,16 @@ def test_sigterm_removes_the_export_folder(tmp_path):
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_long_prompts_are_cut_to_what_clip_reads_and_the_caption_says_so(samples):
+    frame = studio.load_sample(samples[0].name)
+    words = " ".join(f"car{i}" for i in range(20000))          # about 120 kB, far beyond CLIP's context
+    overlay, caption = studio.show_prompt(frame, "RGB", words)
+    assert "CLIP reads only the first" in caption and "of 20000 words" in caption
+    assert len(caption) < 1500
+    read = int(caption.split("CLIP reads only the first ")[1].split(" ")[0])
+    assert 5 <= read < 77
+    assert caption.split('"')[1] == " ".join(f"car{i}" for i in range(read))
+    _, short = studio.show_prompt(frame, "RGB", "a very close car")
+    assert '"a very close car"' in short and "reads only" not in short

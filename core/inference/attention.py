@@ -119,14 +119,39 @@ def attention_view(frame: Frame, spectrum: str, kind: str, layer: int = -1, head
     return AttentionView(_overlay(frame, spectrum, heat, "CLS attention"), caption, status)
 
 
+PROMPT_PRECUT_CHARS = 2000   # far beyond any text encoder's context; spares tokenising a huge paste
+
+
+def _what_clip_reads(backbone: VFMBackbone, prompt: str) -> tuple[str, int]:
+    """(the longest leading part of ``prompt``, in whole words, that fits CLIP's text context
+    with its end token, the prompt's word count). CLIP would silently drop the rest."""
+    words = prompt.split()
+    kept = prompt[:PROMPT_PRECUT_CHARS].split()[:len(words)]
+
+    def fits(count: int) -> bool:
+        tokens = backbone.tokenize([" ".join(kept[:count])])[0]
+        return bool(tokens[-1] == 0)   # a free last slot: nothing was truncated
+
+    if fits(len(kept)) and len(kept) == len(words):
+        return prompt, len(words)
+    low, high = 1, len(kept)          # the largest count that fits, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    return " ".join(kept[:low]), len(words)
+
+
 def prompt_view(frame: Frame, spectrum: str, prompt: str, spec: str | None = None) -> AttentionView:
     """CLIP's patch-to-text similarity for a prompt ("a very close car"), over the image."""
     prompt = prompt.strip()
     if not prompt:
         raise InputError("type a prompt, e.g. 'a very close car'")
     backbone, status = load_vfm("clip", spec)
+    read, words = _what_clip_reads(backbone, prompt)
     pixels = _vfm_pixels(frame, spectrum, backbone)
     with torch.inference_mode():
-        similarity = prompt_similarity(backbone, pixels, [prompt])[0, 0]
-    caption = f"CLIP similarity to \"{prompt}\" ({float(similarity.min()):.2f} to {float(similarity.max()):.2f})"
+        similarity = prompt_similarity(backbone, pixels, [read])[0, 0]
+    cut = "" if read == prompt else f"; CLIP reads only the first {len(read.split())} of {words} words"
+    caption = (f"CLIP similarity to \"{read}\" ({float(similarity.min()):.2f} to {float(similarity.max()):.2f})"
+               f"{cut}")
     return AttentionView(_overlay(frame, spectrum, similarity, "cosine similarity to the prompt"), caption, status)
