@@ -202,3 +202,16 @@ def test_normalised_real_thermal_has_a_spread(shared_ms2, frame_id):
     assert normalised.dtype == np.float32
     assert normalised.min() == 0.0 and normalised.max() == 1.0
     assert 0.2 < normalised.mean() < 0.8 and normalised.std() > 0.15  # not almost black
+
+
+def test_thermal_given_as_nir_is_refused_with_the_likely_mix_up(rng):
+    thermal_counts = rng.integers(3000, 6000, (32, 64)).astype(np.uint16)
+    with pytest.raises(ImageDecodeError, match="like raw thermal counts.*Upload it as the thermal image"):
+        read_spectrum(png_bytes(Image.fromarray(thermal_counts)), "nir")
+    wide = rng.integers(0, 65535, (32, 64)).astype(np.uint16)      # a real 16-bit NIR frame
+    assert read_spectrum(png_bytes(Image.fromarray(wide)), "nir").dtype == np.uint8
+
+
+def test_constant_thermal_frame_is_refused_in_words():
+    with pytest.raises(ImageDecodeError, match="every pixel of this thermal image is 4000"):
+        read_spectrum(png_bytes(Image.fromarray(np.full((32, 64), 4000, np.uint16))), "thr")

@@ -60,6 +60,11 @@ def read_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
                                    "export or copy the file again.") from error
 
 
+# A 16-bit NIR file whose brightest pixel is this low uses under a quarter of its range, as raw
+# thermal counts do (MS2: about 3000-6000): most likely the thermal file given as NIR.
+THERMAL_LIKE_MAX = 2 ** 14
+
+
 def read_spectrum(source: ImageSource, spectrum: str, *,
                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode an image and check it is a valid raw image of ``spectrum``.
@@ -68,9 +73,10 @@ def read_spectrum(source: ImageSource, spectrum: str, *,
     nir: (H, W) uint8; a colour file whose channels are equal gives that channel, any
          other colour file its luminance (ITU-R 601). A 16-bit NIR file is scaled to
          8 bits linearly over the full 16-bit range (value / 257), so brightness stays
-         comparable between frames; the low bits are lost.
+         comparable between frames; the low bits are lost. One that uses under a quarter of
+         the range (raw thermal counts, THERMAL_LIKE_MAX) is refused as a likely mix-up.
     thr: (H, W) uint16 raw counts. An 8-bit file is refused: its counts were already
-         squashed by a viewer or browser and cannot be recovered.
+         squashed by a viewer or browser and cannot be recovered; so is a constant frame.
     """
     if spectrum not in SPECTRA:
         raise ValueError(f"unknown spectrum {spectrum!r}; expected one of {SPECTRA}")
@@ -79,7 +85,7 @@ def read_spectrum(source: ImageSource, spectrum: str, *,
     if spectrum == "rgb":
         return _as_rgb(image, label)
     if spectrum == "nir":
-        return _as_nir(image)
+        return _as_nir(image, label)
     return _as_thermal(image, label)
 
 
@@ -174,7 +180,7 @@ def _as_rgb(image: np.ndarray, label: str) -> np.ndarray:
                            "Did you mean to load it as thermal?")
 
 
-def _as_nir(image: np.ndarray) -> np.ndarray:
+def _as_nir(image: np.ndarray, label: str) -> np.ndarray:
     if image.ndim == 3:
         channels = image[..., 0], image[..., 1], image[..., 2]
         if np.array_equal(channels[0], channels[1]) and np.array_equal(channels[0], channels[2]):
@@ -182,12 +188,21 @@ def _as_nir(image: np.ndarray) -> np.ndarray:
         luminance = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         return np.clip(np.rint(luminance), 0, 255).astype(np.uint8)
     if image.dtype == np.uint16:
+        if image.size and int(image.max()) < THERMAL_LIKE_MAX:
+            raise ImageDecodeError(
+                f"{label} is a 16-bit image with values {int(image.min())}-{int(image.max())}, like raw "
+                "thermal counts: as NIR it would be almost black. Upload it as the thermal image, or give "
+                "the 8-bit NIR file.")
         return np.rint(image / 257.0).astype(np.uint8)
     return image
 
 
 def _as_thermal(image: np.ndarray, label: str) -> np.ndarray:
     if image.dtype == np.uint16:
+        if image.size and image.min() == image.max():
+            raise ImageDecodeError(
+                f"{label}: every pixel of this thermal image is {int(image.min())}: a constant frame shows "
+                "nothing (a covered lens or a failed capture?). Upload another frame, or leave thermal out.")
         return image
     kind = "8-bit colour" if image.ndim == 3 else "8-bit grey"
     raise ImageDecodeError(
