@@ -30,6 +30,7 @@ EXPORTS = inference.ExportDir()
 # for the whole app (not one per handler), so N visitors cannot run 5 x N heavy jobs at once.
 HEAVY_CONCURRENCY = 2
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
+SESSION_TTL_S = 15 * 60
 
 # One line in view (a phone's first screen is for the samples and the result); the rest folds.
 INTRO = """# SpectraDepth studio
@@ -292,7 +293,9 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
             gr.Markdown(ABOUT)
         with gr.Accordion(f"Backbones: {inference.backbone_names()}", open=False, elem_id="backbones"):
             gr.Markdown(inference.backbone_status())
-        frame_state, analysis_state = gr.State(), gr.State()
+        # A session's frame and analysis go after SESSION_TTL_S without use, also for API callers,
+        # whose sessions never disconnect the way a browser tab does.
+        frame_state, analysis_state = gr.State(time_to_live=SESSION_TTL_S), gr.State(time_to_live=SESSION_TTL_S)
         with gr.Row():
             with gr.Column(scale=3):
                 gallery = gr.Gallery([(str(s.thumbnail), s.name) for s in samples], label="MS-Synth samples",

@@ -431,3 +431,17 @@ def test_long_prompts_are_cut_to_what_clip_reads_and_the_caption_says_so(samples
     assert caption.split('"')[1] == " ".join(f"car{i}" for i in range(read))
     _, short = studio.show_prompt(frame, "RGB", "a very close car")
     assert '"a very close car"' in short and "reads only" not in short
+
+
+def test_session_state_has_a_lifetime_so_api_sessions_are_freed():
+    demo = studio.build_studio()
+    states = [block for block in demo.blocks.values() if isinstance(block, gr.State)]
+    assert len(states) >= 2
+    assert all(state.time_to_live == studio.SESSION_TTL_S for state in states)
+
+
+def test_tiny_uploads_are_refused_in_words(tmp_path):
+    tiny = tmp_path / "tiny_rgb.png"
+    Image.fromarray(np.full((4, 10, 3), 120, np.uint8)).save(tiny)     # the RGB camera's aspect, 10 x 4
+    with pytest.raises(gr.Error, match="10 x 4: too small to see depth in"):
+        studio.decode_upload(str(tiny), None, None)

@@ -177,6 +177,9 @@ MAX_ASPECT_MISMATCH = 2.0
 UPLOAD_CALIBRATION = "none uploaded: MS-Synth rig (modelled on the MS2 rig) scaled to the image sizes"
 
 
+MIN_UPLOAD_SIDE = 32   # the network's input is 128 px and more; a smaller image holds no depth to speak of
+
+
 def load_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
     """A frame from uploaded files, one per spectrum (any subset of rgb, nir, thr).
 
@@ -193,6 +196,9 @@ def load_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
             image = read_spectrum(path, spectrum)
         except ImageDecodeError as err:
             raise InputError(f"{SPECTRUM_LABELS[spectrum]} file: {err}") from err
+        if min(image.shape[:2]) < MIN_UPLOAD_SIDE:
+            raise InputError(f"{SPECTRUM_LABELS[spectrum]} image is {image.shape[1]} x {image.shape[0]}: too small to "
+                             f"see depth in; upload at least {MIN_UPLOAD_SIDE} pixels on each side")
         camera = rig[spectrum]
         aspect, camera_aspect = image.shape[1] / image.shape[0], camera.width / camera.height
         if max(aspect, camera_aspect) / min(aspect, camera_aspect) > MAX_ASPECT_MISMATCH:
