@@ -313,7 +313,9 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                 notice = gr.Markdown(visible=False, elem_id="notice")
                 depth_image = gr.Image(label="Depth [m]", format=DISPLAY_FORMAT, interactive=False, elem_id="depth-view")
         with gr.Row():
-            model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=custom,
+            # Any value reaches the handlers, which refuse what the operator does not offer
+            # (check_model_choice, a short message); Gradio's own check would echo any input back.
+            model_name = gr.Dropdown(checkpoints, value=default_model, allow_custom_value=True,
                                      label="Checkpoint" + (" (or a folder / Hub repo id)" if custom else ""))
             mode = gr.Radio(list(MODES), value=start_mode, label="Mode")
             anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
@@ -356,9 +358,9 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
             with gr.Tab("Teacher vs student"):
                 with gr.Row():
                     teacher_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-teacher"),
-                                               allow_custom_value=custom, label="Teacher checkpoint")
+                                               allow_custom_value=True, label="Teacher checkpoint")
                     student_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-student"),
-                                               allow_custom_value=custom, label="Student checkpoint")
+                                               allow_custom_value=True, label="Student checkpoint")
                     compare_spectrum = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Spectrum")
                     compare_button = gr.Button("Compare", variant="primary")
                 with gr.Row():
