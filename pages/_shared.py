@@ -28,7 +28,9 @@ def model(name: str):
     return inference.load_model(name)
 
 
-@st.cache_resource(show_spinner="Estimating depth ...", max_entries=16)
+# Compare alone keeps 15 analyses (5 conditions x teacher, student, fused) and the other pages a
+# few more: 16 entries evicted Compare's on every visit round the pages; 48 hold a full round.
+@st.cache_resource(show_spinner="Estimating depth ...", max_entries=48)
 def _analysis(_frame: Frame, fingerprint: str, request: inference.AnalysisRequest) -> inference.Analysis:
     return inference.analyse(_frame, request)
 

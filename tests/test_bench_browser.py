@@ -2,6 +2,7 @@
 the tests; here only its command line and how it finds the real MS2 trios."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import bench_browser
@@ -23,3 +24,36 @@ def test_only_complete_trios_are_uploaded(tmp_path: Path):
     for name in ("000001_rgb.png", "000001_nir.png", "000001_thr.png", "000002_rgb.png", "000002_thr.png"):
         (tmp_path / name).write_bytes(b"")
     assert bench_browser.ms2_trios(tmp_path) == [{s: tmp_path / f"000001_{s}.png" for s in ("rgb", "nir", "thr")}]
+
+
+def test_streamlit_pages_are_timed_on_request():
+    assert not bench_browser.parse_args([]).streamlit
+    assert bench_browser.parse_args(["--streamlit"]).streamlit
+    assert set(bench_browser.STREAMLIT_PAGES) == {"Explore", "Compare", "Attention", "Point cloud", "Results"}
+    assert bench_browser.TARGETS_S["streamlit Results"] == 3.0 and bench_browser.TARGETS_S["streamlit Explore"] == 10.0
+
+
+def test_the_largest_upload_is_rgb_6400_x_2000_8_bit_and_thermal_6000_x_2400_raw():
+    images = bench_browser.upload_images(0)
+    assert set(images) == {"rgb", "thr"}
+    assert (images["rgb"].shape, images["rgb"].dtype) == ((2000, 6400, 3), np.uint8)
+    assert (images["thr"].shape, images["thr"].dtype) == ((2400, 6000), np.uint16)
+    assert 3000 <= images["thr"].min() and images["thr"].max() <= 6000
+    other = bench_browser.upload_images(1, sizes={"rgb": (20, 64), "thr": (24, 60)})
+    assert not np.array_equal(bench_browser.upload_images(0, sizes={"rgb": (20, 64)})["rgb"], other["rgb"])
+
+
+def test_the_largest_upload_is_written_as_files_the_studio_reads(tmp_path: Path):
+    from core.data.imageio import read_spectrum
+    paths = bench_browser.write_upload(tmp_path, 0)
+    assert read_spectrum(paths["thr"], "thr").shape == (2400, 6000)
+    assert read_spectrum(paths["rgb"], "rgb").shape == (2000, 6400, 3)
+    assert sum(path.stat().st_size for path in paths.values()) < 50 * 2**20   # the studio's upload limit
+
+
+def test_rss_is_read_and_a_peak_is_not_below_the_start():
+    assert bench_browser.rss_bytes() > 0
+    with bench_browser.PeakRSS() as memory:
+        block = np.ones(20 * 2**20, dtype=np.uint8)
+        del block
+    assert memory.peak >= memory.before and memory.after > 0

@@ -106,7 +106,7 @@ def test_bad_uploads_are_clear_errors_and_the_app_keeps_serving(client, tiny_che
     elif case == "eight_bit":
         Image.fromarray(np.full((256, 640), 90, np.uint8)).save(path)
     elif case == "wrong_shape":
-        Image.fromarray(np.full((640, 256), 3000, np.uint16)).save(path)
+        Image.fromarray((3000 + np.arange(640 * 256) % 2000).reshape(640, 256).astype(np.uint16)).save(path)
     else:
         Image.new("I;16", (5000, 4000)).save(path)
     with pytest.raises(AppError, match=message):
