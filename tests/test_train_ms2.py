@@ -190,7 +190,17 @@ def test_a_typo_in_set_is_refused_with_the_nearest_name(ms2_root, tmp_path):
     assert not (tmp_path / "runs" / "typo").exists()
 
 
-def test_a_resumed_run_sees_the_batches_of_an_uninterrupted_one(ms2_root, tmp_path):
+@pytest.fixture
+def one_thread():
+    """Bit-for-bit comparisons of two runs: with several threads, a loaded machine can change CPU
+    reduction orders in the last bits between two runs from scratch, which says nothing about them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_resumed_run_sees_the_batches_of_an_uninterrupted_one(ms2_root, tmp_path, one_thread):
     """4 steps straight vs 2 steps then --resume to 4: the same losses at every step and the same
     weights, bit for bit (an epoch is 2 batches here, so the resume starts mid-sampler too)."""
     root, _ = ms2_root
