@@ -193,7 +193,9 @@ def test_a_large_upload_is_shown_at_display_size_and_downloaded_at_its_own(tmp_p
     assert out["rgb"].shape[1] == inference.DISPLAY_MAX_WIDTH and out["depth_rgb"].shape[1] == 1280
     assert out["panel"].shape[1] == 1280 and out["slider"][0].shape == (402, 1280, 3)
     npy = np.load(next(p for p in out["downloads"] if p.endswith(".npy")))
-    assert npy.shape == big.shape[:2]
+    # downloads at the resolution the session keeps: the upload's own, up to UPLOAD_KEEP_WIDTH
+    keep = inference.UPLOAD_KEEP_WIDTH
+    assert npy.shape == (round(big.shape[0] * keep / big.shape[1]), keep)
 
 
 def test_bad_uploads_give_clear_errors(tmp_path):

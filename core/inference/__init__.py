@@ -16,7 +16,8 @@ from core.inference.attention import (DEFAULT_VFM_SPECS, AttentionView, attentio
                                       backbone_shape, backbone_status, load_vfm, prompt_view)
 from core.inference.errors import InputError
 from core.inference.export import ExportDir, downloads, export_depth, file_stem
-from core.inference.frames import (DATASET_ENV, DISPLAY_MAX_WIDTH, PROBES, SAMPLES_DIR, TEST_LISTS, DatasetSequence,
+from core.inference.frames import (DATASET_ENV, DISPLAY_MAX_WIDTH, PROBES, SAMPLES_DIR, TEST_LISTS, UPLOAD_KEEP_WIDTH,
+                                   DatasetSequence,
                                    Sample, at_display_size, check_dataset_root, dataset_root_from, describe,
                                    display_image, frame_fingerprint, is_msynth_sample, list_dataset_sequences,
                                    list_samples, load_dataset_frame, load_sample, load_upload, probe,
@@ -33,7 +34,7 @@ from core.models import FUSED
 __all__ = ["CHECKPOINTS_DIR", "CUSTOM_MODELS_ENV", "EXTRA_MODELS_ENV", "allowed_models", "check_model_choice",
            "custom_models_allowed", "DATASET_ENV", "DEFAULT_CHECKPOINT", "DEFAULT_MAX_POINTS", "DEFAULT_VFM_SPECS",
            "DISPLAY_MAX_WIDTH", "FUSED", "GROUND_TRUTH", "METRIC_LABELS", "MODE_LABELS", "PROBES", "SAMPLES_DIR",
-           "TEST_LISTS", "Analysis", "AnalysisRequest", "AttentionView", "CheckpointRecord", "DatasetSequence",
+           "TEST_LISTS", "UPLOAD_KEEP_WIDTH", "Analysis", "AnalysisRequest", "AttentionView", "CheckpointRecord", "DatasetSequence",
            "DisplayOptions", "ExportDir", "InputError", "Output", "PointCloud", "Sample", "analyse",
            "at_display_size", "attention_view", "backbone_names", "backbone_shape", "backbone_status",
            "can_fuse", "check_dataset_root", "checkpoint_records", "colors_in_camera", "dataset_root_from",

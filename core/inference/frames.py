@@ -3,6 +3,7 @@ probes; and frames out for display (8-bit images, per-spectrum summaries, displa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -54,6 +55,13 @@ def list_samples(root: Path = SAMPLES_DIR) -> list[Sample]:
 
 
 def load_sample(name: str, root: Path = SAMPLES_DIR) -> Frame:
+    """A gallery sample, read once per process: every session that picks it holds the same
+    (read-only) frame, so a thousand visitors of one sample cost one frame of memory."""
+    return _read_sample(name, Path(root))
+
+
+@functools.lru_cache(maxsize=32)
+def _read_sample(name: str, root: Path) -> Frame:
     for sample in list_samples(root):
         if sample.name == name:
             frame = ms2.read_frame(root, sample.sequence, sample.frame_id)
@@ -177,6 +185,7 @@ MAX_ASPECT_MISMATCH = 2.0
 UPLOAD_CALIBRATION = "none uploaded: MS-Synth rig (modelled on the MS2 rig) scaled to the image sizes"
 
 
+UPLOAD_KEEP_WIDTH = 2048
 MIN_UPLOAD_SIDE = 32   # the network's input is 128 px and more; a smaller image holds no depth to speak of
 
 
@@ -185,6 +194,7 @@ def load_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
 
     Uploads carry no calibration, so each camera is the MS-Synth rig camera (modelled on
     the MS2 rig) rescaled to the uploaded image size; ``frame.meta['calibration']`` says so.
+    Images wider than UPLOAD_KEEP_WIDTH are kept (and exported) at that width.
     """
     images, cameras = {}, {}
     rig = make_rig()
@@ -210,7 +220,10 @@ def load_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
         cameras[spectrum] = camera.resized(*image.shape[:2])
     if not images:
         raise InputError("upload at least one of RGB, NIR or thermal")
-    return Frame(images, cameras, name="upload", meta={"source": "upload", "calibration": UPLOAD_CALIBRATION})
+    frame = Frame(images, cameras, name="upload", meta={"source": "upload", "calibration": UPLOAD_CALIBRATION})
+    # A session keeps its frame: an upload wider than any camera of the rigs we model (MS2: 1280)
+    # is kept at UPLOAD_KEEP_WIDTH, so 20 sessions holding 6400-px uploads stay a few hundred MB.
+    return at_display_size(frame, UPLOAD_KEEP_WIDTH)
 
 
 def probe(frame: Frame, kind: str, strength: float) -> Frame:

@@ -1,0 +1,150 @@
+"""The studio under load through its public API, as scripted visitors of a Space would use it.
+
+    python -m bench.bench_load [--clients 20] [--requests 10] [--idle 200] [--holding 20]
+
+Side by side in one run, against the studio served in this process (so the process RSS is the
+server's):
+- one client's median latency of (load a sample, analyse, show), then ``clients`` clients doing
+  ``requests`` of those at once: failures, wrong frames (a reply whose status names another
+  sample than the one the client loaded), p50 / p95 latency, peak RSS; target p95 <= 1.5 x
+  (clients / heavy concurrency) x the single-client median;
+- ``idle`` sessions that only load a sample: RSS growth (target <= 200 MB);
+- ``holding`` sessions that each hold the largest accepted upload: RSS growth (target <= 300 MB).
+
+The clients run in this process too (threads of gradio_client), so the RSS figures include what
+the clients themselves hold (their HTTP pools and threads): an upper bound on the server's share.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import psutil
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from app.__main__ import launch
+from app.studio import HEAVY_CONCURRENCY
+from core import inference
+
+IDLE_TARGET_MB = 200
+HOLDING_TARGET_MB = 300
+P95_FACTOR = 1.5
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class PeakRss:
+    """The highest RSS seen while the block runs (sampled every 20 ms)."""
+
+    def __enter__(self) -> "PeakRss":
+        self.peak, self.done = rss_mb(), threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+
+def one_visit(client: Client, sample: str) -> tuple[float, bool]:
+    """(seconds for load + analyse + show, whether the analysis is of this client's sample)."""
+    start = time.perf_counter()
+    client.predict(sample, api_name="/load_sample")
+    outputs = client.predict("msynth-fuse", "Both", "RGB", "none", 0.5, api_name="/analyse")
+    client.predict("Fused", False, False, 0, 80, api_name="/show")
+    status = outputs[4]
+    return time.perf_counter() - start, sample.split("·")[-1].strip() in status
+
+
+def largest_upload(folder: Path) -> tuple[str, str]:
+    """RGB 6400 x 2000 and thermal 6000 x 2400 (16-bit raw), smooth so the files stay small."""
+    y, x = np.mgrid[0:2000, 0:6400]
+    rgb = np.stack([(x // 25) % 256, (y // 8) % 256, ((x + y) // 30) % 256], axis=-1).astype(np.uint8)
+    y, x = np.mgrid[0:2400, 0:6000]
+    thermal = (3000 + (x // 3) % 2000 + (y // 2) % 1000).astype(np.uint16)
+    paths = folder / "rgb.png", folder / "thr.png"
+    Image.fromarray(rgb).save(paths[0])
+    Image.fromarray(thermal).save(paths[1])
+    return str(paths[0]), str(paths[1])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=10)
+    parser.add_argument("--idle", type=int, default=200)
+    parser.add_argument("--holding", type=int, default=20)
+    args = parser.parse_args(argv)
+    demo = launch(block=False, server_name="127.0.0.1")
+    url = demo.local_url
+    samples = [s.name for s in inference.list_samples()]
+    try:
+        warm = Client(url, verbose=False)
+        one_visit(warm, samples[0])
+        single = statistics.median(one_visit(warm, samples[i % len(samples)])[0] for i in range(5))
+
+        def client_run(index: int) -> list[tuple[float, bool, bool]]:
+            client = Client(url, verbose=False)
+            results = []
+            for request in range(args.requests):
+                sample = samples[(index + request) % len(samples)]
+                try:
+                    seconds, right = one_visit(client, sample)
+                    results.append((seconds, right, True))
+                except Exception:   # noqa: BLE001 - a failed request is what is counted here
+                    results.append((0.0, False, False))
+            return results
+
+        with PeakRss() as peak, ThreadPoolExecutor(args.clients) as pool:
+            runs = [r for rs in pool.map(client_run, range(args.clients)) for r in rs]
+        ok = [seconds for seconds, _, success in runs if success]
+        failures = sum(not success for _, _, success in runs)
+        wrong = sum(success and not right for _, right, success in runs)
+        p50 = statistics.median(ok) if ok else float("nan")
+        p95 = float(np.percentile(ok, 95)) if ok else float("nan")
+        bound = P95_FACTOR * args.clients / HEAVY_CONCURRENCY * single
+        print(f"studio under load: {args.clients} clients x {args.requests} visits (load sample, analyse, show)")
+        print(f"single client median        {single:7.3f} s")
+        print(f"failures                    {failures:7d}    target 0: {'met' if failures == 0 else 'NOT met'}")
+        print(f"wrong frames                {wrong:7d}    target 0: {'met' if wrong == 0 else 'NOT met'}")
+        print(f"p50                         {p50:7.3f} s")
+        print(f"p95                         {p95:7.3f} s  target <= {bound:.2f} s "
+              f"(1.5 x {args.clients} / {HEAVY_CONCURRENCY} x single): {'met' if p95 <= bound else 'NOT met'}")
+        print(f"peak server RSS             {peak.peak:7.0f} MB")
+
+        before = rss_mb()
+        idle = [Client(url, verbose=False) for _ in range(args.idle)]
+        for index, client in enumerate(idle):
+            client.predict(samples[index % len(samples)], api_name="/load_sample")
+        grown = rss_mb() - before
+        print(f"{args.idle} idle sessions          {grown:+7.0f} MB  target <= +{IDLE_TARGET_MB} MB: "
+              f"{'met' if grown <= IDLE_TARGET_MB else 'NOT met'}")
+        with tempfile.TemporaryDirectory() as folder:
+            rgb, thr = largest_upload(Path(folder))
+            before = rss_mb()
+            for _ in range(args.holding):
+                Client(url, verbose=False).predict(handle_file(rgb), None, handle_file(thr),
+                                                   api_name="/decode_upload")
+            grown = rss_mb() - before
+        print(f"{args.holding} sessions holding the largest upload {grown:+7.0f} MB  target <= +{HOLDING_TARGET_MB} MB: "
+              f"{'met' if grown <= HOLDING_TARGET_MB else 'NOT met'}")
+    finally:
+        demo.close()
+
+
+if __name__ == "__main__":
+    main()
