@@ -29,15 +29,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +41,8 @@ import numpy as np
 from core import inference
 from core.data.imageio import write_png
 from core.models import DepthModel
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, SHARED_MS2
+from bench.servers import CHROMIUM, CHROMIUM_ARGS, streamlit_workbench
+from tests.conftest import SHARED_MS2
 
 VIEWPORT = {"width": 1400, "height": 900}
 TIMEOUT_MS = 120_000
@@ -167,12 +163,6 @@ class PeakRSS:
         self.peak = max(self.peak, self.after)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def timed_calls(function: Callable, seconds: list[float]) -> Callable:
     """``function``, appending the seconds of each call to ``seconds``."""
     @functools.wraps(function)
@@ -273,21 +263,7 @@ def report_mb(name: str, megabytes: list[float]) -> None:
 def time_streamlit(browser, repeats: int) -> dict[str, list[float]]:
     """Seconds from loading each Streamlit page afresh to it being interactive, ``repeats`` times
     each, after one visit per page that fills the model caches."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless=true",
-                               f"--server.port={port}", "--browser.gatherUsageStats=false"],
-                              cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url + "_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("streamlit did not start within 2 minutes")
+    with streamlit_workbench(start_timeout_s=120) as url:
         page = browser.new_page(viewport=VIEWPORT)
 
         def visit(path: str, ready: str, timeout_ms: int) -> float:
@@ -308,12 +284,6 @@ def time_streamlit(browser, repeats: int) -> dict[str, list[float]]:
                 timings[title].append(visit(path, ready, TIMEOUT_MS))
         page.close()
         return timings
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,10 +66,7 @@ def tiny_teacher_student(tmp_path_factory, backbone_specs) -> tuple[str, str]:
     return str(root / "tiny-teacher"), str(root / "tiny-student")
 
 
-CHROMIUM = "/usr/bin/chromium"
-# Chromium's background services would keep dialling a network this machine does not have.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from bench.servers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (shared with the browser benchmark)
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +80,18 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def infer_calls(monkeypatch) -> list[str]:
+    """Every depth-network run during a test, by architecture: DepthModel.infer, counted."""
+    from core.models import DepthModel
+    calls: list[str] = []
+    infer = DepthModel.infer
+
+    def counted(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        return infer(self, *args, **kwargs)
+    monkeypatch.setattr(DepthModel, "infer", counted)
+    return calls
+

@@ -51,14 +51,8 @@ def test_explore_runs_a_sample(checkpoint):
     assert {button.label.rsplit(".", 1)[1] for button in at.get("download_button")} == {"png", "npy", "ply"}
 
 
-def test_explore_redraws_display_choices_without_the_network(checkpoint, monkeypatch):
-    calls = []
-    infer = DepthModel.infer
-
-    def counted(self, *args, **kwargs):
-        calls.append(type(self).__name__)
-        return infer(self, *args, **kwargs)
-    monkeypatch.setattr(DepthModel, "infer", counted)
+def test_explore_redraws_display_choices_without_the_network(checkpoint, infer_calls):
+    calls = infer_calls
     at = page("explore").run()
     calls.clear()
     at.selectbox(key="explore-sample").set_value(inference.list_samples()[5].name).run()   # a frame not cached yet

@@ -10,7 +10,6 @@ from app import studio
 from app.__main__ import launch
 from core import inference
 from core.data.frame import CONDITIONS
-from core.models import DepthModel
 
 SKIP = gr.skip()
 
@@ -131,14 +130,8 @@ def test_controls_before_any_frame_change_nothing(controls):
     assert studio.show_cloud(None, "Fused", "RGB", 5000) == (SKIP,) * len(studio.CLOUD_OUTPUTS)
 
 
-def test_display_only_controls_run_no_network(samples, controls, monkeypatch):
-    calls = []
-    infer = DepthModel.infer
-
-    def counted(self, *args, **kwargs):
-        calls.append(type(self).__name__)
-        return infer(self, *args, **kwargs)
-    monkeypatch.setattr(DepthModel, "infer", counted)
+def test_display_only_controls_run_no_network(samples, controls, infer_calls):
+    calls = infer_calls
     frame = studio.load_sample(samples[0].name)
     analysis = studio.analyse_frame(frame, controls["model_name"], "Both", "RGB")[0]
     assert len(calls) == 1
@@ -393,14 +386,12 @@ def test_sigterm_removes_the_export_folder(tmp_path):
     """A Space or container stops the studio with SIGTERM: its scratch folder must go with it."""
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time
 
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
+    from bench.servers import free_port
+    port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "TMPDIR": str(tmp_path)}
     server = subprocess.Popen([sys.executable, "-m", "app"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

@@ -289,14 +289,14 @@ def _add_sidewalks(prims: _PrimitiveList, layout: RoadLayout, z_range) -> None:
 
 
 def _upright_block(prims: _PrimitiveList, l: float, z: float, size, cls: int, material: Mat,
-                   yaw: float = 0.0, raise_by: float = 0.0, **kw) -> None:
+                   yaw: float = 0.0, **kw) -> None:
     """A box standing on the ground at road coordinates (l, z): its top ``size[1]`` above the
     highest ground under it, its bottom buried below the lowest (hills)."""
     at = prims.upright(l, z, yaw)
     reach = 0.5 * float(np.hypot(size[0], size[2]))
     top, bottom = prims.road.height_range(at.origin[2] - reach, at.origin[2] + reach)
-    y_top = top - raise_by - size[1]
-    y_bottom = bottom + 0.3 if raise_by == 0.0 else top - raise_by
+    y_top = top - size[1]
+    y_bottom = bottom + 0.3
     prims.box(at, (0.0, (y_top + y_bottom) / 2.0 - at.origin[1], 0.0),
               (size[0], y_bottom - y_top, size[2]), cls, material, **kw)
 
