@@ -10,6 +10,7 @@ any folder or Hub id: for a studio you run for yourself, never for a public Spac
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 from collections.abc import Sequence
@@ -27,6 +28,10 @@ from core.inference import InputError
 CONCURRENCY_LIMIT = 4
 QUEUE_MAX_SIZE = 40
 MAX_FILE_SIZE = "50mb"
+# Sessions kept in memory at once; beyond it the least recently used goes. A session holds at most
+# one trio (uploads are kept <= 2048 px wide: ~12 MB with its analysis), so 300 bound a burst of
+# scripted visitors to ~3.6 GB; idle ones also go after studio.SESSION_TTL_S.
+SESSION_CAPACITY = 300
 
 
 def launch(default_model: str | None = None, *, data_root: Path | None = None, block: bool = True,
@@ -36,7 +41,8 @@ def launch(default_model: str | None = None, *, data_root: Path | None = None, b
     ``data_root``: an MS2 root whose test frames the studio offers beside the gallery."""
     demo = build_studio(default_model, data_root=data_root)
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE).launch(
-        max_file_size=MAX_FILE_SIZE, prevent_thread_lock=not block, quiet=not block, **launch_kwargs)
+        max_file_size=MAX_FILE_SIZE, state_session_capacity=SESSION_CAPACITY, prevent_thread_lock=not block,
+        quiet=not block, **launch_kwargs)
     return demo
 
 
@@ -68,8 +74,18 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(0)
 
 
+def log_to_console() -> None:
+    """The studio's own lines (one per refused input) on stderr, beside Gradio's."""
+    log = logging.getLogger("spectradepth")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    log_to_console()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     launch(data_root=args.data)
 

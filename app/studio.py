@@ -8,11 +8,13 @@ cloud where it depends on it), never the network.
 """
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from core import inference
 from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
@@ -31,6 +33,11 @@ EXPORTS = inference.ExportDir()
 HEAVY_CONCURRENCY = 2
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
 SESSION_TTL_S = 15 * 60
+# Gradio's cache (uploads, panels, downloads) is swept every 5 min of files older than a session's
+# lifetime: a saturated studio writes a few MB a visit (bench_load prints it), so the cache stays
+# within a few GB of a Space's disk, and nothing outlives the session it was made for by much.
+CACHE_SWEEP = (300, SESSION_TTL_S)
+LOG = logging.getLogger("spectradepth.studio")
 
 # One line in view (a phone's first screen is for the samples and the result); the rest folds.
 INTRO = """# SpectraDepth studio
@@ -43,18 +50,41 @@ foundation-model teacher with its lightweight student, and see where CLIP and DI
 tabs below."""
 
 
+def user_error(message: str) -> gr.Error:
+    """A refusal for the visitor to read. The server log gets one line, not a traceback: a bad
+    input is not a fault of the server, and a scripted visitor must not be able to flood the log."""
+    LOG.info("refused: %s", message[:300])
+    return gr.Error(message, print_exception=False)
+
+
+def remove_rejected_upload(paths) -> None:
+    """Delete refused files from Gradio's upload cache (and their per-upload folder once empty)
+    instead of leaving them until the cache's sweep. Only paths inside that cache are touched."""
+    cache = Path(get_upload_folder()).resolve()
+    for path in paths:
+        if not path:
+            continue
+        file = Path(path).resolve()
+        if cache not in file.parents:
+            continue
+        file.unlink(missing_ok=True)
+        if file.parent != cache and not any(file.parent.iterdir()):
+            file.parent.rmdir()
+
+
 def load_sample(name: str) -> Frame:
     try:
         return inference.load_sample(name)
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
 
 
 def decode_upload(rgb_path, nir_path, thr_path) -> Frame:
     try:
         return inference.load_upload({"rgb": rgb_path, "nir": nir_path, "thr": thr_path})
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        remove_rejected_upload((rgb_path, nir_path, thr_path))
+        raise user_error(str(err)) from err
 
 
 class DatasetBrowser:
@@ -75,9 +105,9 @@ class DatasetBrowser:
         """A sequence picked: its frame ids become the frame choices and its first frame is loaded."""
         sequence = self.sequences.get(name)
         if sequence is None:
-            raise gr.Error(f"{self.name} has no test sequence named {name!r}")
+            raise user_error(f"{self.name} has no test sequence named {name!r}")
         if not sequence.frame_ids:
-            raise gr.Error(f"{sequence.name} is in {self.name}'s {sequence.condition} test list but has no frames "
+            raise user_error(f"{sequence.name} is in {self.name}'s {sequence.condition} test list but has no frames "
                            f"(sync_data/{sequence.name} is missing or empty)")
         first = sequence.frame_ids[0]
         return gr.Dropdown(choices=list(sequence.frame_ids), value=first), self.load_frame(name, first)
@@ -86,7 +116,7 @@ class DatasetBrowser:
         try:
             return inference.load_dataset_frame(self.root, sequence, frame_id)
         except InputError as err:
-            raise gr.Error(str(err)) from err
+            raise user_error(str(err)) from err
 
     def sequence_choices(self) -> list[tuple[str, str]]:
         return [(s.label, s.name) for s in self.sequences.values()]
@@ -105,7 +135,7 @@ def choice(value, options: Collection, what: str):
     """What a control chose, looked up in ``options`` (a mapping gives its value); a value the
     control does not offer (None, or anything sent through the raw API) is refused in words."""
     if not isinstance(value, str) or value not in options:
-        raise gr.Error(f"choose a {what}: one of {', '.join(map(str, options))}")
+        raise user_error(f"choose a {what}: one of {', '.join(map(str, options))}")
     return options[value] if isinstance(options, Mapping) else value
 
 
@@ -114,9 +144,9 @@ def number(value, what: str, low: float, high: float) -> float:
     try:
         result = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"{what} must be a number, got {str(value)[:40]!r}") from None
+        raise user_error(f"{what} must be a number, got {str(value)[:40]!r}") from None
     if not math.isfinite(result) or not low <= result <= high:
-        raise gr.Error(f"{what} must be between {low:g} and {high:g}, got {str(value)[:40]}")
+        raise user_error(f"{what} must be between {low:g} and {high:g}, got {str(value)[:40]}")
     return result
 
 
@@ -138,7 +168,7 @@ def analyse_frame(frame: Frame | None, model_name: str, mode_label: str, anchor_
                                   number(strength, "probe strength", 0.0, 1.0))
         analysis = inference.analyse(frame, request)
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     display = analysis.display
     images = [inference.display_image(display, s) if s in display.images else None for s in SPECTRA]
     notice = analysis.notice
@@ -152,7 +182,7 @@ def controls_for_model(model_name: str, mode_label: str, view: str) -> tuple[str
     try:
         fuses = inference.can_fuse(inference.check_model_choice(model_name))
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     if fuses:
         return mode_label, view
     return "Spectral-wise", ("RGB alone" if VIEWS[view] == FUSED else view)
@@ -169,7 +199,7 @@ def display_options(view: str, invert: bool = False, fixed_range: bool = False, 
     try:
         return DisplayOptions(view, bool(invert), value_range, color, points)
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
 
 
 def show(analysis: Analysis | None, view: str, invert: bool, fixed_range: bool, depth_min: float,
@@ -186,7 +216,7 @@ def show(analysis: Analysis | None, view: str, invert: bool, fixed_range: bool, 
         slider = inference.slider_pair(analysis, options)
         error = inference.error_view(analysis, options)
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     rows = analysis.metric_rows()
     return (*(panels.get(output) for output in (*SPECTRA, FUSED)),
             gr.update(value=rows or None, visible=bool(rows)), panel, slider,
@@ -203,24 +233,24 @@ def show_cloud(analysis: Analysis | None, view: str, color_label: str, max_point
         cloud = inference.point_cloud(analysis, options)
         paths = inference.downloads(analysis, options, EXPORTS.new("result"), cloud)
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     return cloud.figure, [str(p) for p in paths]
 
 
 def compare(frame, teacher_name: str, student_name: str, spectrum_label: str, invert: bool):
     """Teacher and student on one spectrum of the frame, side by side with their cost."""
     if frame is None:
-        raise gr.Error("pick a sample or upload images first")
+        raise user_error("pick a sample or upload images first")
     spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
     if spectrum not in frame.images:
-        raise gr.Error(f"this input has no {spectrum_label} image")
+        raise user_error(f"this input has no {spectrum_label} image")
     try:
         teacher_name, student_name = (inference.check_model_choice(name) for name in (teacher_name, student_name))
         analyses = [inference.analyse(frame, AnalysisRequest(name, "spectral", spectra=(spectrum,)))
                     for name in (teacher_name, student_name)]
         summaries = [inference.model_summary(name) for name in (teacher_name, student_name)]
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     options = DisplayOptions(spectrum, bool(invert), analyses[0].value_range)
     panels, rows = [], []
     for role, analysis in zip(("teacher", "student"), analyses):
@@ -237,14 +267,14 @@ def attention_controls(kind_label: str) -> tuple[gr.Slider, gr.Dropdown]:
     try:
         layers, heads = inference.backbone_shape(choice(kind_label, BACKBONE_KINDS, "backbone").lower())
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     return (gr.Slider(0, layers - 1, value=layers - 1, step=1, label=f"Layer (0 - {layers - 1})"),
             gr.Dropdown(["mean", *map(str, range(heads))], value="mean", label=f"Head ({heads})"))
 
 
 def show_attention(frame, spectrum_label: str, kind_label: str, layer: int, head: str, rollout: bool):
     if frame is None:
-        raise gr.Error("pick a sample or upload images first")
+        raise user_error("pick a sample or upload images first")
     spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
     kind = choice(kind_label, BACKBONE_KINDS, "backbone").lower()
     try:
@@ -254,20 +284,20 @@ def show_attention(frame, spectrum_label: str, kind_label: str, layer: int, head
         view = inference.attention_view(frame, spectrum, kind, layer, head if head == "mean" else int(head),
                                         bool(rollout))
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
 
 
 def show_prompt(frame, spectrum_label: str, prompt: str):
     if frame is None:
-        raise gr.Error("pick a sample or upload images first")
+        raise user_error("pick a sample or upload images first")
     spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise gr.Error("type a prompt, e.g. 'This car appears to be very close'")
+        raise user_error("type a prompt, e.g. 'This car appears to be very close'")
     try:
         view = inference.prompt_view(frame, spectrum, prompt)
     except InputError as err:
-        raise gr.Error(str(err)) from err
+        raise user_error(str(err)) from err
     return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
 
 
@@ -287,7 +317,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
             ("Both", "Fused")
     except gr.Error:   # a default that does not load says so on first use, not at start
         start_mode, start_view = "Both", "Fused"
-    with gr.Blocks(title="SpectraDepth studio", delete_cache=(1800, 3600)) as studio:
+    with gr.Blocks(title="SpectraDepth studio", delete_cache=CACHE_SWEEP) as studio:
         gr.Markdown(INTRO)
         with gr.Accordion("About this studio", open=False):
             gr.Markdown(ABOUT)

@@ -1,24 +1,44 @@
-"""A bad-input corpus through the studio's public API, as any script or Space visitor can send it:
-every case gets a readable message (never a bare "Error" or none), and the server keeps serving.
-All files are generated here; nothing third-party is read."""
+"""A bad-input corpus through the studio's public API, as any script or Space visitor can send it,
+and through the Streamlit workbench's upload page (AppTest): every case gets a readable message
+(never a bare "Error" or none), and the server keeps serving. All files are generated here;
+nothing third-party is read."""
 from __future__ import annotations
 
 import io
+import logging
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from app.__main__ import launch
 from core import inference
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow   # a served studio
 
 
 @pytest.fixture(scope="module")
-def client():
+def upload_cache(tmp_path_factory):
+    """Gradio's upload cache for this module's server, empty at the start."""
+    folder = tmp_path_factory.mktemp("gradio-cache")
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["GRADIO_TEMP_DIR"]
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = before
+
+
+@pytest.fixture(scope="module")
+def client(upload_cache):
     demo = launch(block=False, server_name="127.0.0.1")
     yield Client(demo.local_url, verbose=False)
     demo.close()
@@ -112,14 +132,28 @@ def _alive(client) -> None:
     client.predict(sample, api_name="/load_sample")
 
 
-def test_every_bad_upload_gets_a_readable_message(client, tmp_path):
-    for name, (rgb, nir, thr) in upload_cases(tmp_path).items():
+def test_every_bad_upload_gets_a_readable_message_and_leaves_no_file(client, upload_cache, tmp_path):
+    cases = upload_cases(tmp_path)
+    for name, (rgb, nir, thr) in cases.items():
         files = [handle_file(p) if p else None for p in (rgb, nir, thr)]
         with pytest.raises(AppError) as refused:
             client.predict(*files, api_name="/decode_upload")
         message = _readable(refused.value)
         assert str(tmp_path) not in message, name          # no server path echoed back
         _alive(client)
+    uploaded = {Path(p).name for trio in cases.values() for p in trio if p}
+    assert not [f for f in upload_cache.rglob("*") if f.name in uploaded]   # refused files are not kept
+
+
+def test_a_refused_input_is_one_log_line_without_a_traceback(client, caplog, capfd):
+    _alive(client)
+    caplog.set_level(logging.INFO, logger="spectradepth")
+    for model in ("/etc", None, "m" * 10_000):
+        with pytest.raises(AppError):
+            client.predict(model, "Both", "RGB", "none", 0.5, api_name="/analyse")
+    refusals = [r for r in caplog.records if r.name == "spectradepth.studio"]
+    assert len(refusals) == 3 and all("\n" not in r.getMessage() for r in refusals)
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_every_bad_control_gets_a_readable_message(client):
@@ -133,3 +167,20 @@ def test_every_bad_control_gets_a_readable_message(client):
         assert len(message) < 600, name
         assert str(inference.CHECKPOINTS_DIR.parent) not in message and "Traceback" not in message, name
         _alive(client)
+
+
+
+def test_streamlit_explore_gives_every_bad_upload_a_readable_message(tmp_path):
+    for name, trio in upload_cases(tmp_path).items():
+        if not any(trio):
+            continue      # nothing uploaded: the page asks for a file, which is not a refusal
+        at = AppTest.from_file(str(REPO / "pages" / "explore.py"), default_timeout=600).run()
+        at.radio(key="explore-source").set_value("Upload").run()
+        for spectrum, path in zip(("rgb", "nir", "thr"), trio):
+            if path:
+                at.file_uploader(key=f"explore-{spectrum}").set_value((Path(path).name, Path(path).read_bytes(),
+                                                                        "image/png"))
+        at.run()
+        assert not at.exception, name
+        messages = [error.value for error in at.error]
+        assert messages and all(m.strip() and m.strip().lower() != "error" for m in messages), name
