@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import gradio as gr
+import torch
 
-from app.studio import build_studio
+from app.studio import CORES, HEAVY_CONCURRENCY, build_studio
 from core import inference
 from core.inference import InputError
 
@@ -39,6 +40,7 @@ def launch(default_model: str | None = None, *, data_root: Path | None = None, b
     """Build and serve the studio with its queue and upload limits. ``block=False`` returns at
     once with the server running (tests, benchmarks); its address is ``demo.local_url``.
     ``data_root``: an MS2 root whose test frames the studio offers beside the gallery."""
+    torch.set_num_threads(max(1, CORES // HEAVY_CONCURRENCY))   # the heavy slots share the cores, not each all of them
     demo = build_studio(default_model, data_root=data_root)
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE).launch(
         max_file_size=MAX_FILE_SIZE, state_session_capacity=SESSION_CAPACITY, prevent_thread_lock=not block,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -30,7 +31,11 @@ METRIC_HEADERS = ["output", *METRIC_LABELS.values()]
 EXPORTS = inference.ExportDir()
 # Every handler that runs a network or builds a point cloud shares one concurrency slot pool
 # for the whole app (not one per handler), so N visitors cannot run 5 x N heavy jobs at once.
-HEAVY_CONCURRENCY = 2
+# A slot per THREADS_PER_HEAVY_JOB cores, each job's torch on that many threads: on a 2-core
+# Space two jobs at once bought 1.2x one job's throughput for twice its peak memory (bench_load).
+THREADS_PER_HEAVY_JOB = 2
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+HEAVY_CONCURRENCY = max(1, CORES // THREADS_PER_HEAVY_JOB)
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
 SESSION_TTL_S = 15 * 60
 # Gradio's cache (uploads, panels, downloads) is swept every 5 min of files older than a session's

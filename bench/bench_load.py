@@ -2,17 +2,15 @@
 
     python -m bench.bench_load [--clients 20] [--requests 10] [--idle 200] [--holding 20]
 
-Side by side in one run, against the studio served in this process (so the process RSS is the
-server's):
+Side by side in one run, against ``python -m app`` served in a child process as a Space runs it
+(the RSS figures are that process's alone; the clients are threads of gradio_client here):
 - one client's median latency of (load a sample, analyse, show), then ``clients`` clients doing
   ``requests`` of those at once: failures, wrong frames (a reply whose status names another
   sample than the one the client loaded), p50 / p95 latency, peak RSS; target p95 <= 1.5 x
-  (clients / heavy concurrency) x the single-client median;
+  (clients / heavy concurrency) x the single-client median; what one new frame's visit adds
+  to Gradio's cache, which sizes its sweep;
 - ``idle`` sessions that only load a sample: RSS growth (target <= 200 MB);
 - ``holding`` sessions that each hold the largest accepted upload: RSS growth (target <= 300 MB).
-
-The clients run in this process too (threads of gradio_client), so the RSS figures include what
-the clients themselves hold (their HTTP pools and threads): an upper bound on the server's share.
 """
 from __future__ import annotations
 
@@ -29,31 +27,35 @@ import psutil
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from app.__main__ import launch
 from app.studio import HEAVY_CONCURRENCY
+from bench.servers import studio
 from core import inference
 
 IDLE_TARGET_MB = 200
 HOLDING_TARGET_MB = 300
 P95_FACTOR = 1.5
+SINGLE_VISITS = 5    # after one warm-up visit
 
 
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 2**20
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 class PeakRss:
-    """The highest RSS seen while the block runs (sampled every 20 ms)."""
+    """The highest RSS of process ``pid`` seen while the block runs (sampled every 20 ms)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
 
     def __enter__(self) -> "PeakRss":
-        self.peak, self.done = rss_mb(), threading.Event()
+        self.peak, self.done = rss_mb(self.pid), threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
         return self
 
     def _sample(self) -> None:
         while not self.done.wait(0.02):
-            self.peak = max(self.peak, rss_mb())
+            self.peak = max(self.peak, rss_mb(self.pid))
 
     def __exit__(self, *exc) -> None:
         self.done.set()
@@ -89,16 +91,16 @@ def main(argv=None) -> None:
     parser.add_argument("--idle", type=int, default=200)
     parser.add_argument("--holding", type=int, default=20)
     args = parser.parse_args(argv)
-    demo = launch(block=False, server_name="127.0.0.1")
-    url = demo.local_url
     samples = [s.name for s in inference.list_samples()]
-    try:
-        warm = Client(url, verbose=False)
+    with tempfile.TemporaryDirectory() as cache, studio({"GRADIO_TEMP_DIR": cache}) as (url, pid):
+        warm = Client(url, verbose=False, download_files=False)
         one_visit(warm, samples[0])
-        single = statistics.median(one_visit(warm, samples[i % len(samples)])[0] for i in range(5))
+        single = statistics.median(one_visit(warm, samples[i % len(samples)])[0] for i in range(SINGLE_VISITS))
+        distinct = min(SINGLE_VISITS, len(samples))   # the cache stores files by content: one set per frame
+        cache_per_frame = sum(f.stat().st_size for f in Path(cache).rglob("*") if f.is_file()) / 2**20 / distinct
 
         def client_run(index: int) -> list[tuple[float, bool, bool]]:
-            client = Client(url, verbose=False)
+            client = Client(url, verbose=False, download_files=False)
             results = []
             for request in range(args.requests):
                 sample = samples[(index + request) % len(samples)]
@@ -109,7 +111,7 @@ def main(argv=None) -> None:
                     results.append((0.0, False, False))
             return results
 
-        with PeakRss() as peak, ThreadPoolExecutor(args.clients) as pool:
+        with PeakRss(pid) as peak, ThreadPoolExecutor(args.clients) as pool:
             runs = [r for rs in pool.map(client_run, range(args.clients)) for r in rs]
         ok = [seconds for seconds, _, success in runs if success]
         failures = sum(not success for _, _, success in runs)
@@ -125,25 +127,29 @@ def main(argv=None) -> None:
         print(f"p95                         {p95:7.3f} s  target <= {bound:.2f} s "
               f"(1.5 x {args.clients} / {HEAVY_CONCURRENCY} x single): {'met' if p95 <= bound else 'NOT met'}")
         print(f"peak server RSS             {peak.peak:7.0f} MB")
+        print(f"Gradio cache per new frame  {cache_per_frame:7.2f} MB  (panels of one analysis, as the API returns them)")
 
-        before = rss_mb()
-        idle = [Client(url, verbose=False) for _ in range(args.idle)]
+        before = rss_mb(pid)
+        idle = [Client(url, verbose=False, download_files=False) for _ in range(args.idle)]
         for index, client in enumerate(idle):
             client.predict(samples[index % len(samples)], api_name="/load_sample")
-        grown = rss_mb() - before
+        grown = rss_mb(pid) - before
         print(f"{args.idle} idle sessions          {grown:+7.0f} MB  target <= +{IDLE_TARGET_MB} MB: "
               f"{'met' if grown <= IDLE_TARGET_MB else 'NOT met'}")
         with tempfile.TemporaryDirectory() as folder:
             rgb, thr = largest_upload(Path(folder))
-            before = rss_mb()
+
+            def hold_upload() -> None:
+                Client(url, verbose=False, download_files=False).predict(handle_file(rgb), None, handle_file(thr),
+                                                                         api_name="/decode_upload")
+
+            hold_upload()   # the decode path warmed up, and the heap the load run freed given back first
+            before = rss_mb(pid)
             for _ in range(args.holding):
-                Client(url, verbose=False).predict(handle_file(rgb), None, handle_file(thr),
-                                                   api_name="/decode_upload")
-            grown = rss_mb() - before
+                hold_upload()
+            grown = rss_mb(pid) - before
         print(f"{args.holding} sessions holding the largest upload {grown:+7.0f} MB  target <= +{HOLDING_TARGET_MB} MB: "
               f"{'met' if grown <= HOLDING_TARGET_MB else 'NOT met'}")
-    finally:
-        demo.close()
 
 
 if __name__ == "__main__":

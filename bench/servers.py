@@ -1,5 +1,5 @@
-"""What the browser benchmark and the browser tests both need: Debian's Chromium, a free port,
-and the Streamlit workbench served in a child process."""
+"""What the benchmarks and the browser tests need: Debian's Chromium, a free port, and the
+studio or the Streamlit workbench served in a child process."""
 from __future__ import annotations
 
 import contextlib
@@ -26,29 +26,48 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_workbench(start_timeout_s: float = 120.0) -> Iterator[str]:
-    """``streamlit run streamlit_app.py`` headless on a free port; yields its URL once healthy,
+def served(command: list[str], url: str, health_url: str, env: dict, what: str,
+           start_timeout_s: float) -> Iterator[subprocess.Popen]:
+    """``command`` run from the repository root; yields the process once ``health_url`` answers,
     stops it on exit. RuntimeError if it does not come up in time."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless=true",
-                               f"--server.port={port}", "--browser.gatherUsageStats=false"],
-                              cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    server = subprocess.Popen(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + start_timeout_s
         while True:
             try:
-                urllib.request.urlopen(url + "_stcore/health", timeout=2)
+                urllib.request.urlopen(health_url, timeout=2)
                 break
             except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start within {start_timeout_s:.0f} s") from None
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"{what} did not start within {start_timeout_s:.0f} s") from None
                 time.sleep(0.5)
-        yield url
+        yield server
     finally:
         server.terminate()
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@contextlib.contextmanager
+def streamlit_workbench(start_timeout_s: float = 120.0) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` headless on a free port; yields its URL once healthy."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with served([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless=true",
+                 f"--server.port={port}", "--browser.gatherUsageStats=false"],
+                url, url + "_stcore/health", {}, "streamlit", start_timeout_s):
+        yield url
+
+
+@contextlib.contextmanager
+def studio(env: dict | None = None, start_timeout_s: float = 120.0) -> Iterator[tuple[str, int]]:
+    """``python -m app`` on a free port, as a Space runs it, with ``env`` added to its environment;
+    yields (URL, server pid) once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with served([sys.executable, "-m", "app"], url, url, {"GRADIO_SERVER_PORT": str(port), **(env or {})},
+                "the studio", start_timeout_s) as server:
+        yield url, server.pid
