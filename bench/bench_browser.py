@@ -38,11 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.servers import CHROMIUM, CHROMIUM_ARGS, streamlit_workbench
 from core import inference
 from core.data.imageio import write_png
+from core.data.samples import SHARED_SAMPLES
 from core.models import DepthModel
-from bench.servers import CHROMIUM, CHROMIUM_ARGS, streamlit_workbench
-from tests.conftest import SHARED_MS2
 
 VIEWPORT = {"width": 1400, "height": 900}
 TIMEOUT_MS = 120_000
@@ -52,6 +52,7 @@ TARGETS_S = {"gallery click -> depth": 1.5, "MS2 upload -> depth": 2.5, "depth -
                 ("Explore", "Compare", "Attention", "Point cloud", "Results")}}
 TARGETS_MB = {"largest upload, peak RSS growth": 500.0}
 REPO = Path(__file__).resolve().parents[1]
+SHARED_MS2 = SHARED_SAMPLES / "ms2"
 # (height, width) of the largest upload the studio accepts, per spectrum (issue 16).
 LARGEST_UPLOAD = {"rgb": (2000, 6400), "thr": (2400, 6000)}
 # Each Streamlit page: (URL path, as st.navigation names it; the element that shows it interactive).

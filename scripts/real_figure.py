@@ -25,11 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 from core import inference  # noqa: E402
 from core.data.frame import SPECTRA, SPECTRUM_LABELS  # noqa: E402
+from core.data.samples import SHARED_SAMPLES  # noqa: E402
 from core.models import FUSED  # noqa: E402
 from core.viz.colormap import DEFAULT_DEPTH_CMAP  # noqa: E402
 from train.evaluate_real import frame_ids, read_real_frame  # noqa: E402
 
-SHARED = REPO_ROOT.parent / "shared" / "samples"
 CAPTION = ("Real frames, never used in training. MS2: Multi-Spectral Stereo dataset (Shin et al., CVPR 2023), "
            "research use, see ../shared/samples/ms2/README.md. KITTI: Geiger, Lenz, Urtasun, CVPR 2012, "
            "CC BY-NC-SA 3.0, see ../shared/samples/kitti/README.md. Weights: {model}, trained on MS-Synth only.")
@@ -57,7 +57,7 @@ def depth_axes(axes, depths: list[np.ndarray], titles: list[str], figure) -> Non
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=inference.DEFAULT_CHECKPOINT)
-    parser.add_argument("--shared", type=Path, default=SHARED, help="folder holding ms2/ and kitti/")
+    parser.add_argument("--shared", type=Path, default=SHARED_SAMPLES, help="folder holding ms2/ and kitti/")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "real_depth.png")
     args = parser.parse_args(argv)
     ms2_folder, kitti_folder = args.shared / "ms2", args.shared / "kitti"

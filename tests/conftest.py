@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED_MS2 = Path(__file__).resolve().parents[2] / "shared" / "samples" / "ms2"
+from core.data.samples import SHARED_SAMPLES
+
+SHARED_MS2 = SHARED_SAMPLES / "ms2"
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import yaml
 
 from core.data.imageio import write_png
 from core.data.ms2 import depth_to_uint16
+from core.data.samples import SHARED_SAMPLES
 from core.geometry.camera import Camera
 from core.inference import AnalysisRequest, analyse
 from core.metrics import compute_depth_metrics
@@ -18,7 +19,7 @@ from train.evaluate_real import (CONSTANT_FLOOR, FLAT_ROAD_FLOOR, RealEvalConfig
                                  frame_ids, read_real_frame, run_eval_real)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_KITTI = REPO_ROOT.parent / "shared" / "samples" / "kitti"
+SHARED_KITTI = SHARED_SAMPLES / "kitti"
 HEIGHT, CAP = 1.65, 15.0
 ROAD_K = {"fx": 60.0, "fy": 60.0, "cx": 59.5, "cy": 10.0, "width": 120, "height": 48}
 SCATTER_K = {"fx": 50.0, "fy": 55.0, "cx": 49.0, "cy": 21.0, "width": 100, "height": 40}

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from scripts.real_figure import SHARED, main, ms2_frames
+from core.data.samples import SHARED_SAMPLES
+from scripts.real_figure import main, ms2_frames
 
-pytestmark = pytest.mark.skipif(not (SHARED / "ms2").is_dir() or not (SHARED / "kitti").is_dir(),
+pytestmark = pytest.mark.skipif(not (SHARED_SAMPLES / "ms2").is_dir() or not (SHARED_SAMPLES / "kitti").is_dir(),
                                 reason="the real MS2 and KITTI samples live in ../shared, absent on this machine")
 
 
@@ -22,7 +23,7 @@ def test_real_figure_shows_every_real_frame(tmp_path: Path):
 
 
 def test_ms2_trios_are_read_with_all_three_spectra_and_the_assumed_rig():
-    frames = ms2_frames(SHARED / "ms2")
+    frames = ms2_frames(SHARED_SAMPLES / "ms2")
     assert [frame_id for frame_id, _ in frames] == ["000011", "002079"]
     for _, frame in frames:
         assert frame.spectra == ("rgb", "nir", "thr")

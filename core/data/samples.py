@@ -16,6 +16,8 @@ from core.data import ms2
 from core.data.frame import CONDITIONS
 from core.data.msynth import RENDER_VERSION, msynth_sequence_meta, render_frame, split_seeds
 
+# Real frames the project reads but never copies: ../shared/samples beside the repository.
+SHARED_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 SCENES_PER_CONDITION = 2
 FRAME_INDEX = 5
 THUMBNAIL_WIDTH = 320
