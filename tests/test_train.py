@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.models import load_checkpoint
+from core.models import AlignFuseConfig, build_model, load_checkpoint, save_checkpoint
 from train.__main__ import main as train_main
+from train.config import load_config
+from train.evaluate import evaluate_model
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "train" / "configs"
@@ -24,6 +26,10 @@ def tiny(tmp_path: Path, name: str, steps: int = 3) -> list[str]:
             "--set", f"out={tmp_path / name}", "--set", f"run_dir={tmp_path / 'runs' / name}"]
 
 
+# An align network built at the tiny input size, so evaluation (at each network's own size) stays tiny.
+TINY_NETWORK = ["--set", "model.input_size=[64,160]"]
+
+
 def log_steps(path: Path) -> list[int]:
     with path.open() as f:
         return [int(row["step"]) for row in csv.DictReader(f)]
@@ -32,7 +38,7 @@ def log_steps(path: Path) -> list[int]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("train")
-    train_main(["align", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(tmp_path, "align")])
+    train_main(["align", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(tmp_path, "align"), *TINY_NETWORK])
     train_main(["fuse", "--config", str(CONFIGS / "msynth-fuse.yaml"), *tiny(tmp_path, "fuse", steps=2),
                 "--set", f"align_checkpoint={tmp_path / 'align'}"])
     return tmp_path
@@ -87,7 +93,7 @@ def test_calibrate_rewrites_only_batchnorm_statistics_and_records_its_command(tr
 
 def test_align_from_an_init_checkpoint_starts_from_its_weights(trained, tmp_path):
     train_main(["align", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(tmp_path, "continued", steps=1),
-                "--set", f"init_checkpoint={trained / 'align'}", "--set", "optim.lr=0.0",
+                *TINY_NETWORK, "--set", f"init_checkpoint={trained / 'align'}", "--set", "optim.lr=0.0",
                 "--set", f"data.cache_root={trained / 'cache'}"])
     start, _ = load_checkpoint(trained / "align")
     continued, _ = load_checkpoint(tmp_path / "continued")
@@ -96,7 +102,7 @@ def test_align_from_an_init_checkpoint_starts_from_its_weights(trained, tmp_path
 
 
 def test_resume_continues_from_the_saved_step(trained):
-    args = ["align", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(trained, "align")]
+    args = ["align", "--config", str(CONFIGS / "msynth-align.yaml"), *tiny(trained, "align"), *TINY_NETWORK]
     train_main([*args, "--set", "optim.steps=5", "--resume"])
     assert log_steps(trained / "runs" / "align" / "log.csv") == [1, 2, 3, 4, 5]
 
@@ -116,8 +122,24 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
     assert report.strip() in capsys.readouterr().out
 
 
+def test_eval_feeds_each_checkpoint_at_the_input_size_it_was_trained_at(trained, tmp_path):
+    small = tmp_path / "small"
+    network = build_model(AlignFuseConfig(input_size=(32, 96))).eval()
+    save_checkpoint(small, network, network.config)
+    overrides = [f"checkpoints=[{trained / 'align'},{small}]", "targets=null", f"report={tmp_path / 'EVAL.md'}",
+                 "data.scale=0.25", "data.test.n_sequences=2", "data.test.frames_per_sequence=1",
+                 f"data.cache_root={trained / 'cache'}"]
+    train_main(["eval", "--config", str(CONFIGS / "msynth-eval.yaml"), *[a for o in overrides for a in ("--set", o)]])
+    assert f"network input as trained: {trained / 'align'} 64 x 160, {small} 32 x 96;" in (tmp_path / "EVAL.md").read_text()
+    data = load_config(CONFIGS / "msynth-eval.yaml", overrides, stage="eval")["data"]
+    own_size = evaluate_model(load_checkpoint(small)[0], {**data, "size": [32, 96]}, 80.0, torch.device("cpu"),
+                              show_progress=False)
+    reported = json.loads((tmp_path / "EVAL.json").read_text())[str(small)]
+    assert reported["metric"]["spectral"]["rgb"]["all"] == pytest.approx(own_size["metric"]["spectral"]["rgb"]["all"])
+
+
 def test_self_supervised_align_runs_on_neighbour_frames(tmp_path):
-    train_main(["align", "--config", str(CONFIGS / "msynth-align-selfsup.yaml"), *tiny(tmp_path, "selfsup", steps=2),
+    train_main(["align", "--config", str(CONFIGS / "msynth-align-selfsup.yaml"), *tiny(tmp_path, "selfsup", steps=2), *TINY_NETWORK,
                 "--set", "data.train.frames_per_sequence=4", "--set", "validate_every=0"])
     with (tmp_path / "runs" / "selfsup" / "log.csv").open() as f:
         rows = list(csv.DictReader(f))

@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("distill")
     for kind in ("clip", "dino"):
         train_main(tiny(tmp, f"builtin-{kind}", f"builtin-{kind}.yaml", "pretrain-vfm"))
-    train_main(tiny(tmp, "align", "msynth-align.yaml", "align"))
+    train_main([*tiny(tmp, "align", "msynth-align.yaml", "align"), "--set", "model.input_size=[64,160]"])
     train_main([*tiny(tmp, "teacher", "msynth-teacher.yaml", "teacher"), "--set", f"align_checkpoint={tmp / 'align'}",
                 "--set", f"model.clip=clip:{tmp / 'builtin-clip'}", "--set", f"model.dino=dino:{tmp / 'builtin-dino'}"])
     for name in ("student", "student-plain"):

@@ -133,9 +133,9 @@ def run_calibrate(cfg: dict, command: str) -> None:
     teardown_runtime(runtime)
 
 
-def split_description(data_cfg: dict, split: str, max_depth: float) -> str:
-    """The heading of an evaluation report: what was read and under which protocol."""
-    height, width = data_cfg["size"]
+def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes: dict[str, tuple[int, int]]) -> str:
+    """The heading of an evaluation report: what was read and under which protocol;
+    ``input_sizes``: each checkpoint's network input (height, width)."""
     split_cfg = data_cfg[split]
     step = sampling_step(data_cfg, split)
     if data_cfg["dataset"] == "ms2":
@@ -143,7 +143,10 @@ def split_description(data_cfg: dict, split: str, max_depth: float) -> str:
     else:
         source = (f"MS-Synth {split} split ({split_cfg['n_sequences']} sequences x "
                   f"{split_cfg['frames_per_sequence']} frames")
-    return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; network input {height} x {width}; "
+    sizes = {f"{h} x {w}" for h, w in input_sizes.values()}
+    inputs = f"network input {sizes.pop()}" if len(sizes) == 1 else "network input as trained: " + ", ".join(
+        f"{name} {h} x {w}" for name, (h, w) in input_sizes.items())
+    return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; {inputs}; "
             f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt <= {max_depth:g} m; "
             f"'all' = mean of the condition means)")
 
@@ -151,12 +154,15 @@ def split_description(data_cfg: dict, split: str, max_depth: float) -> str:
 def run_eval(cfg: dict) -> None:
     runtime = setup_runtime()
     split = cfg["split"]
-    all_results, parameters = {}, {}
+    all_results, parameters, input_sizes = {}, {}, {}
     for name in cfg["checkpoints"]:
         model, description = load_checkpoint(REPO_ROOT / "checkpoints" / name)
         parameters[name] = description["parameters"]
-        all_results[name] = evaluate_model(model, cfg["data"], cfg["eval_max_depth"], runtime.device, split=split)
-    report = [split_description(cfg["data"], split, cfg["eval_max_depth"])]
+        # One test split for every checkpoint, each fed at the input size it was trained at.
+        input_sizes[name] = tuple(model.input_size)
+        data = {**cfg["data"], "size": list(model.input_size)}
+        all_results[name] = evaluate_model(model, data, cfg["eval_max_depth"], runtime.device, split=split)
+    report = [split_description(cfg["data"], split, cfg["eval_max_depth"], input_sizes)]
     for scaling in ("metric", "median_scaled"):
         report.append(f"\n### {scaling.replace('_', '-')}\n")
         rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]
