@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from core.data.msynth import Scene, make_rig, raw_to_celsius
+from core.data.msynth.__main__ import fog_visibility
 from core.data.msynth.classes import BUILDING, ROAD, SKY, VEGETATION
 from core.data.msynth.conditions import FogField, FogProfile, condition_params
 from core.data.msynth.materials import Mat, sample_texture, sample_texture_bands, texture_tiles
@@ -17,6 +18,7 @@ from core.data.msynth.sensors import (CameraSettings, encode_8bit, encode_therma
 from core.data.msynth.shading import _sky_rgb, _sky_signal, shade_nir, shade_rgb, shade_thermal
 from core.data.msynth.surface import compute_surface
 from core.data.msynth.thermal_model import PLANCK_O, celsius_to_signal
+from core.data.msynth.world import sequence_condition, split_seeds
 from core.geometry.camera import make_transform
 
 CAMERA_HEIGHT = 1.6
@@ -256,3 +258,13 @@ def test_randomised_mode_changes_every_object_and_light_deterministically():
                       - looks["natural"][pixels].mean(axis=0)).max() > 0.02
     other_seed = condition_params(10, "day", randomised=True)
     assert not np.array_equal(shade_rgb(surface, scene, other_seed, rays), looks["randomised"])
+
+
+def test_fog_report_hides_most_from_rgb_less_from_nir_nothing_from_thermal():
+    seed = next(s for s in split_seeds("test") if sequence_condition(s) == "fog")
+    report = fog_visibility([seed], frames_per_sequence=1, scale=0.25)
+    assert 0.0 < report["nir"]["hidden"] <= report["rgb"]["hidden"] < 1.0
+    assert report["thr"]["hidden"] == 0.0
+    for row in report.values():
+        assert row["dimmed"] >= row["hidden"]
+    assert report["rgb"]["hidden_median_depth"] > 15.0     # fog hides the distance, not the road at the wheels
