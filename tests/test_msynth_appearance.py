@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from core.data.msynth import Scene, make_rig, raw_to_celsius
-from core.data.msynth.__main__ import fog_visibility
 from core.data.msynth.classes import BUILDING, ROAD, SKY, VEGETATION
 from core.data.msynth.conditions import FogField, FogProfile, condition_params
 from core.data.msynth.materials import Mat, sample_texture, sample_texture_bands, texture_tiles
@@ -18,7 +17,7 @@ from core.data.msynth.sensors import (CameraSettings, encode_8bit, encode_therma
 from core.data.msynth.shading import _sky_rgb, _sky_signal, shade_nir, shade_rgb, shade_thermal
 from core.data.msynth.surface import compute_surface
 from core.data.msynth.thermal_model import PLANCK_O, celsius_to_signal
-from core.data.msynth.world import sequence_condition, split_seeds
+from core.data.msynth.world import fog_visibility, sequence_condition, split_seeds
 from core.geometry.camera import make_transform
 
 CAMERA_HEIGHT = 1.6

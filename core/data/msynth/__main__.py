@@ -22,16 +22,10 @@ import numpy as np
 from PIL import Image
 
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, Frame
-from core.data.msynth.conditions import condition_params
-from core.data.msynth.raycast import cast
-from core.data.msynth.rig import make_rig
-from core.data.msynth.surface import compute_surface
-from core.data.msynth.trajectory import SEQUENCE_LENGTH, frame_time
-from core.data.msynth.world import cached_scene, render_frame, scaled_rig, sequence_condition, split_seeds
+from core.data.msynth.world import FOG_DIMMED, FOG_HIDDEN, fog_visibility, render_frame, sequence_condition, split_seeds
+from core.metrics import MAX_DEPTH
 
 DEPTH_PNG_SCALE = 256.0
-HIDDEN, DIMMED = 0.05, 0.2        # transmittance thresholds of the fog report
-EVAL_MAX_DEPTH = 80.0
 
 
 def _to_8bit(image: np.ndarray) -> np.ndarray:
@@ -79,36 +73,12 @@ def _render(args: argparse.Namespace) -> None:
         print(path)
 
 
-def fog_visibility(seeds, frames_per_sequence: int = 3, scale: float = 0.5) -> dict[str, dict[str, float]]:
-    """{spectrum: {hidden, dimmed, hidden_median_depth}} over the fog renderings of ``seeds``
-    (``frames_per_sequence`` frames spread along each), from the transmittance the shading uses."""
-    rig = scaled_rig(make_rig(), scale)
-    transmittance, depth = {s: [] for s in SPECTRA}, {s: [] for s in SPECTRA}
-    for seed in seeds:
-        scene, cond = cached_scene(seed), condition_params(seed, "fog")
-        for index in range(frames_per_sequence):
-            time_s = frame_time(index * SEQUENCE_LENGTH // frames_per_sequence)
-            for spectrum, camera in rig.items():
-                T_world_cam = scene.ego.pose(time_s) @ camera.T_rig_cam
-                surface = compute_surface(scene, cast(scene, camera, T_world_cam, time_s), cond.lit_windows)
-                evaluated = ~surface.sky & (surface.depth > 0) & (surface.depth <= EVAL_MAX_DEPTH)
-                through = np.exp(-cond.fog.optical_depth(T_world_cam[:3, 3], surface.point, spectrum))
-                transmittance[spectrum].append(through[evaluated])
-                depth[spectrum].append(surface.depth[evaluated])
-    report = {}
-    for spectrum in SPECTRA:
-        through, z = np.concatenate(transmittance[spectrum]), np.concatenate(depth[spectrum])
-        hidden = through < HIDDEN
-        report[spectrum] = {"hidden": float(hidden.mean()), "dimmed": float((through < DIMMED).mean()),
-                            "hidden_median_depth": float(np.median(z[hidden])) if hidden.any() else float("nan")}
-    return report
-
-
 def _fog(args: argparse.Namespace) -> None:
     seeds = [s for s in split_seeds(args.split) if sequence_condition(s) == "fog"][:args.sequences]
     print(f"fog on {len(seeds)} {args.split} sequences x {args.frames} frames, pixels with ground truth "
-          f"up to {EVAL_MAX_DEPTH:g} m")
-    print(f"{'spectrum':10}{'hidden (t < 0.05)':>20}{'dimmed (t < 0.2)':>20}{'median depth hidden':>22}")
+          f"up to {MAX_DEPTH:g} m")
+    print(f"{'spectrum':10}{f'hidden (t < {FOG_HIDDEN:g})':>20}{f'dimmed (t < {FOG_DIMMED:g})':>20}"
+          f"{'median depth hidden':>22}")
     for spectrum, row in fog_visibility(seeds, args.frames).items():
         print(f"{spectrum:10}{row['hidden']:20.3f}{row['dimmed']:20.3f}{row['hidden_median_depth']:20.1f} m")
 

@@ -22,6 +22,7 @@ from core.data.msynth.shadows import sun_visibility
 from core.data.msynth.surface import compute_surface
 from core.data.msynth.trajectory import SEQUENCE_LENGTH, frame_time
 from core.geometry.camera import Camera
+from core.metrics import MAX_DEPTH
 
 # Bumped whenever a change to the world, shading or sensors changes rendered images, so caches
 # and galleries written by an older renderer are rendered again instead of silently reused.
@@ -136,6 +137,35 @@ def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: st
         frame.depth[spectrum] = depth
         frame.classes[spectrum] = classes
     return frame
+
+
+# Transmittance below which fog hides a surface, and below which it dims it (fog_visibility).
+FOG_HIDDEN, FOG_DIMMED = 0.05, 0.2
+
+
+def fog_visibility(seeds, frames_per_sequence: int = 3, scale: float = 0.5) -> dict[str, dict[str, float]]:
+    """{spectrum: {hidden, dimmed, hidden_median_depth}} over the fog renderings of ``seeds``
+    (``frames_per_sequence`` frames spread along each), from the transmittance the shading uses."""
+    rig = scaled_rig(make_rig(), scale)
+    transmittance, depth = {s: [] for s in SPECTRA}, {s: [] for s in SPECTRA}
+    for seed in seeds:
+        scene, cond = cached_scene(seed), condition_params(seed, "fog")
+        for index in range(frames_per_sequence):
+            time_s = frame_time(index * SEQUENCE_LENGTH // frames_per_sequence)
+            for spectrum, camera in rig.items():
+                T_world_cam = scene.ego.pose(time_s) @ camera.T_rig_cam
+                surface = compute_surface(scene, cast(scene, camera, T_world_cam, time_s), cond.lit_windows)
+                evaluated = ~surface.sky & (surface.depth > 0) & (surface.depth <= MAX_DEPTH)
+                through = np.exp(-cond.fog.optical_depth(T_world_cam[:3, 3], surface.point, spectrum))
+                transmittance[spectrum].append(through[evaluated])
+                depth[spectrum].append(surface.depth[evaluated])
+    report = {}
+    for spectrum in SPECTRA:
+        through, z = np.concatenate(transmittance[spectrum]), np.concatenate(depth[spectrum])
+        hidden = through < FOG_HIDDEN
+        report[spectrum] = {"hidden": float(hidden.mean()), "dimmed": float((through < FOG_DIMMED).mean()),
+                            "hidden_median_depth": float(np.median(z[hidden])) if hidden.any() else float("nan")}
+    return report
 
 
 def is_randomised(seed: int, share: float) -> bool:
