@@ -31,14 +31,13 @@ import argparse
 import functools
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bench.servers import CHROMIUM, CHROMIUM_ARGS, streamlit_workbench
+from bench.servers import CHROMIUM, CHROMIUM_ARGS, PeakRSS, streamlit_workbench
 from core import inference
 from core.data.imageio import write_png
 from core.data.samples import SHARED_SAMPLES
@@ -125,43 +124,6 @@ def write_upload(folder: Path, seed: int) -> dict[str, Path]:
         paths[spectrum] = folder / f"largest{seed}_{spectrum}.png"
         write_png(paths[spectrum], image)
     return paths
-
-
-def rss_bytes() -> int:
-    """This process's resident set size (psutil where installed, else /proc/self/status)."""
-    try:
-        import psutil
-    except ImportError:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no psutil and no VmRSS in /proc/self/status") from None
-    return psutil.Process().memory_info().rss
-
-
-class PeakRSS:
-    """The peak RSS while the ``with`` block runs (sampled every ``interval`` seconds)."""
-
-    def __init__(self, interval: float = 0.01):
-        self.interval, self.peak = interval, 0
-        self._stop = threading.Event()
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self.before = self.peak = rss_bytes()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.after = rss_bytes()
-        self.peak = max(self.peak, self.after)
 
 
 def timed_calls(function: Callable, seconds: list[float]) -> Callable:

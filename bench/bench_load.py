@@ -17,18 +17,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import psutil
 from gradio_client import Client, handle_file
-from PIL import Image
 
 from app.studio import HEAVY_CONCURRENCY
-from bench.servers import studio
+from bench.bench_browser import write_upload
+from bench.servers import PeakRSS, rss_bytes, studio
 from core import inference
 
 IDLE_TARGET_MB = 200
@@ -38,28 +36,7 @@ SINGLE_VISITS = 5    # after one warm-up visit
 
 
 def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
-
-
-class PeakRss:
-    """The highest RSS of process ``pid`` seen while the block runs (sampled every 20 ms)."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-
-    def __enter__(self) -> "PeakRss":
-        self.peak, self.done = rss_mb(self.pid), threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self.done.wait(0.02):
-            self.peak = max(self.peak, rss_mb(self.pid))
-
-    def __exit__(self, *exc) -> None:
-        self.done.set()
-        self.thread.join()
+    return rss_bytes(pid) / 2**20
 
 
 def one_visit(client: Client, sample: str) -> tuple[float, bool]:
@@ -70,18 +47,6 @@ def one_visit(client: Client, sample: str) -> tuple[float, bool]:
     client.predict("Fused", False, False, 0, 80, api_name="/show")
     status = outputs[4]
     return time.perf_counter() - start, sample.split("·")[-1].strip() in status
-
-
-def largest_upload(folder: Path) -> tuple[str, str]:
-    """RGB 6400 x 2000 and thermal 6000 x 2400 (16-bit raw), smooth so the files stay small."""
-    y, x = np.mgrid[0:2000, 0:6400]
-    rgb = np.stack([(x // 25) % 256, (y // 8) % 256, ((x + y) // 30) % 256], axis=-1).astype(np.uint8)
-    y, x = np.mgrid[0:2400, 0:6000]
-    thermal = (3000 + (x // 3) % 2000 + (y // 2) % 1000).astype(np.uint16)
-    paths = folder / "rgb.png", folder / "thr.png"
-    Image.fromarray(rgb).save(paths[0])
-    Image.fromarray(thermal).save(paths[1])
-    return str(paths[0]), str(paths[1])
 
 
 def main(argv=None) -> None:
@@ -111,7 +76,7 @@ def main(argv=None) -> None:
                     results.append((0.0, False, False))
             return results
 
-        with PeakRss(pid) as peak, ThreadPoolExecutor(args.clients) as pool:
+        with PeakRSS(pid, interval=0.02) as peak, ThreadPoolExecutor(args.clients) as pool:
             runs = [r for rs in pool.map(client_run, range(args.clients)) for r in rs]
         ok = [seconds for seconds, _, success in runs if success]
         failures = sum(not success for _, _, success in runs)
@@ -126,7 +91,7 @@ def main(argv=None) -> None:
         print(f"p50                         {p50:7.3f} s")
         print(f"p95                         {p95:7.3f} s  target <= {bound:.2f} s "
               f"(1.5 x {args.clients} / {HEAVY_CONCURRENCY} x single): {'met' if p95 <= bound else 'NOT met'}")
-        print(f"peak server RSS             {peak.peak:7.0f} MB")
+        print(f"peak server RSS             {peak.peak / 2**20:7.0f} MB")
         print(f"Gradio cache per new frame  {cache_per_frame:7.2f} MB  (panels of one analysis, as the API returns them)")
 
         before = rss_mb(pid)
@@ -137,11 +102,11 @@ def main(argv=None) -> None:
         print(f"{args.idle} idle sessions          {grown:+7.0f} MB  target <= +{IDLE_TARGET_MB} MB: "
               f"{'met' if grown <= IDLE_TARGET_MB else 'NOT met'}")
         with tempfile.TemporaryDirectory() as folder:
-            rgb, thr = largest_upload(Path(folder))
+            paths = write_upload(Path(folder), seed=0)
+            rgb, thr = handle_file(str(paths["rgb"])), handle_file(str(paths["thr"]))
 
             def hold_upload() -> None:
-                Client(url, verbose=False, download_files=False).predict(handle_file(rgb), None, handle_file(thr),
-                                                                         api_name="/decode_upload")
+                Client(url, verbose=False, download_files=False).predict(rgb, None, thr, api_name="/decode_upload")
 
             hold_upload()   # the decode path warmed up, and the heap the load run freed given back first
             before = rss_mb(pid)

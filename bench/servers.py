@@ -1,5 +1,5 @@
-"""What the benchmarks and the browser tests need: Debian's Chromium, a free port, and the
-studio or the Streamlit workbench served in a child process."""
+"""What the benchmarks and the browser tests need: Debian's Chromium, a free port, the studio
+or the Streamlit workbench served in a child process, and a process's resident memory."""
 from __future__ import annotations
 
 import contextlib
@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +18,39 @@ CHROMIUM = "/usr/bin/chromium"
 # Chromium's background services would keep dialling a network this machine does not have.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of process ``pid`` (this one by default), from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
+class PeakRSS:
+    """Process ``pid``'s RSS before (``before``), at most (``peak``) and after (``after``) the
+    ``with`` block, in bytes, sampled every ``interval`` seconds."""
+
+    def __init__(self, pid: int | str = "self", interval: float = 0.01):
+        self.pid, self.interval = pid, interval
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, rss_bytes(self.pid))
+
+    def __enter__(self) -> "PeakRSS":
+        self.before = self.peak = rss_bytes(self.pid)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.after = rss_bytes(self.pid)
+        self.peak = max(self.peak, self.after)
 
 
 def free_port() -> int:
