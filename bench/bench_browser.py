@@ -40,7 +40,7 @@ import numpy as np
 from bench.servers import CHROMIUM, CHROMIUM_ARGS, PeakRSS, streamlit_workbench
 from core import inference
 from core.data.imageio import write_png
-from core.data.samples import SHARED_SAMPLES
+from core.data.samples import SHARED_MS2
 from core.models import DepthModel
 
 VIEWPORT = {"width": 1400, "height": 900}
@@ -51,7 +51,6 @@ TARGETS_S = {"gallery click -> depth": 1.5, "MS2 upload -> depth": 2.5, "depth -
                 ("Explore", "Compare", "Attention", "Point cloud", "Results")}}
 TARGETS_MB = {"largest upload, peak RSS growth": 500.0}
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MS2 = SHARED_SAMPLES / "ms2"
 # (height, width) of the largest upload the studio accepts, per spectrum (issue 16).
 LARGEST_UPLOAD = {"rgb": (2000, 6400), "thr": (2400, 6000)}
 # Each Streamlit page: (URL path, as st.navigation names it; the element that shows it interactive).

@@ -43,7 +43,7 @@ def one_visit(client: Client, sample: str) -> tuple[float, bool]:
     """(seconds for load + analyse + show, whether the analysis is of this client's sample)."""
     start = time.perf_counter()
     client.predict(sample, api_name="/load_sample")
-    outputs = client.predict("msynth-fuse", "Both", "RGB", "none", 0.5, api_name="/analyse")
+    outputs = client.predict(inference.DEFAULT_CHECKPOINT, "Both", "RGB", "none", 0.5, api_name="/analyse")
     client.predict("Fused", False, False, 0, 80, api_name="/show")
     status = outputs[4]
     return time.perf_counter() - start, sample.split("·")[-1].strip() in status

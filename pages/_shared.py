@@ -22,12 +22,6 @@ LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
 EXPORTS = inference.ExportDir()   # downloads' scratch files, one per process, removed at exit
 
 
-@st.cache_resource(show_spinner="Loading the model ...")
-def model(name: str):
-    """(model, config.json), loaded once per process for every session."""
-    return inference.load_model(name)
-
-
 # Compare alone keeps 15 analyses (5 conditions x teacher, student, fused) and the other pages a
 # few more: 16 entries evicted Compare's on every visit round the pages; 48 hold a full round.
 @st.cache_resource(show_spinner="Estimating depth ...", max_entries=48)
@@ -37,8 +31,7 @@ def _analysis(_frame: Frame, fingerprint: str, request: inference.AnalysisReques
 
 def analyse(frame: Frame, request: inference.AnalysisRequest) -> inference.Analysis:
     """``inference.analyse``, once per frame and request: a rerun for a display-only widget
-    (invert, output shown) redraws from the kept Analysis."""
-    model(request.model)
+    (invert, output shown) redraws from the kept Analysis. Models are cached by core.inference."""
     return _analysis(frame, inference.frame_fingerprint(frame), request)
 
 

@@ -4,9 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data.samples import SHARED_SAMPLES
-
-SHARED_MS2 = SHARED_SAMPLES / "ms2"
+from core.data.samples import SHARED_MS2
 
 
 @pytest.fixture(scope="session")

@@ -156,8 +156,8 @@ def test_a_refused_input_is_one_log_line_without_a_traceback(client, caplog, cap
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_every_bad_control_gets_a_readable_message(client):
-    assert len(CONTROL_CASES) + 13 >= 40                 # with the uploads, the corpus has 40+ cases
+def test_every_bad_control_gets_a_readable_message(client, tmp_path):
+    assert len(CONTROL_CASES) + len(upload_cases(tmp_path)) >= 40     # the corpus has 40+ cases
     _alive(client)
     client.predict("msynth-fuse", "Both", "RGB", "none", 0.5, api_name="/analyse")
     for name, (endpoint, arguments) in CONTROL_CASES.items():

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from core.data.frame import SPECTRA, Frame
+from core.data.imageio import LUMA_WEIGHTS
 from core.data.thermal import spectrum_to_float
 from core.geometry.camera import Camera
 
@@ -282,7 +283,7 @@ def _jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mean = image.mean()
     image = (image - mean) * rng.uniform(low, high) + mean
     if image.ndim == 3:
-        grey = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        grey = image @ LUMA_WEIGHTS
         image = (image - grey[..., None]) * rng.uniform(low, high) + grey[..., None]
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
@@ -308,7 +309,7 @@ def strong_photometric(image: np.ndarray, rng: np.random.Generator, thermal: boo
         if image.ndim == 3:
             image = image * rng.uniform(0.85, 1.15, 3).astype(np.float32)
             if rng.random() < 0.1:
-                image = np.repeat(image @ np.array([0.299, 0.587, 0.114], np.float32)[:, None], 3, axis=-1)
+                image = np.repeat(image @ LUMA_WEIGHTS[:, None], 3, axis=-1)
     if rng.random() < 0.3:
         image = _blur(image, rng.uniform(0.5, 1.5))
     image = image + rng.normal(0.0, rng.uniform(0.0, 0.03), image.shape).astype(np.float32)

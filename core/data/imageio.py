@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from core.data.frame import IMAGE_FORMATS, SPECTRA
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R BT.601 grey from RGB
 
 ImageSource = str | Path | bytes | bytearray
 
@@ -185,7 +186,7 @@ def _as_nir(image: np.ndarray, label: str) -> np.ndarray:
         channels = image[..., 0], image[..., 1], image[..., 2]
         if np.array_equal(channels[0], channels[1]) and np.array_equal(channels[0], channels[2]):
             return np.ascontiguousarray(channels[0])
-        luminance = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        luminance = image.astype(np.float32) @ LUMA_WEIGHTS
         return np.clip(np.rint(luminance), 0, 255).astype(np.uint8)
     if image.dtype == np.uint16:
         if image.size and int(image.max()) < THERMAL_LIKE_MAX:

@@ -29,7 +29,6 @@ MODE_LABELS = {"spectral": "Spectral-wise", "fused": "Fused", "both": "Both"}
 # The one vocabulary of metric names for tables and charts, in METRIC_NAMES order.
 METRIC_LABELS = {"abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE [m]", "rmse_log": "RMSElog",
                  "a1": "δ < 1.25", "a2": "δ < 1.25²", "a3": "δ < 1.25³"}
-METRICS_MAX_DEPTH = 80.0
 
 
 @dataclass(frozen=True)
@@ -86,10 +85,6 @@ class Analysis:
         return self.anchor if output == FUSED else output
 
     @property
-    def cameras(self) -> dict[Output, str]:
-        return {output: self.camera_of(output) for output in self.outputs}
-
-    @property
     def titles(self) -> dict[Output, str]:
         return {output: output_title(output, self.anchor) for output in self.outputs}
 
@@ -132,13 +127,13 @@ class Analysis:
 
     @functools.cached_property
     def metrics(self) -> dict[Output, dict[str, float]]:
-        """Metrics (METRIC_NAMES, up to METRICS_MAX_DEPTH) of each output whose camera has
+        """Metrics (METRIC_NAMES, up to core.metrics.MAX_DEPTH) of each output whose camera has
         ground truth, at native resolution; empty without ground truth."""
         metrics = {}
         for output in self.outputs:
             gt = self.frame.depth.get(self.camera_of(output))
             if gt is not None and (gt > 0).any():
-                metrics[output] = compute_depth_metrics(self.depth(output), gt, max_depth=METRICS_MAX_DEPTH)
+                metrics[output] = compute_depth_metrics(self.depth(output), gt)
         return metrics
 
     def metric_rows(self) -> list[list]:

@@ -16,7 +16,7 @@ from core.data.dataset import collate_frames, frame_to_item, resize_frame
 from core.data.frame import Frame
 from core.inference.errors import InputError
 from core.inference.frames import REPO_ROOT
-from core.models import (CheckpointError, DepthInference, DepthModel, FusionUnsupported, load_checkpoint,
+from core.models import (MODES, CheckpointError, DepthInference, DepthModel, FusionUnsupported, load_checkpoint,
                          prepare_for_inference)
 from core.models.checkpoint import ConfigLimits
 
@@ -111,7 +111,7 @@ def run_model(frame: Frame, model_name: str, mode: str, anchor: str | None = Non
     (each spectrum alone), 'fused' (all spectra used, in the anchor the model chooses from
     ``anchor``) or 'both'. ``spectra`` limits the inputs (default: all the frame has that the
     model takes). Timings include 'preprocess' (resizing the raw images to the input size)."""
-    if mode not in ("spectral", "fused", "both"):
+    if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}: use 'spectral', 'fused' or 'both'")
     model, description = load_model(model_name)
     used = [s for s in frame.spectra if s in model.spectra and (spectra is None or s in spectra)]

@@ -1,5 +1,5 @@
-"""What training and evaluation left in checkpoints/ (each folder's config, metrics and log;
-the EVAL*.json reports), for the reviewers' views."""
+"""What training and evaluation left in checkpoints/ (each folder's config and log; the
+EVAL*.json reports), for the reviewers' views."""
 from __future__ import annotations
 
 import csv
@@ -8,17 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.inference.predict import CHECKPOINTS_DIR, list_checkpoints
-from core.models.checkpoint import CONFIG_FILE, METRICS_FILE
+from core.models.checkpoint import CONFIG_FILE
 
 
 @dataclass
 class CheckpointRecord:
-    """What training left in a checkpoint folder: its config.json, metrics.json (None if it
-    was not evaluated) and the training log as columns (step, loss terms ...)."""
+    """What training left in a checkpoint folder: its config.json and the training log as
+    columns (step, loss terms ...)."""
 
     name: str
     description: dict
-    metrics: dict | None
     log: dict[str, list[float]]
 
 
@@ -26,15 +25,14 @@ def checkpoint_records(root: Path = CHECKPOINTS_DIR) -> list[CheckpointRecord]:
     records = []
     for name in list_checkpoints(root):
         folder = root / name
-        metrics_file, log_file = folder / METRICS_FILE, folder / "log.csv"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        log_file = folder / "log.csv"
         log: dict[str, list[float]] = {}
         if log_file.is_file():
             with log_file.open() as f:
                 for row in csv.DictReader(f):
                     for key, value in row.items():
                         log.setdefault(key, []).append(float(value) if value not in ("", None) else float("nan"))
-        records.append(CheckpointRecord(name, json.loads((folder / CONFIG_FILE).read_text()), metrics, log))
+        records.append(CheckpointRecord(name, json.loads((folder / CONFIG_FILE).read_text()), log))
     return records
 
 

@@ -139,6 +139,12 @@ def render_frame(scene_or_seed: Scene | int, frame_index: int = 0, condition: st
     return frame
 
 
+def spread_frames(count: int) -> list[int]:
+    """``count`` frame indices spread evenly along a sequence (the frames a split is made of)."""
+    stride = SEQUENCE_LENGTH // count
+    return [i * stride for i in range(count)]
+
+
 # Transmittance below which fog hides a surface, and below which it dims it (fog_visibility).
 FOG_HIDDEN, FOG_DIMMED = 0.05, 0.2
 
@@ -150,8 +156,8 @@ def fog_visibility(seeds, frames_per_sequence: int = 3, scale: float = 0.5) -> d
     transmittance, depth = {s: [] for s in SPECTRA}, {s: [] for s in SPECTRA}
     for seed in seeds:
         scene, cond = cached_scene(seed), condition_params(seed, "fog")
-        for index in range(frames_per_sequence):
-            time_s = frame_time(index * SEQUENCE_LENGTH // frames_per_sequence)
+        for frame_index in spread_frames(frames_per_sequence):
+            time_s = frame_time(frame_index)
             for spectrum, camera in rig.items():
                 T_world_cam = scene.ego.pose(time_s) @ camera.T_rig_cam
                 surface = compute_surface(scene, cast(scene, camera, T_world_cam, time_s), cond.lit_windows)
@@ -197,8 +203,7 @@ class MSynthSource:
         self.sequences = list(islice(self._sequences(split, wanted), n_sequences))
         if len(self.sequences) < n_sequences:
             raise ValueError(f"split {split!r} has only {len(self.sequences)} sequences of {wanted}")
-        stride = SEQUENCE_LENGTH // frames_per_sequence
-        self.frame_indices = [i * stride for i in range(frames_per_sequence)]
+        self.frame_indices = spread_frames(frames_per_sequence)
         self.split, self.scale, self.spectra = split, scale, tuple(spectra)
         self.randomised = randomised
 
