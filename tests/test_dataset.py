@@ -209,6 +209,21 @@ def test_augmented_items_keep_geometry_and_are_reproducible():
     assert not torch.equal(dataset[2]["image/rgb"], again[2]["image/rgb"])
 
 
+def test_crop_scale_bounds_the_zoom_of_the_training_crop():
+    source = ListSource([render_plane_frame()] * 24)
+    plain_focal = FrameDataset(source, size=(64, 160))[0]["K/rgb"][0, 0].item()
+
+    def zooms(crop_scale):
+        dataset = FrameDataset(source, size=(64, 160), augment=True, seed=1, crop_scale=crop_scale)
+        return np.array([dataset[i]["K/rgb"][0, 0].item() / plain_focal for i in range(len(dataset))])
+
+    np.testing.assert_allclose(zooms(1.0), 1.0, rtol=1e-5)
+    wide = zooms(1.6)
+    assert wide.min() >= 1.0 - 1e-5 and wide.max() <= 1.6 + 0.02 and wide.max() > 1.3
+    with pytest.raises(ValueError, match="crop_scale"):
+        FrameDataset(source, size=(64, 160), augment=True, crop_scale=0.9)
+
+
 def test_colour_jitter_leaves_thermal_alone():
     source = ListSource([render_plane_frame()])
     plain = FrameDataset(source, size=(64, 160))[0]

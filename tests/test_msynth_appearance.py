@@ -92,12 +92,12 @@ def test_constant_fog_is_exp_minus_beta_times_distance_on_every_pixel():
         np.testing.assert_allclose(with_fog, expected, rtol=2e-5, atol=1e-5 * np.abs(without).max())
 
 
-def test_fog_banks_hide_rgb_at_15_to_40_m_nir_sees_further_thermal_barely_fogged():
+def test_fog_banks_hide_rgb_at_10_to_30_m_nir_sees_further_thermal_barely_fogged():
     for seed in range(20):
         fog = condition_params(seed, "fog").fog
         beta = fog.along.at(np.arange(-50.0, 400.0, 0.5))   # the road the ego drives and sees
-        assert 15.0 <= 3.0 / beta.max() <= 40.0              # visibility in the densest bank
-        assert 3.0 / beta.min() >= 100.0                     # between the banks
+        assert 10.0 <= 3.0 / beta.max() <= 30.0              # visibility in the densest bank
+        assert 40.0 <= 3.0 / beta.min() <= 100.0             # between the banks
         assert 0.5 <= fog.spectral["nir"] < 0.8 and fog.spectral["thr"] <= 0.1
     for condition in ("day", "night", "rain", "texture"):
         assert condition_params(0, condition).fog is None

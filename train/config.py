@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from core.data.dataset import DEFAULT_CROP_SCALE
 from core.data.frame import SPECTRA
 from core.data.ms2 import MS2_TEST_LISTS
 from core.models.factory import ARCHITECTURES, AlignFuseConfig
@@ -62,7 +63,8 @@ class DataConfig:
     saturation) or strong (also gamma, gains, blur, noise; for transfer to real images).
     ``randomised`` is the share of MS-Synth training sequences rendered in the
     domain-randomised appearance (random textures, colours and lights per object);
-    ``render_workers`` the processes that render an MS-Synth cache."""
+    ``render_workers`` the processes that render an MS-Synth cache; ``crop_scale`` the largest
+    enlargement of the training scale-crop."""
 
     dataset: str = "msynth"
     root: str | None = None
@@ -76,6 +78,7 @@ class DataConfig:
     photometric: str = "basic"
     randomised: float = 0.0
     render_workers: int = 1
+    crop_scale: float = DEFAULT_CROP_SCALE
     train: SplitConfig = field(default_factory=lambda: SplitConfig(320, 8, lists=["train_list.txt"]))
     val: SplitConfig = field(default_factory=lambda: SplitConfig(40, 4, lists=["val_list.txt"]))
     test: SplitConfig = field(default_factory=lambda: SplitConfig(

@@ -20,7 +20,7 @@ from core.data.imageio import LUMA_WEIGHTS
 from core.data.thermal import spectrum_to_float
 from core.geometry.camera import Camera
 
-MAX_CROP_SCALE = 1.2       # scale-crop: enlarge by up to 20 %, then crop back to the output size
+DEFAULT_CROP_SCALE = 1.2   # scale-crop: enlarge by up to 20 %, then crop back to the output size
 FLIP_PROBABILITY = 0.5
 JITTER_STRENGTH = 0.2      # brightness, contrast and saturation factors drawn in [0.8, 1.2]
 PHOTOMETRIC_LEVELS = ("basic", "strong")
@@ -132,7 +132,8 @@ class FrameDataset(Dataset):
       classes/<s>    int64 (H, W)                              only when the frame has them
     and ``spectra`` (tuple), ``condition`` (str, 'unknown' when not known), ``name``.
 
-    ``augment`` applies a random scale-crop, a horizontal flip of all spectra together and
+    ``augment`` applies a random scale-crop (enlarge by up to ``crop_scale``, so apparent
+    size and image row vary for the same depth), a horizontal flip of all spectra together and
     colour jitter on rgb and nir; ``photometric='strong'`` adds, per spectrum, gamma, channel
     gains, blur, noise and occasional grey (rgb), and gain, offset, blur and noise in thermal,
     so a network cannot lean on the renderer's exact colours and sharpness. Randomness is drawn from (seed, epoch, index), so results do
@@ -152,12 +153,14 @@ class FrameDataset(Dataset):
     def __init__(self, source: FrameSource, spectra: Sequence[str] = SPECTRA,
                  size: tuple[int, int] | None = (256, 640), augment: bool = False, seed: int = 0,
                  neighbours: Sequence[int] = (), native_depth: bool = False,
-                 photometric: str = "basic") -> None:
+                 photometric: str = "basic", crop_scale: float = DEFAULT_CROP_SCALE) -> None:
         if photometric not in PHOTOMETRIC_LEVELS:
             raise ValueError(f"photometric must be one of {PHOTOMETRIC_LEVELS}, got {photometric!r}")
         unknown = set(spectra) - set(SPECTRA)
         if unknown or not spectra:
             raise ValueError(f"spectra must be a non-empty subset of {SPECTRA}, got {list(spectra)}")
+        if crop_scale < 1.0:
+            raise ValueError(f"crop_scale enlarges before cropping: it must be >= 1, got {crop_scale}")
         if augment and size is None:
             raise ValueError("augmentation crops to a fixed output size: give size=(height, width)")
         self.source = source
@@ -173,6 +176,7 @@ class FrameDataset(Dataset):
             raise ValueError("native_depth is for evaluation: augmentation moves the ground truth")
         self.native_depth = native_depth
         self.photometric = photometric
+        self.crop_scale = crop_scale
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -203,7 +207,7 @@ class FrameDataset(Dataset):
         frame and its neighbours are transformed alike."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment:
-            frame = _random_scale_crop(frame, self.size, rng)
+            frame = _random_scale_crop(frame, self.size, self.crop_scale, rng)
             if rng.random() < FLIP_PROBABILITY:
                 frame = flip_frame(frame)
         elif self.size is not None and self.native_depth:
@@ -265,10 +269,12 @@ def collate_frames(batch: list[dict]) -> dict:
     return out
 
 
-def _random_scale_crop(frame: Frame, size: tuple[int, int], rng: np.random.Generator) -> Frame:
-    """Resize to ``size`` enlarged by a random factor, then crop a random ``size`` window."""
+def _random_scale_crop(frame: Frame, size: tuple[int, int], max_scale: float,
+                       rng: np.random.Generator) -> Frame:
+    """Resize to ``size`` enlarged by a random factor up to ``max_scale``, then crop a random
+    ``size`` window."""
     height, width = size
-    scale = rng.uniform(1.0, MAX_CROP_SCALE)
+    scale = rng.uniform(1.0, max_scale)
     scaled = (round(height * scale), round(width * scale))
     frame = resize_frame(frame, scaled)
     top = int(rng.integers(0, scaled[0] - height + 1))

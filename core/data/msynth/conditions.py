@@ -136,19 +136,21 @@ def _soft_bumps(grid: np.ndarray, rng: np.random.Generator, span, gap, half_widt
 
 
 def draw_fog(rng: np.random.Generator) -> FogField:
-    """Fog banks with a visibility (3 / beta) of about 15-40 m in RGB, separated by lighter fog
-    (visibility 100-250 m); NIR sees 1.3-1.8x further, LWIR extinction is 3-8 % of RGB's."""
-    base = rng.uniform(0.012, 0.03)
+    """Dense fog: banks with a visibility (3 / beta) of about 10-30 m in RGB, separated by fog
+    that still hides beyond 40-100 m, so mid-range structure is hidden too (light fog between
+    banks left RGB a distance cue, "grey means far", and no harder than day); NIR sees 1.3-1.8x
+    further, LWIR extinction is 3-8 % of RGB's."""
+    base = rng.uniform(0.03, 0.075)
     step = 1.0
     z = np.arange(FOG_ALONG_RANGE[0], FOG_ALONG_RANGE[1] + step, step)
     span = (FOG_ALONG_RANGE[0] + _FLAT_MARGIN, FOG_ALONG_RANGE[1] - 2 * _FLAT_MARGIN)
-    banks = _soft_bumps(z, rng, span, gap=(30.0, 140.0), half_width=(10.0, 45.0),
-                        peak=(0.065, 0.17))
+    banks = _soft_bumps(z, rng, span, gap=(15.0, 80.0), half_width=(15.0, 60.0),
+                        peak=(0.07, 0.225))
     step_x = 2.0
     x = np.arange(FOG_ACROSS_RANGE[0], FOG_ACROSS_RANGE[1] + step_x, step_x)
     span_x = (FOG_ACROSS_RANGE[0] + _FLAT_MARGIN, FOG_ACROSS_RANGE[1] - 2 * _FLAT_MARGIN)
     patches = _soft_bumps(x, rng, span_x, gap=(20.0, 150.0), half_width=(5.0, 30.0),
-                          peak=(0.0, 0.03))
+                          peak=(0.0, 0.05))
     return FogField(FogProfile.from_knots(z[0], step, base + banks),
                     FogProfile.from_knots(x[0], step_x, patches),
                     {"rgb": 1.0, "nir": float(rng.uniform(0.55, 0.75)),

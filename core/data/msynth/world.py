@@ -26,7 +26,7 @@ from core.metrics import MAX_DEPTH
 
 # Bumped whenever a change to the world, shading or sensors changes rendered images, so caches
 # and galleries written by an older renderer are rendered again instead of silently reused.
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 
 SPLITS = {
     "train": range(0, 100_000),
