@@ -32,7 +32,6 @@ def test_streamlit_pages_are_timed_on_request():
     assert not bench_browser.parse_args([]).streamlit
     assert bench_browser.parse_args(["--streamlit"]).streamlit
     assert set(bench_browser.STREAMLIT_PAGES) == {"Explore", "Compare", "Attention", "Point cloud", "Results"}
-    assert bench_browser.TARGETS_S["streamlit Results"] == 3.0 and bench_browser.TARGETS_S["streamlit Explore"] == 10.0
 
 
 def test_the_largest_upload_is_rgb_6400_x_2000_8_bit_and_thermal_6000_x_2400_raw():

@@ -19,14 +19,17 @@ STUDENT_SIZE_TARGET = 0.35    # student parameters <= 35 % of the teacher's, bac
 
 
 class TargetTable:
+    HEADER = ["| target | measured | goal | met |", "|---|---|---|---|"]
+
     def __init__(self) -> None:
-        self.lines = ["| target | measured | goal | met |", "|---|---|---|---|"]
+        self.rows: list[str] = []
 
     def row(self, name: str, measured: float, goal: str, met: bool) -> None:
-        self.lines.append(f"| {name} | {measured:.3f} | {goal} | {'yes' if met else 'NO'} |")
+        self.rows.append(f"| {name} | {measured:.3f} | {goal} | {'yes' if met else 'NO'} |")
 
     def text(self) -> str:
-        return "\n".join(self.lines)
+        """The markdown table; empty when it has no rows."""
+        return "\n".join(self.HEADER + self.rows) if self.rows else ""
 
 
 def align_fuse_targets(all_results: dict, targets_cfg: dict, parameters: dict) -> str:
@@ -101,7 +104,7 @@ def real_targets(median_scaled: dict, targets_cfg: dict, flat_road_row: str) -> 
         margin = max(frames[f]["abs_rel"] - floor[f]["abs_rel"] for f in frames)
         table.row(f"{name}: worst frame's AbsRel minus its flat-road floor", margin, "< 0 on every frame",
                   margin < 0)
-    return table.text() if len(table.lines) > 2 else ""
+    return table.text()
 
 
 TARGET_REPORTS = {"align_fuse": align_fuse_targets, "distillation": distillation_targets}

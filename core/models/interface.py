@@ -13,7 +13,6 @@ frozen backbones) comes from ``load_dependencies`` and is passed to the construc
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
@@ -57,7 +56,7 @@ class DepthInference:
     timings_ms: dict[str, float]
 
 
-class DepthModel(nn.Module, ABC):
+class DepthModel(nn.Module):
     """A metric depth model over any subset of the spectra its config names.
 
     Images are float (B, C, H, W) in [0, 1] per spectrum (C = 3 for rgb, 1 for nir and thr);
@@ -95,9 +94,10 @@ class DepthModel(nn.Module, ABC):
     def choose_anchor(self, spectra: Collection[str], preferred: str | None = None) -> str:
         return choose_anchor(spectra, preferred, self.default_anchor)
 
-    @abstractmethod
     def depth_of(self, image: torch.Tensor, spectrum: str) -> torch.Tensor:
-        """(B, 1, H, W) metres from one spectrum's image alone."""
+        """(B, 1, H, W) metres from one spectrum's image alone (models whose forward takes one
+        spectrum's image and returns a dict with ``depth``)."""
+        return self(image, spectrum)["depth"]
 
     def spectral_depth(self, images: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each spectrum's depth (B, 1, H, W) from its image alone."""

@@ -74,9 +74,6 @@ class VFMStudent(DepthModel):
         self.imitation = nn.ModuleList(nn.Conv2d(width, teacher_width, 1)
                                        for width, teacher_width in zip(level_widths, config.teacher_level_widths))
 
-    def depth_of(self, image: torch.Tensor, spectrum: str) -> torch.Tensor:
-        return self(image, spectrum)["depth"]
-
     def forward(self, image: torch.Tensor, spectrum: str) -> StudentOutput:
         """image: float (B, C, H, W) in [0, 1] of one spectrum.
 

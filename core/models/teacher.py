@@ -273,9 +273,6 @@ class VFMTeacher(DepthModel):
     def frozen_backbones(self) -> dict[str, VFMBackbone]:
         return {"clip": self.clip.backbone, "dino": self.dino.backbone}
 
-    def depth_of(self, image: torch.Tensor, spectrum: str) -> torch.Tensor:
-        return self(image, spectrum)["depth"]
-
     def forward(self, image: torch.Tensor, spectrum: str) -> TeacherOutput:
         """image: float (B, C, H, W) in [0, 1] of one spectrum (C = 3 for rgb, 1 for nir/thr).
 
