@@ -112,7 +112,7 @@ def run_model(frame: Frame, model_name: str, mode: str, anchor: str | None = Non
     ``anchor``) or 'both'. ``spectra`` limits the inputs (default: all the frame has that the
     model takes). Timings include 'preprocess' (resizing the raw images to the input size)."""
     if mode not in MODES:
-        raise InputError(f"unknown mode {mode!r}: use 'spectral', 'fused' or 'both'")
+        raise InputError(f"unknown mode {mode!r}: use one of {', '.join(map(repr, MODES))}")
     model, description = load_model(model_name)
     used = [s for s in frame.spectra if s in model.spectra and (spectra is None or s in spectra)]
     if not used:

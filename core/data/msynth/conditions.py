@@ -106,6 +106,10 @@ class FogField:
     def beta(self, x: np.ndarray, z: np.ndarray, spectrum: str = "rgb") -> np.ndarray:
         return self.spectral[spectrum] * (self.along.at(z) + self.across.at(x))
 
+    def transmittance(self, origin: np.ndarray, points: np.ndarray, spectrum: str = "rgb") -> np.ndarray:
+        """(n,) float32 share of light that crosses the fog from ``points`` to ``origin``."""
+        return np.exp(-self.optical_depth(origin, points, spectrum))
+
     def optical_depth(self, origin: np.ndarray, points: np.ndarray, spectrum: str = "rgb"):
         """(n,) float32 optical depth of the straight paths from ``origin`` (3,) to ``points``
         (3, n) float32, world frame."""

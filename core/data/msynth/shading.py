@@ -254,7 +254,7 @@ def _fog(radiance: np.ndarray, s: Surface, cond: Conditions, spectrum: str, fog_
     the heterogeneous fog; the sky is all fog."""
     if cond.fog is None:
         return radiance
-    transmittance = np.exp(-cond.fog.optical_depth(origin, s.point, spectrum))
+    transmittance = cond.fog.transmittance(origin, s.point, spectrum)
     transmittance[s.sky] = 0.0
     fog_value = np.asarray(fog_value, np.float32)
     if radiance.ndim == 2:

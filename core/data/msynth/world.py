@@ -162,7 +162,7 @@ def fog_visibility(seeds, frames_per_sequence: int = 3, scale: float = 0.5) -> d
                 T_world_cam = scene.ego.pose(time_s) @ camera.T_rig_cam
                 surface = compute_surface(scene, cast(scene, camera, T_world_cam, time_s), cond.lit_windows)
                 evaluated = ~surface.sky & (surface.depth > 0) & (surface.depth <= MAX_DEPTH)
-                through = np.exp(-cond.fog.optical_depth(T_world_cam[:3, 3], surface.point, spectrum))
+                through = cond.fog.transmittance(T_world_cam[:3, 3], surface.point, spectrum)
                 transmittance[spectrum].append(through[evaluated])
                 depth[spectrum].append(surface.depth[evaluated])
     report = {}
