@@ -224,6 +224,37 @@ def test_crop_scale_bounds_the_zoom_of_the_training_crop():
         FrameDataset(source, size=(64, 160), augment=True, crop_scale=0.9)
 
 
+def test_a_zoom_that_scales_depth_shrinks_the_world_by_the_zoom():
+    frame = render_plane_frame(normal=FRONTO_PARALLEL)
+    frame.pose = make_transform(rotation_xyz(0.1, 0.2, 0.3), [1.0, 2.0, 3.0])
+    source = ListSource([frame] * 12)
+    source.neighbour = lambda index, offset: frame
+    plain_focal = FrameDataset(source, size=(64, 160))[0]["K/rgb"][0, 0].item()
+    dataset = FrameDataset(source, size=(64, 160), augment=True, seed=1, crop_scale=1.6,
+                           zoom_scales_depth=True, neighbours=(1,))
+    zooms = []
+    for index in range(len(dataset)):
+        item = dataset[index]
+        plane_depths = []
+        for spectrum in ("rgb", "nir", "thr"):
+            K, T = item[f"K/{spectrum}"].double().numpy(), item[f"T_rig_cam/{spectrum}"].double().numpy()
+            v, u = np.mgrid[0:64, 0:160].astype(np.float64)
+            rays = np.linalg.inv(K) @ np.stack([u, v, np.ones_like(u)]).reshape(3, -1)
+            plane_depths.append(T[:3, :3] @ (rays * item[f"depth/{spectrum}"].double().numpy().reshape(-1))
+                                + T[:3, 3:])
+        plane_depths = np.concatenate([points[2] for points in plane_depths])
+        # One world for every camera and the pose: the plane at offset / s, the pose moved / s.
+        world_scale = PLANE_OFFSET / plane_depths.mean()
+        assert np.abs(plane_depths - PLANE_OFFSET / world_scale).max() < 0.01
+        np.testing.assert_allclose(np.abs(item["pose"][:3, 3].numpy()), np.array([1.0, 2.0, 3.0]) / world_scale,
+                                   rtol=1e-3)
+        # s is the zoom; K's focal differs from it only by the rounding of the enlarged size.
+        zoom = item["K/rgb"][0, 0].item() / plain_focal
+        assert abs(world_scale / zoom - 1.0) < 0.01
+        zooms.append(zoom)
+    assert max(zooms) > 1.3
+
+
 def test_colour_jitter_leaves_thermal_alone():
     source = ListSource([render_plane_frame()])
     plain = FrameDataset(source, size=(64, 160))[0]

@@ -64,7 +64,8 @@ class DataConfig:
     ``randomised`` is the share of MS-Synth training sequences rendered in the
     domain-randomised appearance (random textures, colours and lights per object);
     ``render_workers`` the processes that render an MS-Synth cache; ``crop_scale`` the largest
-    enlargement of the training scale-crop."""
+    enlargement of the training scale-crop; ``zoom_scales_depth`` shrinks the world with it, so
+    depth labels stay consistent with apparent size (FrameDataset)."""
 
     dataset: str = "msynth"
     root: str | None = None
@@ -79,6 +80,7 @@ class DataConfig:
     randomised: float = 0.0
     render_workers: int = 1
     crop_scale: float = DEFAULT_CROP_SCALE
+    zoom_scales_depth: bool = False
     train: SplitConfig = field(default_factory=lambda: SplitConfig(320, 8, lists=["train_list.txt"]))
     val: SplitConfig = field(default_factory=lambda: SplitConfig(40, 4, lists=["val_list.txt"]))
     test: SplitConfig = field(default_factory=lambda: SplitConfig(

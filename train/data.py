@@ -160,7 +160,8 @@ def build_dataset(data_cfg: dict, split: str, augment: bool, show_progress: bool
     return FrameDataset(source, spectra=tuple(data_cfg["spectra"]), size=tuple(data_cfg["size"]),
                         augment=augment, seed=data_cfg["seed"], native_depth=native_depth,
                         neighbours=tuple(data_cfg["neighbours"]) if split == "train" else (),
-                        photometric=data_cfg["photometric"], crop_scale=data_cfg["crop_scale"])
+                        photometric=data_cfg["photometric"], crop_scale=data_cfg["crop_scale"],
+                        zoom_scales_depth=data_cfg["zoom_scales_depth"])
 
 
 def dataset_record(data_cfg: dict, dataset: FrameDataset) -> dict:

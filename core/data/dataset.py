@@ -81,6 +81,21 @@ def flip_frame(frame: Frame) -> Frame:
     return _map_pixels(frame, cameras, lambda values: values[:, ::-1].copy(), pose=pose)
 
 
+def scale_world(frame: Frame, factor: float) -> Frame:
+    """The frame of a world ``factor`` times the size, seen by the same cameras: depth, rig
+    translations and the pose's translation scale, while images and intrinsics do not change
+    (a uniformly scaled world projects to the same pixels)."""
+    def scaled(T: np.ndarray) -> np.ndarray:
+        T = T.copy()
+        T[:3, 3] *= factor
+        return T
+
+    cameras = {s: Camera(c.K, c.width, c.height, scaled(c.T_rig_cam)) for s, c in frame.cameras.items()}
+    return dataclasses.replace(frame, cameras=cameras,
+                               depth={s: (d * factor).astype(d.dtype) for s, d in frame.depth.items()},
+                               pose=None if frame.pose is None else scaled(frame.pose))
+
+
 def _map_pixels(frame: Frame, cameras: dict[str, Camera],
                 image_fn: Callable[[np.ndarray], np.ndarray],
                 label_fn: Callable[[np.ndarray], np.ndarray] | None = None, **changes) -> Frame:
@@ -133,7 +148,9 @@ class FrameDataset(Dataset):
     and ``spectra`` (tuple), ``condition`` (str, 'unknown' when not known), ``name``.
 
     ``augment`` applies a random scale-crop (enlarge by up to ``crop_scale``, so apparent
-    size and image row vary for the same depth), a horizontal flip of all spectra together and
+    size and image row vary for the same depth; with ``zoom_scales_depth`` the world shrinks by
+    the same factor, see scale_world, so an object enlarged s times reads s times nearer and
+    apparent size keeps meaning distance for a metric network), a horizontal flip of all spectra together and
     colour jitter on rgb and nir; ``photometric='strong'`` adds, per spectrum, gamma, channel
     gains, blur, noise and occasional grey (rgb), and gain, offset, blur and noise in thermal,
     so a network cannot lean on the renderer's exact colours and sharpness. Randomness is drawn from (seed, epoch, index), so results do
@@ -153,7 +170,8 @@ class FrameDataset(Dataset):
     def __init__(self, source: FrameSource, spectra: Sequence[str] = SPECTRA,
                  size: tuple[int, int] | None = (256, 640), augment: bool = False, seed: int = 0,
                  neighbours: Sequence[int] = (), native_depth: bool = False,
-                 photometric: str = "basic", crop_scale: float = DEFAULT_CROP_SCALE) -> None:
+                 photometric: str = "basic", crop_scale: float = DEFAULT_CROP_SCALE,
+                 zoom_scales_depth: bool = False) -> None:
         if photometric not in PHOTOMETRIC_LEVELS:
             raise ValueError(f"photometric must be one of {PHOTOMETRIC_LEVELS}, got {photometric!r}")
         unknown = set(spectra) - set(SPECTRA)
@@ -177,6 +195,7 @@ class FrameDataset(Dataset):
         self.native_depth = native_depth
         self.photometric = photometric
         self.crop_scale = crop_scale
+        self.zoom_scales_depth = zoom_scales_depth
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -207,7 +226,7 @@ class FrameDataset(Dataset):
         frame and its neighbours are transformed alike."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         if self.augment:
-            frame = _random_scale_crop(frame, self.size, self.crop_scale, rng)
+            frame = _random_scale_crop(frame, self.size, self.crop_scale, rng, self.zoom_scales_depth)
             if rng.random() < FLIP_PROBABILITY:
                 frame = flip_frame(frame)
         elif self.size is not None and self.native_depth:
@@ -270,16 +289,17 @@ def collate_frames(batch: list[dict]) -> dict:
 
 
 def _random_scale_crop(frame: Frame, size: tuple[int, int], max_scale: float,
-                       rng: np.random.Generator) -> Frame:
+                       rng: np.random.Generator, scales_depth: bool) -> Frame:
     """Resize to ``size`` enlarged by a random factor up to ``max_scale``, then crop a random
-    ``size`` window."""
+    ``size`` window; with ``scales_depth`` the world also shrinks by that factor."""
     height, width = size
     scale = rng.uniform(1.0, max_scale)
     scaled = (round(height * scale), round(width * scale))
     frame = resize_frame(frame, scaled)
     top = int(rng.integers(0, scaled[0] - height + 1))
     left = int(rng.integers(0, scaled[1] - width + 1))
-    return crop_frame(frame, top, left, height, width)
+    frame = crop_frame(frame, top, left, height, width)
+    return scale_world(frame, 1.0 / scale) if scales_depth else frame
 
 
 def _jitter_colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
