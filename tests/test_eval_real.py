@@ -1,6 +1,8 @@
 """eval-real: floors, per-frame metrics, the report and its JSON, on tiny frames built here and on the real
 KITTI frames in ../shared (skipped where absent)."""
 import json
+import os
+import shutil
 from dataclasses import fields
 from pathlib import Path
 
@@ -135,6 +137,18 @@ def test_report_and_json_match_compute_depth_metrics(tiny_frames, tiny_checkpoin
         assert frame_rows == [[f"| {f}", row] for f in ("road", "scatter") for row in rows]
     median_mean = record["results"]["median_scaled"][FLAT_ROAD_FLOOR]["mean"]
     assert f"| {FLAT_ROAD_FLOOR} | none (formula) | {median_mean['abs_rel']:.3f} |" in text
+
+
+def test_checkpoints_sharing_a_folder_name_get_rows_of_their_own(tiny_frames, tiny_checkpoint):
+    repo = tiny_frames.parent / "repo"
+    copy = repo / "runs" / "b" / Path(tiny_checkpoint).name
+    shutil.copytree(tiny_checkpoint, copy, dirs_exist_ok=True)
+    cfg = {"frames": "../frames", "checkpoints": [tiny_checkpoint, "runs/b/tiny-fuse"], "report": "out/two.md"}
+    run_eval_real(cfg, repo)
+    rows = list(json.loads((repo / "out" / "two.json").read_text())["results"]["metric"])
+    assert rows == [CONSTANT_FLOOR, FLAT_ROAD_FLOOR, os.path.relpath(tiny_checkpoint, repo), "runs/b/tiny-fuse"]
+    with pytest.raises(ValueError, match="listed twice"):
+        run_eval_real({**cfg, "checkpoints": ["runs/b/tiny-fuse", str(copy)]}, repo)
 
 
 def test_real_kitti_floors_match_the_issue(shared_kitti, tiny_checkpoint, tmp_path):

@@ -139,7 +139,14 @@ def evaluate_frames(frames: list[Frame], config: RealEvalConfig, repo_root: Path
     """{scaling: {row: {"per_frame": {frame id: metrics}, "mean": metrics}}}, rows = the floors then each
     checkpoint, in the config's order."""
     # Resolved first, so a misspelt checkpoint fails before any model runs.
-    folders = {Path(entry).name: str(checkpoint_folder(entry, repo_root)) for entry in config.checkpoints}
+    resolved = [checkpoint_folder(entry, repo_root) for entry in config.checkpoints]
+    if len(set(resolved)) < len(resolved):
+        raise ValueError(f"a checkpoint is listed twice in {config.checkpoints}")
+    names = [folder.name for folder in resolved]
+    # Rows are named by folder, or by path from the repo root where two folders share a name
+    # (runs/a/checkpoint, runs/b/checkpoint).
+    folders = {(folder.name if names.count(folder.name) == 1 else relative_label(folder, repo_root)): str(folder)
+               for folder in resolved}
     per_frame: dict[str, dict[str, dict]] = {scaling: {} for scaling in SCALINGS}
 
     def add(row: str, frame: Frame, pred: np.ndarray) -> None:

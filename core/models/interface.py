@@ -112,13 +112,12 @@ class DepthModel(nn.Module):
 
     def infer(self, images: Mapping[str, torch.Tensor], K: Mapping[str, torch.Tensor] | None = None,
               T_rig_cam: Mapping[str, torch.Tensor] | None = None, *, mode: str = "spectral",
-              anchor: str | None = None,
-              out_sizes: Mapping[str, tuple[int, int]] | None = None) -> DepthInference:
+              anchor: str | None = None) -> DepthInference:
         """Depth of ``mode`` ('spectral': every spectrum alone, 'fused': all of them in the
         anchor chosen by ``choose_anchor`` from ``anchor``, 'both'), without autograd.
 
-        Images come at the model's ``input_size``; each output is brought back bilinearly to
-        ``out_sizes[camera]`` when given (the camera's native size).
+        Images come at the model's ``input_size``; outputs are float32 at that size (the
+        analysis brings them to a camera's size with ``resize_depth``, when asked).
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {MODES}")
@@ -138,9 +137,7 @@ class DepthModel(nn.Module):
                 start = time.perf_counter()
                 depth[FUSED] = self.fused_depth(images, K, T_rig_cam, anchor=used_anchor)
                 timings[FUSED] = (time.perf_counter() - start) * 1000
-            for output, value in depth.items():
-                size = (out_sizes or {}).get(used_anchor if output == FUSED else output)
-                depth[output] = value.float() if size is None else resize_depth(value, size)
+            depth = {output: value.float() for output, value in depth.items()}
         return DepthInference(depth, used_anchor, timings)
 
 
