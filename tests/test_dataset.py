@@ -186,6 +186,15 @@ def test_items_have_the_documented_layout():
     assert item["image/thr"].min() == 0.0 and item["image/thr"].max() == 1.0  # normalize_thermal
 
 
+def rig_points(item: dict, spectrum: str) -> np.ndarray:
+    """(3, H*W) rig-frame points of an item's depth, through its K and T_rig_cam."""
+    K, T = item[f"K/{spectrum}"].double().numpy(), item[f"T_rig_cam/{spectrum}"].double().numpy()
+    height, width = item[f"depth/{spectrum}"].shape[-2:]
+    v, u = np.mgrid[0:height, 0:width].astype(np.float64)
+    rays = np.linalg.inv(K) @ np.stack([u, v, np.ones_like(u)]).reshape(3, -1)
+    return T[:3, :3] @ (rays * item[f"depth/{spectrum}"].double().numpy().reshape(-1)) + T[:3, 3:]
+
+
 def test_augmented_items_keep_geometry_and_are_reproducible():
     dataset = FrameDataset(ListSource([render_plane_frame(normal=FRONTO_PARALLEL)] * 6),
                            size=(64, 160), augment=True, seed=3)
@@ -193,10 +202,7 @@ def test_augmented_items_keep_geometry_and_are_reproducible():
     for index in range(len(dataset)):
         item = dataset[index]
         for spectrum in ("rgb", "nir", "thr"):
-            K, T = item[f"K/{spectrum}"].double().numpy(), item[f"T_rig_cam/{spectrum}"].double().numpy()
-            v, u = np.mgrid[0:64, 0:160].astype(np.float64)
-            rays = np.linalg.inv(K) @ np.stack([u, v, np.ones_like(u)]).reshape(3, -1)
-            points = T[:3, :3] @ (rays * item[f"depth/{spectrum}"].double().numpy().reshape(-1)) + T[:3, 3:]
+            points = rig_points(item, spectrum)
             # The fronto-parallel plane z = offset is its own mirror image.
             assert np.abs(points[2] - PLANE_OFFSET).max() < 0.01
         flips.add(bool(item["T_rig_cam/rgb"][0, 3] > 0))  # the rgb camera sits left unless mirrored
@@ -235,14 +241,7 @@ def test_a_zoom_that_scales_depth_shrinks_the_world_by_the_zoom():
     zooms = []
     for index in range(len(dataset)):
         item = dataset[index]
-        plane_depths = []
-        for spectrum in ("rgb", "nir", "thr"):
-            K, T = item[f"K/{spectrum}"].double().numpy(), item[f"T_rig_cam/{spectrum}"].double().numpy()
-            v, u = np.mgrid[0:64, 0:160].astype(np.float64)
-            rays = np.linalg.inv(K) @ np.stack([u, v, np.ones_like(u)]).reshape(3, -1)
-            plane_depths.append(T[:3, :3] @ (rays * item[f"depth/{spectrum}"].double().numpy().reshape(-1))
-                                + T[:3, 3:])
-        plane_depths = np.concatenate([points[2] for points in plane_depths])
+        plane_depths = np.concatenate([rig_points(item, spectrum)[2] for spectrum in ("rgb", "nir", "thr")])
         # One world for every camera and the pose: the plane at offset / s, the pose moved / s.
         world_scale = PLANE_OFFSET / plane_depths.mean()
         assert np.abs(plane_depths - PLANE_OFFSET / world_scale).max() < 0.01

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from core.data.frame import SPECTRA, Frame
 from core.data.imageio import LUMA_WEIGHTS
 from core.data.thermal import spectrum_to_float
-from core.geometry.camera import Camera
+from core.geometry.camera import Camera, make_transform
 
 DEFAULT_CROP_SCALE = 1.2   # scale-crop: enlarge by up to 20 %, then crop back to the output size
 FLIP_PROBABILITY = 0.5
@@ -86,9 +86,7 @@ def scale_world(frame: Frame, factor: float) -> Frame:
     translations and the pose's translation scale, while images and intrinsics do not change
     (a uniformly scaled world projects to the same pixels)."""
     def scaled(T: np.ndarray) -> np.ndarray:
-        T = T.copy()
-        T[:3, 3] *= factor
-        return T
+        return make_transform(T[:3, :3], T[:3, 3] * factor)
 
     cameras = {s: Camera(c.K, c.width, c.height, scaled(c.T_rig_cam)) for s, c in frame.cameras.items()}
     return dataclasses.replace(frame, cameras=cameras,
