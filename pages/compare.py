@@ -3,7 +3,7 @@ the teacher and the student; AbsRel against the exact depth in each cell."""
 import streamlit as st
 
 from core import inference
-from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS
+from core.data.frame import SPECTRA, SPECTRUM_LABELS
 from core.inference import FUSED, AnalysisRequest, InputError, output_title
 from pages import _shared as ui
 
@@ -37,9 +37,9 @@ for role, model_name in (("teacher", teacher), ("student", student)):
     labels = [*(SPECTRUM_LABELS[s] for s in SPECTRA), f"{output_title(FUSED, 'rgb')} ({fusion})"]
     for column, label in zip(header[1:], labels):
         column.markdown(f"**{label}**")
-    for condition in EVAL_CONDITIONS:
+    for condition, frame in frames.items():
         try:
-            analysis = ui.analyse(frames[condition], AnalysisRequest(model_name, "spectral"))
+            analysis = ui.analyse(frame, AnalysisRequest(model_name, "spectral"))
         except InputError as err:
             st.error(str(err))
             st.stop()

@@ -1,6 +1,8 @@
 """MS-Synth: exact depth against closed forms, determinism, splits, sensors, conditions, motion."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from core.data.msynth import (CLASS_NAMES, FPS, SEQUENCE_LENGTH, SPEED_RANGE, MS
                               build_scene, celsius_to_raw, make_rig, raw_to_celsius, render_frame,
                               sequence_condition, split_of, split_seeds)
 from core.data.msynth.classes import BUILDING, ROAD, SKY, TERRAIN, VEHICLE
+from core.data.msynth.conditions import condition_params
 from core.data.msynth.road import KNOT_SPACING, MAX_GRADE, MIN_RADIUS, Road
 from core.data.msynth.scene import Kind
 from core.geometry.camera import Camera, make_transform, rotation_xyz
@@ -346,6 +349,25 @@ def test_texture_sequences_pair_with_day_sequences_in_the_test_split_only():
     assert source[1].condition == "texture"
     with pytest.raises(ValueError, match="held out for the test split"):
         MSynthSource("train", 2, 1, conditions=["texture"])
+
+
+def test_clear_is_the_fog_scene_by_day_right_after_each_fog_sequence():
+    seed = next(s for s in split_seeds("test") if sequence_condition(s) == "fog")
+    day, clear = condition_params(seed, "day"), condition_params(seed, "clear")
+    assert clear.name == "clear" and clear.fog is None
+    for field in dataclasses.fields(day):
+        if field.name != "name":
+            assert repr(getattr(day, field.name)) == repr(getattr(clear, field.name)), field.name
+    fog, clear_frame = render_frame(seed, 5, "fog", scale=0.25), render_frame(seed, 5, "clear", scale=0.25)
+    for spectrum in fog.spectra:
+        assert np.array_equal(fog.depth[spectrum], clear_frame.depth[spectrum])
+    source = MSynthSource("test", 5, 1, conditions=["day", "night", "fog", "rain", "clear"], scale=0.25)
+    conditions = [condition for _, condition in source.sequences]
+    fog_index = conditions.index("fog")
+    assert sorted(conditions) == ["clear", "day", "fog", "night", "rain"]
+    assert conditions[fog_index + 1] == "clear" and source.seeds[fog_index] == source.seeds[fog_index + 1]
+    with pytest.raises(ValueError, match="held out for the test split"):
+        MSynthSource("val", 2, 1, conditions=["fog", "clear"])
 
 
 def test_randomised_appearance_keeps_geometry_and_changes_looks():

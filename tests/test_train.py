@@ -114,11 +114,13 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
     train_main(["eval", "--config", str(config), "--set", f"checkpoints=[{trained / 'align'},{trained / 'fuse'}]",
                 "--set", "targets.model=" + str(trained / "fuse"), "--set", f"report={tmp_path / 'EVAL.md'}",
                 "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
-                "--set", "data.test.n_sequences=4", "--set", "data.test.frames_per_sequence=1",
+                # A block of 4 seeds holds each condition once: 4 sequences and the fog one's 'clear'.
+                "--set", "data.test.n_sequences=5", "--set", "data.test.frames_per_sequence=1",
                 "--set", f"data.cache_root={trained / 'cache'}"])
     report = (tmp_path / "EVAL.md").read_text()
-    assert "| fused | RGB | night |" in report and "median-scaled" in report
-    assert "AbsRel thermal at night / RGB by day" in report and "AbsRel rise RGB by day -> RGB in fog" in report
+    assert "| fused | RGB | night |" in report and "| fused | RGB | clear |" in report and "median-scaled" in report
+    assert "AbsRel thermal at night / RGB by day" in report
+    assert "AbsRel rise RGB on the fog scenes, without fog -> in fog" in report
     assert report.strip() in capsys.readouterr().out
 
 
@@ -152,6 +154,9 @@ def test_eval_on_the_validation_split_reads_val_scenes(trained, tmp_path):
                 "--set", f"report={tmp_path / 'EVAL-val.md'}", "--set", "data.size=[64,160]",
                 "--set", "data.scale=0.25", "--set", "data.val.n_sequences=4", "--set", "data.val.frames_per_sequence=1",
                 "--set", f"data.cache_root={trained / 'cache'}"])
-    assert (tmp_path / "EVAL-val.md").read_text().startswith("## MS-Synth val split (4 sequences x 1 frames")
+    report = (tmp_path / "EVAL-val.md").read_text()
+    assert report.startswith("## MS-Synth val split (4 sequences x 1 frames")
+    # The val split holds no 'clear' scenes, so it has no fog row, while its other targets stand.
+    assert "AbsRel thermal at night / RGB by day" in report and "AbsRel rise RGB" not in report
     rendered = json.loads((trained / "cache" / "msynth-val-4x1-s0.25" / "cache.json").read_text())
     assert rendered["split"] == "val"

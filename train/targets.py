@@ -11,7 +11,7 @@ from core.data.frame import SPECTRA
 
 FUSED_GAIN_TARGET = 0.30      # fused (RGB anchor) AbsRel at night / in fog at least 30 % below RGB alone
 THERMAL_NIGHT_TARGET = 0.15   # thermal at night within 15 % of RGB by day
-FOG_HARDNESS_TARGET = 0.25    # RGB in fog at least 25 % worse than RGB by day: fog hides what it should
+FOG_HARDNESS_TARGET = 0.25    # RGB in fog at least 25 % worse than on the same scenes without fog
 PARAMETER_TARGET = 1.15       # shared network + fusion <= 1.15 x one spectral network
 TEACHER_GAIN_TARGET = 0.10    # teacher AbsRel at least 10 % below the align network's
 STUDENT_GAP_TARGET = 0.10     # student AbsRel within 10 % of the teacher's
@@ -42,9 +42,12 @@ def align_fuse_targets(all_results: dict, targets_cfg: dict, parameters: dict) -
             gain = 1 - fused["rgb"][condition]["abs_rel"] / rgb_alone
             table.row(f"AbsRel reduction, fused (RGB anchor) vs RGB alone, {condition}", gain,
                       f">= {FUSED_GAIN_TARGET:.2f}", gain >= FUSED_GAIN_TARGET)
-    fog = spectral["rgb"]["fog"]["abs_rel"] / spectral["rgb"]["day"]["abs_rel"] - 1
-    table.row("AbsRel rise RGB by day -> RGB in fog", fog, f">= {FOG_HARDNESS_TARGET:.2f}",
-              fog >= FOG_HARDNESS_TARGET)
+    # The fog target compares the fog scenes with themselves rendered without fog ('clear', a test-only
+    # condition); a split that does not hold them (val) has no fog row.
+    if "clear" in spectral["rgb"]:
+        fog = spectral["rgb"]["fog"]["abs_rel"] / spectral["rgb"]["clear"]["abs_rel"] - 1
+        table.row("AbsRel rise RGB on the fog scenes, without fog -> in fog", fog, f">= {FOG_HARDNESS_TARGET:.2f}",
+                  fog >= FOG_HARDNESS_TARGET)
     ratio = spectral["thr"]["night"]["abs_rel"] / spectral["rgb"]["day"]["abs_rel"]
     table.row("AbsRel thermal at night / RGB by day", ratio, f"<= {1 + THERMAL_NIGHT_TARGET:.2f}",
               ratio <= 1 + THERMAL_NIGHT_TARGET)

@@ -17,7 +17,7 @@ PROMPT_TEMPLATE = "This {object} appears to be {depth_word}"
 DEPTH_WORD_EDGES_M = (4.0, 8.0, 14.0, 22.0, 35.0, 55.0)
 OBJECT_WORDS = {VEHICLE: "car", PERSON: "person", POLE: "pole", VEGETATION: "tree", BUILDING: "building"}
 CONDITION_PHRASES = {"day": "by day", "night": "at night", "fog": "in fog", "rain": "in rain",
-                     "texture": "by day"}
+                     "texture": "by day", "clear": "by day"}
 
 
 def depth_word(depth_m: float) -> str:

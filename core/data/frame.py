@@ -10,9 +10,10 @@ from core.geometry.camera import Camera
 SPECTRA = ("rgb", "nir", "thr")
 SPECTRUM_LABELS = {"rgb": "RGB", "nir": "NIR", "thr": "Thermal"}
 CONDITIONS = ("day", "night", "fog", "rain")
-# Held out for testing robustness: the test split's day scenes, same geometry and light, with
-# their surface textures swapped between materials or removed.
-TEST_ONLY_CONDITIONS = ("texture",)
+# Test split only, each the pair of an own condition on the same scenes:
+# texture: the day scenes, same geometry and light, surface textures swapped or removed;
+# clear: the fog scenes by day without the fog, so fog's cost is read on the same scenes.
+TEST_ONLY_CONDITIONS = ("texture", "clear")
 EVAL_CONDITIONS = CONDITIONS + TEST_ONLY_CONDITIONS
 
 # Raw image dtypes and channel counts per spectrum, as the MS2 rig records them.

@@ -73,7 +73,11 @@ def _read_sample(name: str, root: Path) -> Frame:
     raise InputError(f"no sample named {name!r}")
 
 
-def sample_under_conditions(name: str, conditions=EVAL_CONDITIONS) -> dict[str, Frame]:
+# 'clear' renders a scene by day, as 'day' does: one scene shows it once.
+SAMPLE_CONDITIONS = tuple(c for c in EVAL_CONDITIONS if c != "clear")
+
+
+def sample_under_conditions(name: str, conditions=SAMPLE_CONDITIONS) -> dict[str, Frame]:
     """The gallery sample's MS-Synth scene and moment rendered under each condition (same
     geometry, exact depth), by condition."""
     sample = next((s for s in list_samples() if s.name == name), None)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.frame import CONDITIONS, EVAL_CONDITIONS
+from core.data.frame import CONDITIONS, EVAL_CONDITIONS, TEST_ONLY_CONDITIONS
 from core.data.msynth.materials import Mat
 from core.data.msynth.sensors import CameraSettings
 
@@ -247,8 +247,8 @@ def condition_params(seed: int, condition: str, randomised: bool = False) -> Con
     camera_rgb, camera_nir = draw_camera(sequence, True), draw_camera(sequence, False)
     object_salt = int(sequence.integers(0, 2 ** 31))
     cover = float(sequence.uniform(0.0, 0.85))
-    # 'texture' keeps the day's light exactly: it draws what the day draws.
-    lighting = "day" if condition == "texture" else condition
+    # 'texture' and 'clear' keep the day's light exactly: they draw what the day draws.
+    lighting = "day" if condition in TEST_ONLY_CONDITIONS else condition
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0D1, CONDITIONS.index(lighting)]))
     rgb = np.array
     # Clouds let through less sun and add diffuse light.

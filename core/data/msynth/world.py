@@ -11,7 +11,7 @@ from itertools import islice
 
 import numpy as np
 
-from core.data.frame import CONDITIONS, EVAL_CONDITIONS, SPECTRA, Frame
+from core.data.frame import CONDITIONS, EVAL_CONDITIONS, SPECTRA, TEST_ONLY_CONDITIONS, Frame
 from core.data.msynth.conditions import Conditions, condition_params
 from core.data.msynth.raycast import cast
 from core.data.msynth.rig import make_rig
@@ -184,7 +184,8 @@ class MSynthSource:
     """Frames of the first ``n_sequences`` sequences of a split, ``frames_per_sequence`` each,
     spread evenly along each sequence. ``conditions`` keeps only sequences whose own condition
     is listed (None: all, balanced); 'texture' (test only) renders the day sequences again with
-    swapped or removed textures, right after each of them when 'day' is listed too.
+    swapped or removed textures, right after each of them when 'day' is listed too, and 'clear'
+    (test only) the fog sequences by day without fog, right after each fog sequence.
     ``randomised`` (train only) is the share of sequences rendered in the domain-randomised
     appearance (``is_randomised``)."""
 
@@ -198,8 +199,9 @@ class MSynthSource:
         unknown = set(wanted) - set(EVAL_CONDITIONS)
         if unknown:
             raise ValueError(f"unknown conditions {sorted(unknown)}; expected some of {EVAL_CONDITIONS}")
-        if "texture" in wanted and split != "test":
-            raise ValueError("the 'texture' condition is held out for the test split")
+        held_out = sorted(set(wanted) & set(TEST_ONLY_CONDITIONS))
+        if held_out and split != "test":
+            raise ValueError(f"the conditions {held_out} are held out for the test split")
         self.sequences = list(islice(self._sequences(split, wanted), n_sequences))
         if len(self.sequences) < n_sequences:
             raise ValueError(f"split {split!r} has only {len(self.sequences)} sequences of {wanted}")
@@ -216,6 +218,8 @@ class MSynthSource:
                 yield seed, own
             if own == "day" and "texture" in wanted:
                 yield seed, "texture"
+            if own == "fog" and "clear" in wanted:
+                yield seed, "clear"
 
     @property
     def seeds(self) -> list[int]:
