@@ -147,6 +147,11 @@ def test_checkpoints_sharing_a_folder_name_get_rows_of_their_own(tiny_frames, ti
     run_eval_real(cfg, repo)
     rows = list(json.loads((repo / "out" / "two.json").read_text())["results"]["metric"])
     assert rows == [CONSTANT_FLOOR, FLAT_ROAD_FLOOR, os.path.relpath(tiny_checkpoint, repo), "runs/b/tiny-fuse"]
+    # Targets name checkpoints as the config lists them, and read the row each one got.
+    run_eval_real({**cfg, "targets": {"default": "runs/b/tiny-fuse", "below_flat_road": [tiny_checkpoint]}}, repo)
+    report = (repo / "out" / "two.md").read_text()
+    assert "| runs/b/tiny-fuse: mean AbsRel (median-scaled) on the real frames |" in report
+    assert f"| {os.path.relpath(tiny_checkpoint, repo)}: worst frame's AbsRel minus its flat-road floor |" in report
     with pytest.raises(ValueError, match="listed twice"):
         run_eval_real({**cfg, "checkpoints": ["runs/b/tiny-fuse", str(copy)]}, repo)
 

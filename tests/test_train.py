@@ -119,6 +119,8 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
                 "--set", f"data.cache_root={trained / 'cache'}"])
     report = (tmp_path / "EVAL.md").read_text()
     assert "| fused | RGB | night |" in report and "| fused | RGB | clear |" in report and "median-scaled" in report
+    # Rows are named by the checkpoint's folder, as eval-real names them: no home path in a report.
+    assert "| fuse | fused | RGB | night |" in report and str(trained) not in report
     assert "AbsRel thermal at night / RGB by day" in report
     assert "AbsRel rise RGB on the fog scenes, without fog -> in fog" in report
     assert report.strip() in capsys.readouterr().out
@@ -132,11 +134,11 @@ def test_eval_feeds_each_checkpoint_at_the_input_size_it_was_trained_at(trained,
                  "data.scale=0.25", "data.test.n_sequences=2", "data.test.frames_per_sequence=1",
                  f"data.cache_root={trained / 'cache'}"]
     train_main(["eval", "--config", str(CONFIGS / "msynth-eval.yaml"), *[a for o in overrides for a in ("--set", o)]])
-    assert f"network input as trained: {trained / 'align'} 64 x 160, {small} 32 x 96;" in (tmp_path / "EVAL.md").read_text()
+    assert "network input as trained: align 64 x 160, small 32 x 96;" in (tmp_path / "EVAL.md").read_text()
     data = load_config(CONFIGS / "msynth-eval.yaml", overrides, stage="eval")["data"]
     own_size = evaluate_model(load_checkpoint(small)[0], {**data, "size": [32, 96]}, 80.0, torch.device("cpu"),
                               show_progress=False)
-    reported = json.loads((tmp_path / "EVAL.json").read_text())[str(small)]
+    reported = json.loads((tmp_path / "EVAL.json").read_text())["small"]
     assert reported["metric"]["spectral"]["rgb"]["all"] == pytest.approx(own_size["metric"]["spectral"]["rgb"]["all"])
 
 

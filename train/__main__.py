@@ -30,6 +30,7 @@ from core.models import build_model, load_checkpoint, save_checkpoint, update_ch
 from core.models.vfm.builtin import save_builtin
 from train.align import make_align_losses
 from train.calibrate import calibrate_statistics
+from train.checkpoint_rows import checkpoint_rows, label_targets
 from train.config import STAGE_CONFIGS, load_config
 from train.data import build_dataset, dataset_record, sampling_step
 from train.engine import seed_everything, setup_runtime, teardown_runtime
@@ -155,8 +156,9 @@ def run_eval(cfg: dict) -> None:
     runtime = setup_runtime()
     split = cfg["split"]
     all_results, parameters, input_sizes = {}, {}, {}
-    for name in cfg["checkpoints"]:
-        model, description = load_checkpoint(REPO_ROOT / "checkpoints" / name)
+    checkpoints = checkpoint_rows(cfg["checkpoints"], REPO_ROOT)
+    for name, folder in checkpoints.values():
+        model, description = load_checkpoint(folder)
         parameters[name] = description["parameters"]
         # One test split for every checkpoint, each fed at the input size it was trained at.
         input_sizes[name] = tuple(model.input_size)
@@ -169,7 +171,7 @@ def run_eval(cfg: dict) -> None:
         report.append("\n".join(rows[0] + [line for table in rows[1:] for line in table[2:]]))
     if cfg["targets"]:
         report.append("\n### Targets\n")
-        report.append(target_report(all_results, cfg["targets"], parameters))
+        report.append(target_report(all_results, label_targets(cfg["targets"], checkpoints), parameters))
     text = "\n".join(report)
     print(text)
     out = REPO_ROOT / cfg["report"]

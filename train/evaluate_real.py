@@ -9,7 +9,6 @@ two floors scored on the same pixels: a constant depth and a flat road.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from core.data.ms2 import depth_from_uint16
 from core.geometry.camera import Camera
 from core.inference import AnalysisRequest, analyse
 from core.metrics import MIN_DEPTH, compute_depth_metrics
+from train.checkpoint_rows import CheckpointRow, checkpoint_rows, label_targets, relative_label
 from train.config import RealEvalConfig, filled
 from train.targets import real_targets
 
@@ -115,14 +115,6 @@ def floor_predictions(frame: Frame, config: RealEvalConfig) -> dict[str, np.ndar
 
 # --- evaluation --------------------------------------------------------------------------
 
-def checkpoint_folder(entry: str, repo_root: Path) -> Path:
-    """A checkpoint named under checkpoints/, or a folder path (relative to the repo root or absolute)."""
-    for candidate in (repo_root / "checkpoints" / entry, repo_root / entry):
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise ValueError(f"checkpoint {entry!r} not found: neither checkpoints/{entry} nor a folder")
-
-
 def frame_metrics(pred: np.ndarray, gt: np.ndarray, max_depth: float) -> dict[str, dict[str, float]]:
     """{scaling: metrics} of one prediction against one frame's LiDAR depth."""
     return {scaling: compute_depth_metrics(pred, gt, MIN_DEPTH, max_depth, median_scaling=scaling == "median_scaled")
@@ -135,18 +127,9 @@ def mean_over_frames(per_frame: dict[str, dict[str, float]]) -> dict[str, float]
     return {name: float(np.mean([metrics[name] for metrics in per_frame.values()])) for name in names}
 
 
-def evaluate_frames(frames: list[Frame], config: RealEvalConfig, repo_root: Path) -> dict:
+def evaluate_frames(frames: list[Frame], rows: dict[str, CheckpointRow], config: RealEvalConfig) -> dict:
     """{scaling: {row: {"per_frame": {frame id: metrics}, "mean": metrics}}}, rows = the floors then each
-    checkpoint, in the config's order."""
-    # Resolved first, so a misspelt checkpoint fails before any model runs.
-    resolved = [checkpoint_folder(entry, repo_root) for entry in config.checkpoints]
-    if len(set(resolved)) < len(resolved):
-        raise ValueError(f"a checkpoint is listed twice in {config.checkpoints}")
-    names = [folder.name for folder in resolved]
-    # Rows are named by folder, or by path from the repo root where two folders share a name
-    # (runs/a/checkpoint, runs/b/checkpoint).
-    folders = {(folder.name if names.count(folder.name) == 1 else relative_label(folder, repo_root)): str(folder)
-               for folder in resolved}
+    checkpoint of ``rows`` (``checkpoint_rows``), in its order."""
     per_frame: dict[str, dict[str, dict]] = {scaling: {} for scaling in SCALINGS}
 
     def add(row: str, frame: Frame, pred: np.ndarray) -> None:
@@ -157,9 +140,9 @@ def evaluate_frames(frames: list[Frame], config: RealEvalConfig, repo_root: Path
         for row, pred in floor_predictions(frame, config).items():
             add(row, frame, pred)
     # Checkpoints outer, frames inner: each model is loaded once.
-    for row, folder in folders.items():
+    for row, folder in rows.values():
         for frame in frames:
-            add(row, frame, analyse(frame, AnalysisRequest(folder, "spectral", spectra=("rgb",))).depth("rgb"))
+            add(row, frame, analyse(frame, AnalysisRequest(str(folder), "spectral", spectra=("rgb",))).depth("rgb"))
     return {scaling: {row: {"per_frame": by_frame, "mean": mean_over_frames(by_frame)}
                       for row, by_frame in rows.items()} for scaling, rows in per_frame.items()}
 
@@ -215,21 +198,18 @@ def protocol_lines(frames_label: str, frames: list[Frame], config: RealEvalConfi
     ]
 
 
-def report_text(results: dict, frames_label: str, frames: list[Frame], config: RealEvalConfig) -> str:
+def report_text(results: dict, frames_label: str, frames: list[Frame], config: RealEvalConfig,
+                targets_cfg: dict | None) -> str:
+    """The markdown report; ``targets_cfg`` names checkpoints by their row labels."""
     ids = [frame.name for frame in frames]
     lines = protocol_lines(frames_label, frames, config)
     for scaling in SCALINGS:
         lines += ["", f"### {SCALING_TITLES[scaling]}", "", f"Mean over {len(ids)} frames:", "",
                   mean_table(results[scaling]), "", "Per frame:", "", per_frame_table(results[scaling], ids)]
-    targets = real_targets(results["median_scaled"], config.targets, FLAT_ROAD_FLOOR) if config.targets else ""
+    targets = real_targets(results["median_scaled"], targets_cfg, FLAT_ROAD_FLOOR) if targets_cfg else ""
     if targets:
         lines += ["", "### Targets", "", targets]
     return "\n".join(lines) + "\n"
-
-
-def relative_label(folder: Path, repo_root: Path) -> str:
-    """The frames folder as a path relative to the repo root, so reports never hold a home path."""
-    return os.path.relpath(folder.resolve(), repo_root.resolve())
 
 
 def run_eval_real(cfg: dict, repo_root: Path) -> str:
@@ -238,9 +218,11 @@ def run_eval_real(cfg: dict, repo_root: Path) -> str:
     config = real_eval_config(cfg)
     folder = repo_root / config.frames
     frames = [read_real_frame(folder, frame_id) for frame_id in frame_ids(folder)]
-    results = evaluate_frames(frames, config, repo_root)
+    rows = checkpoint_rows(config.checkpoints, repo_root)
+    results = evaluate_frames(frames, rows, config)
     label = relative_label(folder, repo_root)
-    text = report_text(results, label, frames, config)
+    targets_cfg = label_targets(config.targets, rows) if config.targets else None
+    text = report_text(results, label, frames, config, targets_cfg)
     out = repo_root / config.report
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
