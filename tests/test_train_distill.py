@@ -88,5 +88,5 @@ def test_distillation_eval_reports_texture_and_targets(trained, capsys, tmp_path
                    "day -> texture"):
         assert target in report
     results = json.loads((tmp_path / "EVAL.json").read_text())
-    assert "texture" in results[str(names["student"])]["metric"]["spectral"]["rgb"]
+    assert "texture" in results[names["student"].name]["metric"]["spectral"]["rgb"]
     assert report.strip() in capsys.readouterr().out

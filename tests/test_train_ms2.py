@@ -121,7 +121,7 @@ def test_eval_reports_each_test_split_and_the_mean_of_their_means(ms2_root, trai
     assert "| fused | Thermal | rain |" in report and "median-scaled" in report
     results = json.loads((tmp_path / "EVAL.json").read_text())
     for scaling in ("metric", "median_scaled"):
-        for mode, by_spectrum in results[str(trained / "fuse")][scaling].items():
+        for mode, by_spectrum in results["fuse"][scaling].items():
             for spectrum, by_condition in by_spectrum.items():
                 assert set(by_condition) == {"day", "night", "rain", "all"}, (mode, spectrum)
                 for name in METRIC_NAMES:
