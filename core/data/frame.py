@@ -10,10 +10,11 @@ from core.geometry.camera import Camera
 SPECTRA = ("rgb", "nir", "thr")
 SPECTRUM_LABELS = {"rgb": "RGB", "nir": "NIR", "thr": "Thermal"}
 CONDITIONS = ("day", "night", "fog", "rain")
-# Test split only, each the pair of an own condition on the same scenes:
+# Test split only, each the twin of an own condition's scenes (test-only condition: that condition):
 # texture: the day scenes, same geometry and light, surface textures swapped or removed;
 # clear: the fog scenes by day without the fog, so fog's cost is read on the same scenes.
-TEST_ONLY_CONDITIONS = ("texture", "clear")
+TWIN_OF = {"texture": "day", "clear": "fog"}
+TEST_ONLY_CONDITIONS = tuple(TWIN_OF)
 EVAL_CONDITIONS = CONDITIONS + TEST_ONLY_CONDITIONS
 
 # Raw image dtypes and channel counts per spectrum, as the MS2 rig records them.

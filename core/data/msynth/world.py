@@ -11,7 +11,7 @@ from itertools import islice
 
 import numpy as np
 
-from core.data.frame import CONDITIONS, EVAL_CONDITIONS, SPECTRA, TEST_ONLY_CONDITIONS, Frame
+from core.data.frame import CONDITIONS, EVAL_CONDITIONS, SPECTRA, TEST_ONLY_CONDITIONS, TWIN_OF, Frame
 from core.data.msynth.conditions import Conditions, condition_params
 from core.data.msynth.raycast import cast
 from core.data.msynth.rig import make_rig
@@ -216,10 +216,9 @@ class MSynthSource:
             own = sequence_condition(seed)
             if own in wanted:
                 yield seed, own
-            if own == "day" and "texture" in wanted:
-                yield seed, "texture"
-            if own == "fog" and "clear" in wanted:
-                yield seed, "clear"
+            for twin, of in TWIN_OF.items():
+                if own == of and twin in wanted:
+                    yield seed, twin
 
     @property
     def seeds(self) -> list[int]:
