@@ -8,8 +8,6 @@ PY=.venv/bin/python
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1
 mkdir -p runs
 $PY -m train teacher --config train/configs/msynth-teacher.yaml > runs/msynth-teacher.out 2>&1
-# Per-spectrum BatchNorm statistics, as for the align networks (see scripts/train_msynth.sh).
-$PY -m train calibrate --config train/configs/msynth-teacher.yaml > runs/msynth-teacher-calibrate.out 2>&1
 $PY -m train distill --config train/configs/msynth-student.yaml > runs/msynth-student.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain.yaml > runs/msynth-student-plain.out 2>&1 &
 wait

@@ -26,9 +26,9 @@ from core.models.teacher import TeacherConfig
 
 DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
-SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-nolocal",
-                             "msynth-align-nolocal-continued", "msynth-fuse", "msynth-fuse-nolocal",
-                             "msynth-fuse-nowarp", "msynth-teacher", "msynth-student", "msynth-student-plain")
+SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-nolocal", "msynth-fuse",
+                             "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-teacher", "msynth-student",
+                             "msynth-student-plain")
 
 
 class ConfigError(ValueError):
