@@ -1,0 +1,55 @@
+"""The shipped checkpoints were trained with the configs in train/configs, as the README says."""
+import json
+from pathlib import Path
+
+import pytest
+
+from train.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKPOINTS = REPO / "checkpoints"
+CONFIGS = REPO / "train" / "configs"
+
+# Version-2 weights whose configs already carry the version-5 recipe; issue 15 retrains them.
+AWAITING_RETRAINING = {"msynth-align-nolocal", "msynth-fuse-nolocal"}
+# Where a run was written and which folders it started from: the same weights wherever they lie.
+# Render workers change how fast a cache is rendered, not what it holds.
+WHERE_IT_RAN = {"out", "run_dir", "align_checkpoint", "init_checkpoint", "teacher_checkpoint"}
+
+
+def without_locations(config: dict) -> dict:
+    config = {key: value for key, value in config.items() if key not in WHERE_IT_RAN}
+    config["data"] = {key: value for key, value in config["data"].items() if key != "render_workers"}
+    return config
+
+
+def differences(expected, actual, path: str = "") -> list[str]:
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return [line for key in sorted(set(expected) | set(actual))
+                for line in differences(expected.get(key), actual.get(key), f"{path}.{key}")]
+    return [] if expected == actual else [f"{path}: config {expected!r}, trained with {actual!r}"]
+
+
+def shipped(pattern: str) -> list[Path]:
+    folders = sorted(p for p in CHECKPOINTS.glob(pattern) if p.is_dir())
+    assert folders, f"no checkpoints/{pattern}"
+    return folders
+
+
+@pytest.mark.parametrize("folder", shipped("msynth-*"), ids=lambda p: p.name)
+def test_each_depth_checkpoint_was_trained_with_its_config(folder):
+    if folder.name in AWAITING_RETRAINING:
+        pytest.skip(f"{folder.name}: version-2 weights, not yet retrained with its current config (issue 15)")
+    description = json.loads((folder / "config.json").read_text())
+    recorded = description["training_config"]
+    config = load_config(CONFIGS / f"{folder.name}.yaml", stage=recorded["stage"])
+    assert differences(without_locations(config), without_locations(recorded)) == []
+
+
+@pytest.mark.parametrize("folder", shipped("builtin-*"), ids=lambda p: p.name)
+def test_each_builtin_backbone_was_trained_on_its_configs_data(folder):
+    record = json.loads((folder / "training.json").read_text())
+    config = load_config(CONFIGS / f"{folder.name}.yaml", stage="pretrain-vfm")
+    assert record["command"].startswith(f"python -m train pretrain-vfm --config train/configs/{folder.name}.yaml")
+    strip = lambda data: {key: value for key, value in data.items() if key != "render_workers"}  # noqa: E731
+    assert differences(strip(config["data"]), strip(record["training_data"])) == []
