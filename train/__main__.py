@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from core.data.msynth import RENDER_VERSION
 from core.metrics import MIN_DEPTH
 from core.models import build_model, load_checkpoint, save_checkpoint, update_checkpoint
 from core.models.vfm.builtin import save_builtin
@@ -143,7 +144,7 @@ def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes:
         source = f"MS2 {split} split ({', '.join(split_cfg['lists'])}"
     else:
         source = (f"MS-Synth {split} split ({split_cfg['n_sequences']} sequences x "
-                  f"{split_cfg['frames_per_sequence']} frames")
+                  f"{split_cfg['frames_per_sequence']} frames, render version {RENDER_VERSION} at scale {data_cfg['scale']:g}")
     sizes = {f"{h} x {w}" for h, w in input_sizes.values()}
     inputs = f"network input {sizes.pop()}" if len(sizes) == 1 else "network input as trained: " + ", ".join(
         f"{name} {h} x {w}" for name, (h, w) in input_sizes.items())
