@@ -11,7 +11,7 @@ CHECKPOINTS = REPO / "checkpoints"
 CONFIGS = REPO / "train" / "configs"
 
 # Version-2 weights whose configs already carry the version-5 recipe; issue 15 retrains them.
-AWAITING_RETRAINING = {"msynth-align-nolocal", "msynth-fuse-nolocal"}
+AWAITING_RETRAINING = {"msynth-fuse-nolocal"}
 # Where a run was written and which folders it started from: the same weights wherever they lie.
 # Render workers change how fast a cache is rendered, not what it holds.
 WHERE_IT_RAN = {"out", "run_dir", "align_checkpoint", "init_checkpoint", "teacher_checkpoint"}
