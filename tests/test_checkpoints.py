@@ -17,9 +17,13 @@ AWAITING_RETRAINING = {"msynth-fuse-nolocal"}
 WHERE_IT_RAN = {"out", "run_dir", "align_checkpoint", "init_checkpoint", "teacher_checkpoint"}
 
 
+def without_render_workers(data: dict) -> dict:
+    return {key: value for key, value in data.items() if key != "render_workers"}
+
+
 def without_locations(config: dict) -> dict:
     config = {key: value for key, value in config.items() if key not in WHERE_IT_RAN}
-    config["data"] = {key: value for key, value in config["data"].items() if key != "render_workers"}
+    config["data"] = without_render_workers(config["data"])
     return config
 
 
@@ -51,5 +55,4 @@ def test_each_builtin_backbone_was_trained_on_its_configs_data(folder):
     record = json.loads((folder / "training.json").read_text())
     config = load_config(CONFIGS / f"{folder.name}.yaml", stage="pretrain-vfm")
     assert record["command"].startswith(f"python -m train pretrain-vfm --config train/configs/{folder.name}.yaml")
-    strip = lambda data: {key: value for key, value in data.items() if key != "render_workers"}  # noqa: E731
-    assert differences(strip(config["data"]), strip(record["training_data"])) == []
+    assert differences(without_render_workers(config["data"]), without_render_workers(record["training_data"])) == []
