@@ -148,11 +148,10 @@ def validated(model: torch.nn.Module, validate: Validator, step: int, best: Sele
         model.eval()
         score, results = validate(model)
         model.train()
-        tqdm.write(f"step {step}: validation score {score:.4f}" + (f" (best {best.score:.4f} at step {best.step})"
-                                                                   if best else ""))
         if best is None or score < best.score:
             best = Selection(step, score, results)
             torch.save(model.state_dict(), run_dir / BEST_WEIGHTS)
+        tqdm.write(f"step {step}: validation score {score:.4f} (best {best.score:.4f} at step {best.step})")
     if runtime.distributed:
         dist.barrier()
     return best
