@@ -10,8 +10,6 @@ REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO / "checkpoints"
 CONFIGS = REPO / "train" / "configs"
 
-# Version-2 weights whose configs already carry the version-5 recipe; issue 15 retrains them.
-AWAITING_RETRAINING = {"msynth-fuse-nolocal"}
 # Where a run was written and which folders it started from: the same weights wherever they lie.
 # Render workers change how fast a cache is rendered, not what it holds.
 WHERE_IT_RAN = {"out", "run_dir", "align_checkpoint", "init_checkpoint", "teacher_checkpoint"}
@@ -42,8 +40,6 @@ def shipped(pattern: str) -> list[Path]:
 
 @pytest.mark.parametrize("folder", shipped("msynth-*"), ids=lambda p: p.name)
 def test_each_depth_checkpoint_was_trained_with_its_config(folder):
-    if folder.name in AWAITING_RETRAINING:
-        pytest.skip(f"{folder.name}: version-2 weights, not yet retrained with its current config (issue 15)")
     description = json.loads((folder / "config.json").read_text())
     recorded = description["training_config"]
     config = load_config(CONFIGS / f"{folder.name}.yaml", stage=recorded["stage"])
