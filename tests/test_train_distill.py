@@ -90,3 +90,17 @@ def test_distillation_eval_reports_texture_and_targets(trained, capsys, tmp_path
     results = json.loads((tmp_path / "EVAL.json").read_text())
     assert "texture" in results[names["student"].name]["metric"]["spectral"]["rgb"]
     assert report.strip() in capsys.readouterr().out
+
+
+def test_distill_from_an_init_checkpoint_continues_that_student(trained, tmp_path):
+    continue_student = [*tiny(tmp_path, "continued", "msynth-student.yaml", "distill", steps=1),
+                        "--set", f"teacher_checkpoint={trained / 'teacher'}",
+                        "--set", f"init_checkpoint={trained / 'student'}", "--set", f"data.cache_root={trained / 'cache'}"]
+    train_main([*continue_student, "--set", "optim.lr=0.0"])
+    start, _ = load_checkpoint(trained / "student")
+    continued, description = load_checkpoint(tmp_path / "continued")
+    assert f"init_checkpoint={trained / 'student'}" in description["command"]
+    for (name, before), after in zip(start.named_parameters(), continued.parameters()):
+        assert torch.equal(before, after), name  # lr 0: the weights are the init checkpoint's
+    with pytest.raises(ValueError, match="init_checkpoint .* holds a student built as"):
+        train_main([*continue_student, "--set", "model.bin_head_width=8"])

@@ -65,7 +65,19 @@ def build_stage(stage: str, cfg: dict, seed: int, device: torch.device):
         model = teacher_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg["model"])
         return model, make_teacher_losses(cfg["loss"], seed, device)
     teacher = load_frozen_teacher(str(REPO_ROOT / cfg["teacher_checkpoint"]), device)
-    return student_for_teacher(teacher, cfg["model"]), make_distill_losses(cfg["loss"], teacher, seed, device)
+    student = student_for_teacher(teacher, cfg["model"])
+    if cfg["init_checkpoint"]:
+        continue_from(student, REPO_ROOT / cfg["init_checkpoint"])
+    return student, make_distill_losses(cfg["loss"], teacher, seed, device)
+
+
+def continue_from(student: torch.nn.Module, checkpoint: Path) -> None:
+    """Load a trained student's weights into the one this config and teacher build; refuse another student."""
+    trained, _ = load_checkpoint(checkpoint)
+    if trained.config != student.config:
+        raise ValueError(f"init_checkpoint {checkpoint} holds a student built as {trained.config}, "
+                         f"not the {student.config} this config and teacher build")
+    student.load_state_dict(trained.state_dict())
 
 
 def validator(cfg: dict, device: torch.device):

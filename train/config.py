@@ -216,7 +216,11 @@ class TeacherStageConfig(TrainingConfig):
 
 @dataclass
 class DistillStageConfig(TrainingConfig):
+    """``init_checkpoint``: continue a trained student of the same configuration and teacher, so a
+    schedule longer than one session's time runs as a chain of continued runs."""
+
     teacher_checkpoint: str = ""
+    init_checkpoint: str | None = None
     model: dict = field(default_factory=dict)
     loss: DistillLoss = field(default_factory=DistillLoss)
     ddp_find_unused_parameters: bool = True  # one spectrum per step
