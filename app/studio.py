@@ -392,9 +392,9 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                                            for s in SPECTRA]
             with gr.Tab("Teacher vs student"):
                 with gr.Row():
-                    teacher_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-teacher"),
+                    teacher_name = gr.Dropdown(checkpoints, value=pick(checkpoints, inference.DEFAULT_TEACHER),
                                                allow_custom_value=True, label="Teacher checkpoint")
-                    student_name = gr.Dropdown(checkpoints, value=pick(checkpoints, "msynth-student"),
+                    student_name = gr.Dropdown(checkpoints, value=pick(checkpoints, inference.DEFAULT_STUDENT),
                                                allow_custom_value=True, label="Student checkpoint")
                     compare_spectrum = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Spectrum")
                     compare_button = gr.Button("Compare", variant="primary")

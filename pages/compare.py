@@ -16,9 +16,9 @@ names = [s.name for s in inference.list_samples()]
 scene = st.selectbox("Scene", names, key="compare-scene")
 left, middle, right = st.columns(3)
 with left:
-    teacher = ui.checkpoint_picker("Teacher", "msynth-teacher", "compare-teacher")
+    teacher = ui.checkpoint_picker("Teacher", inference.DEFAULT_TEACHER, "compare-teacher")
 with middle:
-    student = ui.checkpoint_picker("Student", "msynth-student", "compare-student")
+    student = ui.checkpoint_picker("Student", inference.DEFAULT_STUDENT, "compare-student")
 with right:
     fusion = ui.checkpoint_picker("Fused column from", inference.DEFAULT_CHECKPOINT, "compare-fusion")
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from core import inference
 from train.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,3 +53,10 @@ def test_each_builtin_backbone_was_trained_on_its_configs_data(folder):
     config = load_config(CONFIGS / f"{folder.name}.yaml", stage="pretrain-vfm")
     assert record["command"].startswith(f"python -m train pretrain-vfm --config train/configs/{folder.name}.yaml")
     assert differences(without_render_workers(config["data"]), without_render_workers(record["training_data"])) == []
+
+
+def test_the_studios_defaults_are_shipped_checkpoints_of_their_kind():
+    architectures = {name: json.loads((CHECKPOINTS / name / "config.json").read_text())["architecture"]
+                     for name in (inference.DEFAULT_CHECKPOINT, inference.DEFAULT_TEACHER, inference.DEFAULT_STUDENT)}
+    assert architectures == {inference.DEFAULT_CHECKPOINT: "align_fuse", inference.DEFAULT_TEACHER: "vfm_teacher",
+                             inference.DEFAULT_STUDENT: "vfm_student"}

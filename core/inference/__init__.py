@@ -22,7 +22,8 @@ from core.inference.frames import (DATASET_ENV, DISPLAY_MAX_WIDTH, PROBES, SAMPL
                                    display_image, frame_fingerprint, is_msynth_sample, list_dataset_sequences,
                                    list_samples, load_dataset_frame, load_sample, load_upload, probe,
                                    sample_under_conditions)
-from core.inference.predict import (CHECKPOINTS_DIR, CUSTOM_MODELS_ENV, DEFAULT_CHECKPOINT, EXTRA_MODELS_ENV,
+from core.inference.predict import (CHECKPOINTS_DIR, CUSTOM_MODELS_ENV, DEFAULT_CHECKPOINT, DEFAULT_STUDENT,
+                                    DEFAULT_TEACHER, EXTRA_MODELS_ENV,
                                     allowed_models, can_fuse, check_model_choice, custom_models_allowed, device,
                                     list_checkpoints, load_model, model_summary)
 from core.inference.records import CheckpointRecord, checkpoint_records, evaluation_reports
@@ -32,7 +33,8 @@ from core.inference.views import (DEFAULT_MAX_POINTS, DisplayOptions, PointCloud
 from core.models import FUSED
 
 __all__ = ["CHECKPOINTS_DIR", "CUSTOM_MODELS_ENV", "EXTRA_MODELS_ENV", "allowed_models", "check_model_choice",
-           "custom_models_allowed", "DATASET_ENV", "DEFAULT_CHECKPOINT", "DEFAULT_MAX_POINTS", "DEFAULT_VFM_SPECS",
+           "custom_models_allowed", "DATASET_ENV", "DEFAULT_CHECKPOINT", "DEFAULT_MAX_POINTS", "DEFAULT_STUDENT",
+           "DEFAULT_TEACHER", "DEFAULT_VFM_SPECS",
            "DISPLAY_MAX_WIDTH", "FUSED", "GROUND_TRUTH", "METRIC_LABELS", "MODE_LABELS", "PROBES", "SAMPLES_DIR",
            "TEST_LISTS", "UPLOAD_KEEP_WIDTH", "Analysis", "AnalysisRequest", "AttentionView", "CheckpointRecord", "DatasetSequence",
            "DisplayOptions", "ExportDir", "InputError", "Output", "PointCloud", "Sample", "analyse",
