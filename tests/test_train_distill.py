@@ -102,5 +102,5 @@ def test_distill_from_an_init_checkpoint_continues_that_student(trained, tmp_pat
     assert f"init_checkpoint={trained / 'student'}" in description["command"]
     for (name, before), after in zip(start.named_parameters(), continued.parameters()):
         assert torch.equal(before, after), name  # lr 0: the weights are the init checkpoint's
-    with pytest.raises(ValueError, match="init_checkpoint .* holds a student built as"):
+    with pytest.raises(ValueError, match="init_checkpoint .* holds a model built as"):
         train_main([*continue_student, "--set", "model.bin_head_width=8"])

@@ -54,9 +54,9 @@ def training_command(argv: list[str]) -> str:
 def build_stage(stage: str, cfg: dict, seed: int, device: torch.device):
     """(model, loss function) of a training stage."""
     if stage == "align":
-        # init_checkpoint: continue from trained weights (e.g. fine-tune on new data), same architecture.
-        model = load_checkpoint(REPO_ROOT / cfg["init_checkpoint"])[0] if cfg["init_checkpoint"] \
-            else build_model(cfg["model"])
+        model = build_model(cfg["model"])
+        if cfg["init_checkpoint"]:
+            continue_from(model, REPO_ROOT / cfg["init_checkpoint"])
         return model, make_align_losses(cfg["loss"], seed, device)
     if stage == "fuse":
         model = fusion_model_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg["model"])
@@ -71,13 +71,14 @@ def build_stage(stage: str, cfg: dict, seed: int, device: torch.device):
     return student, make_distill_losses(cfg["loss"], teacher, seed, device)
 
 
-def continue_from(student: torch.nn.Module, checkpoint: Path) -> None:
-    """Load a trained student's weights into the one this config and teacher build; refuse another student."""
+def continue_from(model: torch.nn.Module, checkpoint: Path) -> None:
+    """``init_checkpoint``: load trained weights (e.g. to train on, or fine-tune on new data) into the
+    model this config builds; a checkpoint of another configuration is refused."""
     trained, _ = load_checkpoint(checkpoint)
-    if trained.config != student.config:
-        raise ValueError(f"init_checkpoint {checkpoint} holds a student built as {trained.config}, "
-                         f"not the {student.config} this config and teacher build")
-    student.load_state_dict(trained.state_dict())
+    if trained.config != model.config:
+        raise ValueError(f"init_checkpoint {checkpoint} holds a model built as {trained.config}, "
+                         f"not the {model.config} this config builds")
+    model.load_state_dict(trained.state_dict())
 
 
 def validator(cfg: dict, device: torch.device):

@@ -191,7 +191,7 @@ class TrainingConfig:
 
 @dataclass
 class AlignStageConfig(TrainingConfig):
-    """``init_checkpoint``: continue from trained weights of the same architecture."""
+    """``init_checkpoint``: continue from trained weights of the same configuration."""
 
     init_checkpoint: str | None = None
     model: dict = field(default_factory=lambda: {"architecture": "align_fuse"})
