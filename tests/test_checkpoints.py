@@ -12,8 +12,9 @@ CHECKPOINTS = REPO / "checkpoints"
 CONFIGS = REPO / "train" / "configs"
 
 # Where a run was written and which folders it started from: the same weights wherever they lie.
-# Render workers change how fast a cache is rendered, not what it holds.
-WHERE_IT_RAN = {"out", "run_dir", "align_checkpoint", "init_checkpoint", "teacher_checkpoint"}
+# Its name only labels the progress bar (a cycle run from an earlier cycle's config with --set
+# keeps that config's name). Render workers change how fast a cache is rendered, not what it holds.
+NOT_TRAINING = {"name", "out", "run_dir", "align_checkpoint", "init_checkpoint", "teacher_checkpoint"}
 
 
 def without_render_workers(data: dict) -> dict:
@@ -21,7 +22,7 @@ def without_render_workers(data: dict) -> dict:
 
 
 def without_locations(config: dict) -> dict:
-    config = {key: value for key, value in config.items() if key not in WHERE_IT_RAN}
+    config = {key: value for key, value in config.items() if key not in NOT_TRAINING}
     config["data"] = without_render_workers(config["data"])
     return config
 
