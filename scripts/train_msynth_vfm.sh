@@ -11,9 +11,13 @@ $PY -m train teacher --config train/configs/msynth-teacher.yaml > runs/msynth-te
 $PY -m train distill --config train/configs/msynth-student.yaml > runs/msynth-student.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain.yaml > runs/msynth-student-plain.out 2>&1 &
 wait
-# A second cosine cycle for both students, from their weights: a longer schedule as a chain of runs.
+# Further cosine cycles, each from the last one's weights: a longer schedule as a chain of runs.
 $PY -m train distill --config train/configs/msynth-student-continued.yaml > runs/msynth-student-continued.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain-continued.yaml \
   > runs/msynth-student-plain-continued.out 2>&1 &
 wait
+$PY -m train distill --config train/configs/msynth-student-cycle3.yaml > runs/msynth-student-cycle3.out 2>&1 &
+$PY -m train distill --config train/configs/msynth-student-plain-cycle3.yaml > runs/msynth-student-plain-cycle3.out 2>&1 &
+wait
+$PY -m train distill --config train/configs/msynth-student-cycle4.yaml > runs/msynth-student-cycle4.out 2>&1
 $PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out

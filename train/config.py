@@ -28,7 +28,8 @@ DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-nolocal", "msynth-fuse",
                              "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-teacher", "msynth-student",
-                             "msynth-student-plain", "msynth-student-continued", "msynth-student-plain-continued")
+                             "msynth-student-plain", "msynth-student-continued", "msynth-student-plain-continued",
+                             "msynth-student-cycle3", "msynth-student-cycle4")
 
 
 class ConfigError(ValueError):
@@ -261,7 +262,7 @@ class RealEvalConfig:
     flat_road_cap: float = 15.0
     # issue 15's targets: the default checkpoint's mean AbsRel, and networks below the flat road
     targets: dict | None = field(default_factory=lambda: {
-        "default": "msynth-fuse", "below_flat_road": ["msynth-align", "msynth-teacher", "msynth-student-continued"]})
+        "default": "msynth-fuse", "below_flat_road": ["msynth-align", "msynth-teacher", "msynth-student-cycle4"]})
 
 
 STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,

@@ -24,7 +24,7 @@ CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = "msynth-fuse"
 # Teacher vs student: the VFM teacher and its longest-trained student.
 DEFAULT_TEACHER = "msynth-teacher"
-DEFAULT_STUDENT = "msynth-student-continued"
+DEFAULT_STUDENT = "msynth-student-cycle4"
 # What a studio's users may load: the shipped checkpoints, the names an operator lists in
 # SPECTRADEPTH_MODELS (comma-separated folders or Hub ids) and, only where the operator sets
 # SPECTRADEPTH_ALLOW_CUSTOM_MODELS=1 (or `python -m app --allow-custom-models`), any other.
