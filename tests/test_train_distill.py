@@ -10,6 +10,7 @@ import torch
 from core.models import load_checkpoint
 from core.models.vfm import load_backbone
 from train.__main__ import main as train_main
+from train.targets import mean_abs_rel
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "train" / "configs"
@@ -89,6 +90,8 @@ def test_distillation_eval_reports_texture_and_targets(trained, capsys, tmp_path
         assert target in report
     results = json.loads((tmp_path / "EVAL.json").read_text())
     assert "texture" in results[names["student"].name]["metric"]["spectral"]["rgb"]
+    teacher = results[names["teacher"].name]
+    assert f"| {names['teacher'].name} | {mean_abs_rel(teacher, 'day'):.3f} | {mean_abs_rel(teacher, 'texture'):.3f} | " in report
     assert report.strip() in capsys.readouterr().out
 
 
