@@ -29,7 +29,8 @@ TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-nolocal", "msynth-fuse",
                              "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-teacher", "msynth-student",
                              "msynth-student-plain", "msynth-student-continued", "msynth-student-plain-continued",
-                             "msynth-student-cycle3", "msynth-student-cycle4")
+                             "msynth-student-cycle3", "msynth-student-plain-cycle3",
+                             "msynth-student-cycle4")
 
 
 class ConfigError(ValueError):
