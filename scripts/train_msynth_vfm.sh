@@ -19,5 +19,7 @@ wait
 $PY -m train distill --config train/configs/msynth-student-cycle3.yaml > runs/msynth-student-cycle3.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain-cycle3.yaml > runs/msynth-student-plain-cycle3.out 2>&1 &
 wait
-$PY -m train distill --config train/configs/msynth-student-cycle4.yaml > runs/msynth-student-cycle4.out 2>&1
+$PY -m train distill --config train/configs/msynth-student-cycle4.yaml > runs/msynth-student-cycle4.out 2>&1 &
+$PY -m train distill --config train/configs/msynth-student-plain-cycle4.yaml > runs/msynth-student-plain-cycle4.out 2>&1 &
+wait
 $PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out
