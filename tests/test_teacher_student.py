@@ -148,6 +148,22 @@ def test_texture_swap_keeps_the_image_without_swaps_on_one_channel():
     torch.testing.assert_close(kept, batch)
 
 
+def test_texture_swap_gain_removes_or_amplifies_the_texture_and_one_keeps_it_exactly():
+    batch = 0.25 + 0.5 * torch.rand(2, 1, *SIZE, generator=torch.Generator().manual_seed(7))
+    low = F.avg_pool2d(batch, 9, stride=1, padding=4, count_include_pad=False)
+    removed = texture_swap(batch, torch.Generator().manual_seed(0), swap_fraction=0.0, gain_range=(0.0, 0.0))
+    torch.testing.assert_close(removed, low)
+    doubled = texture_swap(batch, torch.Generator().manual_seed(0), swap_fraction=0.0, gain_range=(2.0, 2.0))
+    torch.testing.assert_close(doubled, (low + 2 * (batch - low)).clamp(0, 1))
+    # The default draws nothing: the swap repeats what it did before the gain existed.
+    swapped = texture_swap(batch, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(texture_swap(batch, torch.Generator().manual_seed(3), gain_range=(1.0, 1.0)),
+                               swapped, rtol=0, atol=0)
+    gains = texture_swap(batch, torch.Generator().manual_seed(3), swap_fraction=0.0, gain_range=(0.0, 3.0)) - low
+    ratios = [(gains[i] * (batch[i] - low[i])).sum() / (batch[i] - low[i]).square().sum() for i in range(2)]
+    assert all(0 <= r <= 3 for r in ratios) and abs(ratios[0] - ratios[1]) > 1e-3
+
+
 # ---------------------------------------------------------------- teacher
 
 

@@ -144,6 +144,9 @@ class DistillLoss:
     graph_regions: list[int] = field(default_factory=lambda: [4, 8])
     graph_temperature: float = 0.1
     p_texture_robust: float = 0.5
+    # The texture swap's per-image texture gain: [1, 1] keeps the strength (and draws nothing, so
+    # runs from before this key repeat exactly); [0, 3] also removes or amplifies texture.
+    texture_gain_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
 
 @dataclass
@@ -387,7 +390,11 @@ def check_model_keys(stage: str, model: dict, path: str | Path) -> None:
 
 
 def check_values(values: dict, path: str | Path) -> None:
-    """Checks that span keys: the dataset and its spectra."""
+    """Checks that span keys: the dataset and its spectra, the texture gain's range."""
+    gain_range = values.get("loss", {}).get("texture_gain_range")
+    if gain_range is not None and not (len(gain_range) == 2 and 0 <= gain_range[0] <= gain_range[1]):
+        raise ConfigError(f"{path}: loss.texture_gain_range must be [low, high] with 0 <= low <= high, "
+                          f"got {gain_range}")
     data = values.get("data")
     if data is None:
         return

@@ -1,7 +1,8 @@
 """Stage distill: a lightweight student from a frozen VFM teacher (METHODS.md sections 2 and 3).
 
 Each step takes one spectrum at random. The teacher sees the clean image; the student sees
-it too, or, with probability ``p_texture_robust``, the same image after a texture swap or
+it too, or, with probability ``p_texture_robust``, the same image after a texture swap (its
+texture scaled by a gain from ``texture_gain_range``: missing below 1, interfering above) or
 an illumination change, and must still give the teacher's answer on the clean image:
 
 loss = w_depth * depth imitation + w_supervised * silog(GT)
@@ -44,6 +45,9 @@ def make_distill_losses(loss_cfg: dict, teacher: VFMTeacher, seed: int, device: 
     generator = torch.Generator(device=device)
     regions = tuple(loss_cfg["graph_regions"])
 
+    def texture_swap_with_gain(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return texture_swap(image, generator, gain_range=tuple(loss_cfg["texture_gain_range"]))
+
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
         rng = step_rng(seed, step)
         spectrum = random_spectrum(batch, rng)
@@ -51,7 +55,7 @@ def make_distill_losses(loss_cfg: dict, teacher: VFMTeacher, seed: int, device: 
         with torch.no_grad():
             target = teacher(image, spectrum)
         if loss_cfg["p_texture_robust"] > 0 and rng.random() < loss_cfg["p_texture_robust"]:
-            augment = texture_swap if rng.random() < 0.5 else illumination_change
+            augment = texture_swap_with_gain if rng.random() < 0.5 else illumination_change
             image = augment(image, seed_for_step(generator, seed, step))
         out = module(image, spectrum)
         terms = {

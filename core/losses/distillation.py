@@ -124,7 +124,8 @@ def _uniform(shape: Sequence[int], low: float, high: float, generator: torch.Gen
 
 
 def texture_swap(images: torch.Tensor, generator: torch.Generator, patch_size: int = 16,
-                 swap_fraction: float = 0.5, blur_size: int = 9) -> torch.Tensor:
+                 swap_fraction: float = 0.5, blur_size: int = 9,
+                 gain_range: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
     """Images whose local texture no longer tells depth: structure stays, texture moves.
 
     images (B, C, H, W) float in [0, 1]. Each image is split into a low-frequency layer
@@ -132,7 +133,9 @@ def texture_swap(images: torch.Tensor, generator: torch.Generator, patch_size: i
     ``patch_size`` patches, a random ``swap_fraction`` of the patches take the texture of
     another random patch of the same image; 3-channel images also get a random channel
     permutation (colour swap). Shape and range are kept; border strips narrower than a
-    patch keep their texture.
+    patch keep their texture. ``gain_range``: each image's texture is then scaled by a gain
+    drawn uniformly from it, so texture also goes missing (gain 0) or interferes (gain > 1);
+    the default (1, 1) draws nothing and keeps the texture's strength.
     """
     if images.ndim != 4 or blur_size % 2 == 0:
         raise ValueError(f"expected images (B, C, H, W) and an odd blur_size, got {tuple(images.shape)}, {blur_size}")
@@ -153,6 +156,8 @@ def texture_swap(images: torch.Tensor, generator: torch.Generator, patch_size: i
         texture = texture.clone()
         texture[..., :rows * patch_size, :cols * patch_size] = covered.reshape(batch, channels, rows * patch_size,
                                                                                cols * patch_size)
+    if tuple(gain_range) != (1.0, 1.0):
+        texture = texture * _uniform((batch, 1, 1, 1), *gain_range, generator).to(texture.device, texture.dtype)
     out = low + texture
     if channels == 3:
         order = torch.rand(batch, 3, generator=generator, device=generator.device).argsort(dim=1).to(images.device)
