@@ -1,7 +1,9 @@
 """Click-to-result through the studio's API: a three-spectrum 256 x 640 frame uploaded and
 rendered by the student, and by the teacher, timed side by side in one run.
 
-    python -m bench.bench_click_to_result [--student msynth-student] [--teacher msynth-teacher] [--repeats 5]
+    python -m bench.bench_click_to_result [--student NAME] [--teacher NAME] [--repeats 5]
+
+By default the studio's own student and teacher (``core.inference.DEFAULT_STUDENT``, ``DEFAULT_TEACHER``).
 
 The studio is launched in-process and driven by gradio_client like a remote user: upload the
 three PNGs (/decode_upload), analyse them spectral-wise (/analyse: the one network run) and
@@ -30,8 +32,8 @@ SIZE = (256, 640)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--student", default="msynth-student")
-    parser.add_argument("--teacher", default="msynth-teacher")
+    parser.add_argument("--student", default=inference.DEFAULT_STUDENT)
+    parser.add_argument("--teacher", default=inference.DEFAULT_TEACHER)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 

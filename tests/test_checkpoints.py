@@ -64,3 +64,19 @@ def test_the_studios_defaults_are_shipped_checkpoints_of_their_kind():
                      for name in (inference.DEFAULT_CHECKPOINT, inference.DEFAULT_TEACHER, inference.DEFAULT_STUDENT)}
     assert architectures == {inference.DEFAULT_CHECKPOINT: "align_fuse", inference.DEFAULT_TEACHER: "vfm_teacher",
                              inference.DEFAULT_STUDENT: "vfm_student"}
+
+
+def test_the_eval_targets_read_the_studios_defaults_and_evaluate_them():
+    def eval_config(name: str) -> dict:
+        return load_config(CONFIGS / name)
+
+    fuse, distill, real = (eval_config(n) for n in ("msynth-eval.yaml", "msynth-distill-eval.yaml", "real-eval.yaml"))
+    assert fuse["targets"]["model"] == inference.DEFAULT_CHECKPOINT
+    assert (distill["targets"]["teacher"], distill["targets"]["student"]) == (inference.DEFAULT_TEACHER,
+                                                                              inference.DEFAULT_STUDENT)
+    assert real["targets"]["default"] == inference.DEFAULT_CHECKPOINT
+    assert {inference.DEFAULT_TEACHER, inference.DEFAULT_STUDENT} <= set(real["targets"]["below_flat_road"])
+    for config, names in ((fuse, [fuse["targets"]["model"]]),
+                          (distill, [v for k, v in distill["targets"].items() if k != "kind"]),
+                          (real, [real["targets"]["default"], *real["targets"]["below_flat_road"]])):
+        assert set(names) <= set(config["checkpoints"])
