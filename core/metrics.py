@@ -5,8 +5,14 @@ Protocol (the MS2 reference evaluation): per image, keep ground-truth pixels wit
 median(gt) / median(pred) over those pixels; clamp the prediction to
 [min_depth, max_depth]; compute the metrics; a dataset score is the mean of per-image
 scores (not a pixel-weighted mean).
+
+``depth_ranges`` also reports AbsRel per ground-truth depth band (where a condition costs:
+near or far), under the same protocol: per image over the band's pixels, averaged over the
+images that have any.
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -30,9 +36,15 @@ def _as_image_batch(depth) -> np.ndarray:
     raise ValueError(f"expected depth shaped (H, W), (B, H, W) or (B, 1, H, W), got {depth.shape}")
 
 
+def range_key(low: float, high: float) -> str:
+    """The metrics' key of AbsRel in the ground-truth band (low, high] metres."""
+    return f"abs_rel_{low:g}-{high:g}m"
+
+
 def _image_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
-                   median_scaling: bool) -> dict[str, float] | None:
-    """Metrics of one (H, W) prediction, or None when the image has no valid ground truth."""
+                   median_scaling: bool, depth_ranges: Sequence[float] = ()) -> dict[str, float] | None:
+    """Metrics of one (H, W) prediction, or None when the image has no valid ground truth;
+    a band of ``depth_ranges`` without pixels in this image has no key."""
     in_range = (gt > min_depth) & (gt <= max_depth)
     if not in_range.any():
         return None
@@ -42,7 +54,12 @@ def _image_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth
     pred = np.clip(pred, min_depth, max_depth)
 
     ratio = np.maximum(gt / pred, pred / gt)
-    return {
+    bands = {}
+    for low, high in zip(depth_ranges[:-1], depth_ranges[1:]):
+        band = (gt > low) & (gt <= high)
+        if band.any():
+            bands[range_key(low, high)] = float(np.mean(np.abs(pred[band] - gt[band]) / gt[band]))
+    return bands | {
         "abs_rel": float(np.mean(np.abs(pred - gt) / gt)),
         "sq_rel": float(np.mean((pred - gt) ** 2 / gt)),
         "rmse": float(np.sqrt(np.mean((pred - gt) ** 2))),
@@ -56,19 +73,25 @@ def _image_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth
 class MetricAccumulator:
     """Averages per-image depth metrics over any number of ``update`` calls.
 
-    Images without valid ground truth are skipped (they are not counted).
+    Images without valid ground truth are skipped (they are not counted). ``depth_ranges``
+    (increasing band edges in metres, e.g. (0, 10, 20, 40, 80)) adds AbsRel per band.
     """
 
     def __init__(self, min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,
-                 median_scaling: bool = False) -> None:
+                 median_scaling: bool = False, depth_ranges: Sequence[float] = ()) -> None:
+        if any(high <= low for low, high in zip(depth_ranges[:-1], depth_ranges[1:])):
+            raise ValueError(f"depth_ranges must increase, got {tuple(depth_ranges)}")
         self.min_depth = min_depth
         self.max_depth = max_depth
         self.median_scaling = median_scaling
+        self.depth_ranges = tuple(depth_ranges)
         self.reset()
 
     def reset(self) -> None:
         self._sums = dict.fromkeys(METRIC_NAMES, 0.0)
         self._count = 0
+        self._band_sums: dict[str, float] = {}
+        self._band_counts: dict[str, int] = {}
 
     @property
     def count(self) -> int:
@@ -85,20 +108,26 @@ class MetricAccumulator:
         preds, gts = _as_image_batch(pred), _as_image_batch(gt)
         if preds.shape != gts.shape:
             raise ValueError(f"prediction {preds.shape} and ground truth {gts.shape} differ in shape")
-        per_image = [_image_metrics(p, g, self.min_depth, self.max_depth, self.median_scaling)
+        per_image = [_image_metrics(p, g, self.min_depth, self.max_depth, self.median_scaling, self.depth_ranges)
                      for p, g in zip(preds, gts)]
         for metrics in per_image:
             if metrics is not None:
                 for name in METRIC_NAMES:
                     self._sums[name] += metrics[name]
                 self._count += 1
+                for key in metrics.keys() - set(METRIC_NAMES):
+                    self._band_sums[key] = self._band_sums.get(key, 0.0) + metrics[key]
+                    self._band_counts[key] = self._band_counts.get(key, 0) + 1
         return per_image
 
     def compute(self) -> dict[str, float]:
-        """Mean of each metric over the accumulated images (NaN when there are none)."""
+        """Mean of each metric over the accumulated images (NaN when there are none); with
+        ``depth_ranges``, each band's mean over the images with pixels in it (NaN without)."""
+        bands = {range_key(low, high): float("nan") for low, high in zip(self.depth_ranges[:-1], self.depth_ranges[1:])}
+        bands.update({key: total / self._band_counts[key] for key, total in self._band_sums.items()})
         if self._count == 0:
-            return dict.fromkeys(METRIC_NAMES, float("nan"))
-        return {name: total / self._count for name, total in self._sums.items()}
+            return dict.fromkeys(METRIC_NAMES, float("nan")) | bands
+        return {name: total / self._count for name, total in self._sums.items()} | bands
 
 
 def compute_depth_metrics(pred, gt, min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH,

@@ -22,4 +22,7 @@ wait
 $PY -m train distill --config train/configs/msynth-student-cycle4.yaml > runs/msynth-student-cycle4.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain-cycle4.yaml > runs/msynth-student-plain-cycle4.out 2>&1 &
 wait
+# The fourth cycle again with texture that also goes missing or interferes (loss.texture_gain_range).
+$PY -m train distill --config train/configs/msynth-student-cycle4-texture.yaml \
+  > runs/msynth-student-cycle4-texture.out 2>&1
 $PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out

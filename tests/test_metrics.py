@@ -115,3 +115,24 @@ def test_metrics_match_a_transcription_of_the_published_formulas(median_scaling)
     expected = [published_protocol(g, p, median_scaling) for g, p in zip(gt, pred)]
     for name in METRIC_NAMES:
         assert accumulator.compute()[name] == pytest.approx(np.mean([e[name] for e in expected]), abs=1e-6), name
+
+
+def test_depth_bands_average_absrel_per_image_over_the_images_with_pixels_in_them():
+    accumulator = MetricAccumulator(depth_ranges=(0, 3, 10, 80))
+    # Image 1 (GT above): band (0, 3] holds gt 1, 2; (3, 10] gt 4, 5; (10, 80] nothing (100 is out of range).
+    accumulator.update(PRED, GT)
+    # Image 2: one pixel per band (gt 2, 8, 40), errors 0.5, 0.25, 0.
+    accumulator.update(np.array([[3.0, 10.0, 40.0]]), np.array([[2.0, 8.0, 40.0]]))
+    result = accumulator.compute()
+    assert result["abs_rel_0-3m"] == pytest.approx(((0.5 / 1 + 0) / 2 + 0.5) / 2, rel=1e-12)
+    assert result["abs_rel_3-10m"] == pytest.approx(((0.5 / 4 + 4 / 5) / 2 + 0.25) / 2, rel=1e-12)
+    assert result["abs_rel_10-80m"] == 0.0  # image 1 has no pixel there and is not counted
+    plain = MetricAccumulator()
+    plain.update(PRED, GT)
+    plain.update(np.array([[3.0, 10.0, 40.0]]), np.array([[2.0, 8.0, 40.0]]))
+    assert {k: v for k, v in result.items() if k in METRIC_NAMES} == plain.compute()
+    assert set(plain.compute()) == set(METRIC_NAMES)
+    empty = MetricAccumulator(depth_ranges=(0, 10)).compute()
+    assert math.isnan(empty["abs_rel_0-10m"]) and math.isnan(empty["abs_rel"])
+    with pytest.raises(ValueError, match="increase"):
+        MetricAccumulator(depth_ranges=(0, 10, 10))

@@ -123,6 +123,12 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
     assert "| fuse | fused | RGB | night |" in report and str(trained) not in report
     assert "AbsRel thermal at night / RGB by day" in report
     assert "AbsRel rise RGB on the fog scenes, without fog -> in fog" in report
+    # Where fog costs: RGB's AbsRel by ground-truth depth band, its last column the condition's AbsRel.
+    assert "| depth | scenes | 0 - 10 m | 10 - 20 m | 20 - 40 m | 40 - 80 m | all |" in report
+    fog = json.loads((tmp_path / "EVAL.json").read_text())["fuse"]["metric"]["spectral"]["rgb"]["fog"]
+    fog_row = next(line for line in report.splitlines() if line.startswith("| RGB alone | fog |"))
+    assert fog_row == "| RGB alone | fog | " + " | ".join(
+        f"{fog[f'abs_rel_{band}']:.3f}" for band in ("0-10m", "10-20m", "20-40m", "40-80m")) + f" | {fog['abs_rel']:.3f} |"
     assert report.strip() in capsys.readouterr().out
 
 
@@ -160,5 +166,6 @@ def test_eval_on_the_validation_split_reads_val_scenes(trained, tmp_path):
     assert report.startswith("## MS-Synth val split (4 sequences x 1 frames")
     # The val split holds no 'clear' scenes, so it has no fog row, while its other targets stand.
     assert "AbsRel thermal at night / RGB by day" in report and "AbsRel rise RGB" not in report
+    assert "AbsRel by ground-truth depth" not in report
     rendered = json.loads((trained / "cache" / "msynth-val-4x1-s0.25" / "cache.json").read_text())
     assert rendered["split"] == "val"

@@ -5,7 +5,8 @@ each anchor camera with all spectra present. Per image, the prediction is upsamp
 (bilinear) to the native resolution of the camera's ground truth, and ``core.metrics`` keeps
 pixels with 1e-3 < gt <= max depth, both metric and median-scaled. A condition's score is the
 mean over its images; "all" is the mean of the condition (test split) means, as the
-reference averages its day / night / rain results. Held-out conditions ('texture') stay out
+reference averages its day / night / rain results. AbsRel is also kept per ground-truth depth
+band (``depth_bands``: 0-10-20-40 m and on to the max depth) to show where a condition costs. Held-out conditions ('texture') stay out
 of "all", so it means the same in every table.
 """
 from __future__ import annotations
@@ -26,6 +27,11 @@ from train.data import build_dataset
 ALL_CONDITIONS = "all"
 
 
+def depth_bands(max_depth: float) -> tuple[float, ...]:
+    """Band edges of the per-depth AbsRel: near road, mid range, far, beyond 40 m."""
+    return (0.0, 10.0, 20.0, 40.0, max_depth)
+
+
 def evaluate_model(model: torch.nn.Module, data_cfg: dict, max_depth: float, device: torch.device,
                    show_progress: bool = True, split: str = "test") -> dict:
     """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'.
@@ -33,7 +39,8 @@ def evaluate_model(model: torch.nn.Module, data_cfg: dict, max_depth: float, dev
     dataset = build_dataset(data_cfg, split, augment=False, show_progress=show_progress, native_depth=True)
     loader = DataLoader(dataset, batch_size=1, collate_fn=collate_frames)
     accumulators = {scaling: defaultdict(lambda s=scaling: MetricAccumulator(
-        MIN_DEPTH, max_depth, median_scaling=s == "median_scaled")) for scaling in ("metric", "median_scaled")}
+        MIN_DEPTH, max_depth, median_scaling=s == "median_scaled", depth_ranges=depth_bands(max_depth)))
+        for scaling in ("metric", "median_scaled")}
     fuses = model.supports_fusion
     model.eval().to(device)
     with torch.no_grad():

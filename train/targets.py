@@ -55,7 +55,26 @@ def align_fuse_targets(all_results: dict, targets_cfg: dict, parameters: dict) -
     ratio = (model_parameters["network"] + model_parameters["fusion"]) / model_parameters["one_spectral_network"]
     table.row("parameters, shared network + fusion / one spectral network", ratio, f"<= {PARAMETER_TARGET}",
               ratio <= PARAMETER_TARGET)
-    return table.text()
+    if "clear" not in spectral["rgb"]:
+        return table.text()
+    return "\n".join([table.text(), "", fog_by_depth(spectral["rgb"], fused.get("rgb"))])
+
+
+def fog_by_depth(rgb: dict, fused_rgb: dict | None) -> str:
+    """Where fog costs RGB: AbsRel per ground-truth depth band on the fog scenes without fog
+    ('clear') and in fog, spectral-wise and fused (RGB anchor), beside the day scenes."""
+    bands = [key for key in rgb["fog"] if key.startswith("abs_rel_")]
+    names = [key.removeprefix("abs_rel_").replace("-", " - ").replace("m", " m") for key in bands]
+    rows = [("RGB alone", "day", rgb["day"]), ("RGB alone", "fog scenes, clear", rgb["clear"]),
+            ("RGB alone", "fog", rgb["fog"])]
+    if fused_rgb:
+        rows += [("fused, RGB anchor", "fog scenes, clear", fused_rgb["clear"]),
+                 ("fused, RGB anchor", "fog", fused_rgb["fog"])]
+    lines = ["AbsRel by ground-truth depth (per image over the band's pixels, mean over images; metric):", "",
+             "| depth | scenes | " + " | ".join(names) + " | all |", "|---|---|" + "---|" * (len(bands) + 1)]
+    lines += [f"| {depth} | {scenes} | " + " | ".join(f"{metrics[b]:.3f}" for b in bands)
+              + f" | {metrics['abs_rel']:.3f} |" for depth, scenes, metrics in rows]
+    return "\n".join(lines)
 
 
 def mean_abs_rel(results: dict, condition: str) -> float:
