@@ -30,7 +30,7 @@ SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-a
                              "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-teacher", "msynth-student",
                              "msynth-student-plain", "msynth-student-continued", "msynth-student-plain-continued",
                              "msynth-student-cycle3", "msynth-student-plain-cycle3",
-                             "msynth-student-cycle4", "msynth-student-plain-cycle4")
+                             "msynth-student-cycle4", "msynth-student-plain-cycle4", "msynth-student-cycle4-texture")
 
 
 class ConfigError(ValueError):
