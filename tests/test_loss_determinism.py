@@ -32,7 +32,8 @@ ALIGN_LOSS = {"supervised": "silog", "w_supervised": 1.0, "w_photometric": 0.1, 
 FUSE_LOSS = {"supervised": "silog", "drop_probability": 0.5}
 TEACHER_LOSS = {"supervised": "silog", "w_regression": 0.5, "w_bins": 0.5}
 DISTILL_LOSS = {"supervised": "silog", "w_supervised": 0.5, "w_depth": 1.0, "w_feature": 0.1, "w_bins": 0.5,
-                "w_graph": 1.0, "graph_regions": [2, 4], "graph_temperature": 0.1, "p_texture_robust": 1.0}
+                "w_graph": 1.0, "graph_regions": [2, 4], "graph_temperature": 0.1, "p_texture_robust": 1.0,
+                "texture_gain_range": [0.0, 3.0]}  # the gain draws from (seed, step) too
 
 
 def translation(x: float) -> torch.Tensor:
