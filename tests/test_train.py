@@ -112,8 +112,8 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
     config.write_text((CONFIGS / "msynth-eval.yaml").read_text())
     (trained / "checkpoints").mkdir(exist_ok=True)
     train_main(["eval", "--config", str(config), "--set", f"checkpoints=[{trained / 'align'},{trained / 'fuse'}]",
-                "--set", "targets.model=" + str(trained / "fuse"), "--set", f"report={tmp_path / 'EVAL.md'}",
-                "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
+                "--set", "targets.model=" + str(trained / "fuse"), "--set", f"targets.compare=[{trained / 'align'}]",
+                "--set", f"report={tmp_path / 'EVAL.md'}", "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
                 # A block of 4 seeds holds each condition once: 4 sequences and the fog one's 'clear'.
                 "--set", "data.test.n_sequences=5", "--set", "data.test.frames_per_sequence=1",
                 "--set", f"data.cache_root={trained / 'cache'}"])
@@ -129,6 +129,10 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
     fog_row = next(line for line in report.splitlines() if line.startswith("| RGB alone | fog |"))
     assert fog_row == "| RGB alone | fog | " + " | ".join(
         f"{fog[f'abs_rel_{band}']:.3f}" for band in ("0-10m", "10-20m", "20-40m", "40-80m")) + f" | {fog['abs_rel']:.3f} |"
+    # The compared checkpoint gets the same targets after the model's: align has no fused rows.
+    compared = report.split("The same targets, read on align:")[1]
+    assert "AbsRel rise RGB on the fog scenes" in compared and "fused (RGB anchor) vs RGB alone" not in compared
+    assert "| fused, RGB anchor |" not in compared and "| RGB alone | fog |" in compared
     assert report.strip() in capsys.readouterr().out
 
 

@@ -1,6 +1,7 @@
 """The issues' targets, checked on evaluation results (printed beside the tables).
 
-An eval config names its kind of targets: ``targets: {kind: align_fuse, model: ...}`` or
+An eval config names its kind of targets: ``targets: {kind: align_fuse, model: ..., compare: [...]}``
+(compare: optional, checkpoints whose same report follows the model's) or
 ``targets: {kind: distillation, align: ..., teacher: ..., student: ..., plain_student: ...,
 control: ...}`` (control: the no-VFM network trained as long as the teacher). The real-image
 evaluation's targets: ``targets: {default: ..., below_flat_road: [...]}``.
@@ -33,7 +34,15 @@ class TargetTable:
 
 
 def align_fuse_targets(all_results: dict, targets_cfg: dict, parameters: dict) -> str:
-    metric = all_results[targets_cfg["model"]]["metric"]
+    """The targets read on ``model``; each checkpoint in ``compare`` gets the same report below it."""
+    sections = [model_targets(all_results[targets_cfg["model"]], parameters[targets_cfg["model"]])]
+    for name in targets_cfg.get("compare", []):
+        sections.append(f"The same targets, read on {name}:\n\n{model_targets(all_results[name], parameters[name])}")
+    return "\n\n".join(sections)
+
+
+def model_targets(results: dict, model_parameters: dict) -> str:
+    metric = results["metric"]
     spectral, fused = metric["spectral"], metric.get("fused", {})
     table = TargetTable()
     for condition in ("night", "fog"):
@@ -51,7 +60,6 @@ def align_fuse_targets(all_results: dict, targets_cfg: dict, parameters: dict) -
     ratio = spectral["thr"]["night"]["abs_rel"] / spectral["rgb"]["day"]["abs_rel"]
     table.row("AbsRel thermal at night / RGB by day", ratio, f"<= {1 + THERMAL_NIGHT_TARGET:.2f}",
               ratio <= 1 + THERMAL_NIGHT_TARGET)
-    model_parameters = parameters[targets_cfg["model"]]
     ratio = (model_parameters["network"] + model_parameters["fusion"]) / model_parameters["one_spectral_network"]
     table.row("parameters, shared network + fusion / one spectral network", ratio, f"<= {PARAMETER_TARGET}",
               ratio <= PARAMETER_TARGET)
