@@ -23,4 +23,6 @@ wait
 $PY -m train align --config train/configs/msynth-align-continued.yaml > runs/msynth-align-continued.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-nowarp.yaml > runs/msynth-fuse-nowarp.out 2>&1 &
 wait
+# The fusion module on the longer-trained network.
+$PY -m train fuse --config train/configs/msynth-fuse-continued.yaml > runs/msynth-fuse-continued.out 2>&1
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out
