@@ -6,8 +6,8 @@ each anchor camera with all spectra present. Per image, the prediction is upsamp
 pixels with 1e-3 < gt <= max depth, both metric and median-scaled. A condition's score is the
 mean over its images; "all" is the mean of the condition (test split) means, as the
 reference averages its day / night / rain results. AbsRel is also kept per ground-truth depth
-band (``depth_bands``: 0-10-20-40 m and on to the max depth) to show where a condition costs. Held-out conditions ('texture') stay out
-of "all", so it means the same in every table.
+band (``depth_bands``: 0-10-20-40 m and on to the max depth) to show where a condition costs.
+Held-out conditions ('texture') stay out of "all", so it means the same in every table.
 """
 from __future__ import annotations
 
