@@ -34,9 +34,10 @@ class TargetTable:
 
 
 def align_fuse_targets(all_results: dict, targets_cfg: dict, parameters: dict) -> str:
-    """The targets read on ``model``; each checkpoint in ``compare`` gets the same report below it."""
+    """The targets read on ``model``; each checkpoint in ``compare`` that was evaluated gets the
+    same report below it."""
     sections = [model_targets(all_results[targets_cfg["model"]], parameters[targets_cfg["model"]])]
-    for name in targets_cfg.get("compare", []):
+    for name in [n for n in targets_cfg.get("compare", []) if n in all_results]:
         sections.append(f"The same targets, read on {name}:\n\n{model_targets(all_results[name], parameters[name])}")
     return "\n\n".join(sections)
 
