@@ -36,9 +36,18 @@ def _as_image_batch(depth) -> np.ndarray:
     raise ValueError(f"expected depth shaped (H, W), (B, H, W) or (B, 1, H, W), got {depth.shape}")
 
 
+BAND_PREFIX = "abs_rel_"
+
+
 def range_key(low: float, high: float) -> str:
     """The metrics' key of AbsRel in the ground-truth band (low, high] metres."""
-    return f"abs_rel_{low:g}-{high:g}m"
+    return f"{BAND_PREFIX}{low:g}-{high:g}m"
+
+
+def depth_band_labels(metrics: dict) -> dict[str, str]:
+    """{band key: "low - high m"} for the depth bands among ``metrics``' keys, in their order."""
+    return {key: key.removeprefix(BAND_PREFIX).removesuffix("m").replace("-", " - ") + " m"
+            for key in metrics if key.startswith(BAND_PREFIX)}
 
 
 def _image_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,

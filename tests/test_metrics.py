@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.metrics import METRIC_NAMES, MetricAccumulator, compute_depth_metrics
+from core.metrics import METRIC_NAMES, MetricAccumulator, compute_depth_metrics, depth_band_labels
 
 # gt 0 (no data) and 100 (beyond 80 m) are excluded; the four valid pixels have
 # pred/gt ratios 1.5, 1, 3.5/4 and 1.8.
@@ -127,6 +127,7 @@ def test_depth_bands_average_absrel_per_image_over_the_images_with_pixels_in_the
     assert result["abs_rel_0-3m"] == pytest.approx(((0.5 / 1 + 0) / 2 + 0.5) / 2, rel=1e-12)
     assert result["abs_rel_3-10m"] == pytest.approx(((0.5 / 4 + 4 / 5) / 2 + 0.25) / 2, rel=1e-12)
     assert result["abs_rel_10-80m"] == 0.0  # image 1 has no pixel there and is not counted
+    assert list(depth_band_labels(result).values()) == ["0 - 3 m", "3 - 10 m", "10 - 80 m"]
     plain = MetricAccumulator()
     plain.update(PRED, GT)
     plain.update(np.array([[3.0, 10.0, 40.0]]), np.array([[2.0, 8.0, 40.0]]))

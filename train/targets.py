@@ -9,6 +9,7 @@ evaluation's targets: ``targets: {default: ..., below_flat_road: [...]}``.
 from __future__ import annotations
 
 from core.data.frame import SPECTRA
+from core.metrics import depth_band_labels
 
 FUSED_GAIN_TARGET = 0.30      # fused (RGB anchor) AbsRel at night / in fog at least 30 % below RGB alone
 THERMAL_NIGHT_TARGET = 0.15   # thermal at night within 15 % of RGB by day
@@ -72,16 +73,15 @@ def model_targets(results: dict, model_parameters: dict) -> str:
 def fog_by_depth(rgb: dict, fused_rgb: dict | None) -> str:
     """Where fog costs RGB: AbsRel per ground-truth depth band on the fog scenes without fog
     ('clear') and in fog, spectral-wise and fused (RGB anchor), beside the day scenes."""
-    bands = [key for key in rgb["fog"] if key.startswith("abs_rel_")]
-    names = [key.removeprefix("abs_rel_").replace("-", " - ").replace("m", " m") for key in bands]
+    labels = depth_band_labels(rgb["fog"])
     rows = [("RGB alone", "day", rgb["day"]), ("RGB alone", "fog scenes, clear", rgb["clear"]),
             ("RGB alone", "fog", rgb["fog"])]
     if fused_rgb:
         rows += [("fused, RGB anchor", "fog scenes, clear", fused_rgb["clear"]),
                  ("fused, RGB anchor", "fog", fused_rgb["fog"])]
     lines = ["AbsRel by ground-truth depth (per image over the band's pixels, mean over images; metric):", "",
-             "| depth | scenes | " + " | ".join(names) + " | all |", "|---|---|" + "---|" * (len(bands) + 1)]
-    lines += [f"| {depth} | {scenes} | " + " | ".join(f"{metrics[b]:.3f}" for b in bands)
+             "| depth | scenes | " + " | ".join(labels.values()) + " | all |", "|---|---|" + "---|" * (len(labels) + 1)]
+    lines += [f"| {depth} | {scenes} | " + " | ".join(f"{metrics[b]:.3f}" for b in labels)
               + f" | {metrics['abs_rel']:.3f} |" for depth, scenes, metrics in rows]
     return "\n".join(lines)
 
