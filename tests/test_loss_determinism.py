@@ -7,6 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tiny teacher's backbones are
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from core.geometry import make_transform
 from core.losses import illumination_change, texture_swap
@@ -28,7 +29,8 @@ RESUME_STEP = 2
 
 ALIGN_LOSS = {"supervised": "silog", "w_supervised": 1.0, "w_photometric": 0.1, "w_smoothness": 1e-3,
               "w_contrastive": 0.01, "w_global": 0.5, "w_local": 0.5, "local_level": 2, "local_samples": 16,
-              "anchor": "thr", "query": "rgb", "w_consistency": 0.5}
+              "anchor": "thr", "query": "rgb", "w_consistency": 0.5,
+              "p_texture_swap": 0.5, "texture_gain_range": [0.0, 3.0]}  # the swaps draw from (seed, step) too
 FUSE_LOSS = {"supervised": "silog", "drop_probability": 0.5}
 TEACHER_LOSS = {"supervised": "silog", "w_regression": 0.5, "w_bins": 0.5}
 DISTILL_LOSS = {"supervised": "silog", "w_supervised": 0.5, "w_depth": 1.0, "w_feature": 0.1, "w_bins": 0.5,
@@ -154,3 +156,23 @@ def test_augmentations_run_on_the_images_device_with_a_generator_on_any_device(a
     assert out.device == images.device and out.shape == images.shape and out.dtype == images.dtype
     assert 0 <= out.min() and out.max() <= 1 and (out - images).abs().mean() > 0.01
     assert torch.equal(augmented(), out)
+
+
+@pytest.mark.parametrize("p_texture_swap, texture_removed", [(0.0, False), (1.0, True)])
+@torch.no_grad()
+def test_align_feeds_the_network_texture_swapped_inputs_only_when_asked(p_texture_swap, texture_removed):
+    """With gain 0 a texture swap leaves exactly the low-frequency layer (RGB's channels permuted);
+    with probability 0 the network sees the batch's images themselves."""
+    torch.manual_seed(0)
+    module = build_model(AlignFuseConfig(input_size=SIZE)).eval()
+    seen = {}
+    module.register_forward_pre_hook(lambda _, args: seen.update(args[0]))
+    batch = synthetic_batch()
+    loss_cfg = {**ALIGN_LOSS, "w_photometric": 0.0, "p_texture_swap": p_texture_swap, "texture_gain_range": [0.0, 0.0]}
+    make_align_losses(loss_cfg, SEED, CPU)(module, batch, 0)
+    for spectrum, image in batch.items():
+        if not spectrum.startswith("image/") or "@" in spectrum:
+            continue
+        spectrum = spectrum.removeprefix("image/")
+        expected = F.avg_pool2d(image, 9, stride=1, padding=4, count_include_pad=False) if texture_removed else image
+        assert torch.allclose(seen[spectrum].sort(dim=1).values, expected.sort(dim=1).values, atol=1e-6), spectrum

@@ -4,6 +4,9 @@ loss = w_sup * supervised(each spectrum)
      + w_photometric * (min-reprojection photometric loss + w_smoothness * edge-aware smoothness)
      + w_contrastive * (w_global * global InfoNCE + w_local * local geometry-guided InfoNCE)
      + w_consistency * cross-spectrum geometric consistency (anchor depth warped into the others)
+
+With probability ``p_texture_swap`` a spectrum's input is texture-swapped (``texture_swap``, its
+texture scaled by a gain from ``texture_gain_range``) against unchanged ground truth.
 """
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ import numpy as np
 import torch
 
 from core.losses import (edge_aware_smoothness, geometric_consistency_loss, global_contrastive_loss,
-                         local_contrastive_loss, reprojection_loss, silog_loss, smooth_l1_depth_loss)
+                         local_contrastive_loss, reprojection_loss, silog_loss, smooth_l1_depth_loss,
+                         texture_swap)
 from core.geometry import relative_transform
 from core.models.depthnet import split_shared_specific
 from core.models.fusion import level_intrinsics
@@ -43,6 +47,8 @@ def make_align_losses(loss_cfg: dict, seed: int, device: torch.device):
         seed_for_step(generator, seed, step)
         spectra = batch_spectra(batch)
         images, K, T = model_inputs(batch, spectra)
+        if loss_cfg["p_texture_swap"] > 0:
+            images = texture_swapped(images, loss_cfg, step_rng(seed, step), generator)
         out = module(images, K, T, fuse=False)
         depth, features = out["depth"], out["features"]
         terms = {f"sup_{s}": supervised(depth[s].float(), batch[f"depth/{s}"], batch[f"valid/{s}"])
@@ -84,6 +90,13 @@ def make_align_losses(loss_cfg: dict, seed: int, device: torch.device):
         return terms
 
     return compute
+
+
+def texture_swapped(images: dict, loss_cfg: dict, rng: np.random.Generator, generator: torch.Generator) -> dict:
+    """Each spectrum's images, texture-swapped with probability ``p_texture_swap``."""
+    gain_range = tuple(loss_cfg["texture_gain_range"])
+    return {s: texture_swap(image, generator, gain_range=gain_range) if rng.random() < loss_cfg["p_texture_swap"]
+            else image for s, image in images.items()}
 
 
 def photometric_terms(batch: dict, spectra: list[str], depth: dict, K: dict, T_rig_cam: dict, loss_cfg: dict,

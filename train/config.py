@@ -118,6 +118,11 @@ class AlignLoss:
     anchor: str = "thr"
     query: str = "rgb"
     w_consistency: float = 0.5
+    # Each spectrum's input is texture-swapped with this probability (its texture scaled by a gain
+    # from ``texture_gain_range``) while its ground truth stays: depth must come from structure.
+    # 0 draws nothing, so runs from before this key repeat exactly.
+    p_texture_swap: float = 0.0
+    texture_gain_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
 
 @dataclass
