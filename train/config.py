@@ -26,7 +26,8 @@ from core.models.teacher import TeacherConfig
 
 DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
-SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-nolocal", "msynth-fuse",
+SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-continued-texture",
+                             "msynth-align-nolocal", "msynth-fuse",
                              "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-fuse-continued", "msynth-teacher",
                              "msynth-student", "msynth-student-plain", "msynth-student-continued", "msynth-student-plain-continued",
                              "msynth-student-cycle3", "msynth-student-plain-cycle3",
