@@ -32,7 +32,7 @@ bench: $(STAMP)
 
 # The README's screenshots, taken by the browser test with the shipped default model.
 screenshots: $(STAMP)
-	SPECTRADEPTH_SCREENSHOTS=docs SPECTRADEPTH_SCREENSHOT_MODEL=msynth-fuse HF_HUB_OFFLINE=1 \
+	SPECTRADEPTH_SCREENSHOTS=docs SPECTRADEPTH_SCREENSHOT_MODEL=$$($(PY) -c "from core.inference import DEFAULT_CHECKPOINT; print(DEFAULT_CHECKPOINT)") HF_HUB_OFFLINE=1 \
 		$(PY) -m pytest -q tests/test_browser.py tests/test_browser_streamlit.py
 
 # The README's figures: CLIP / DINO maps of every spectrum on a night sample, and depth on the

@@ -1,6 +1,6 @@
 """The studio as a user sees it in Chromium: seconds from an action to its result on screen.
 
-    python -m bench.bench_browser [--model msynth-fuse] [--repeats 5] [--streamlit]
+    python -m bench.bench_browser [--model CHECKPOINT] [--repeats 5] [--streamlit]
 
 Measured side by side in one run against issue 16's targets, the median of --repeats (after one
 warm-up click that loads the model, as the first visitor would):

@@ -11,7 +11,7 @@ from bench import tables
 from core import inference
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS
 
-SHIPPED = ("msynth-align", "msynth-fuse", inference.DEFAULT_TEACHER, inference.DEFAULT_STUDENT)
+SHIPPED = ("msynth-align", inference.DEFAULT_CHECKPOINT, inference.DEFAULT_TEACHER, inference.DEFAULT_STUDENT)
 ABS_REL = inference.METRIC_LABELS["abs_rel"]
 TEST_REPORTS = ("EVAL", "EVAL-distill")   # `python -m train eval` on the MS-Synth test split
 REAL_REPORT = "EVAL-real"

@@ -1,6 +1,6 @@
 """The README's real-image figure: real MS2 trios and KITTI street frames beside their depth.
 
-    python scripts/real_figure.py [--model msynth-fuse] [--out docs/real_depth.png]
+    python scripts/real_figure.py [--model CHECKPOINT] [--out docs/real_depth.png]
 
 MS2 (../shared/samples/ms2): per frame, the RGB, NIR and thermal inputs, then each spectrum's
 own depth (spectral-wise) and the fused depth in the thermal camera. Uploads carry no

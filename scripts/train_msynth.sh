@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints/msynth-* align-and-fuse weights and checkpoints/EVAL.md on a
-# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about six hours);
+# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about seven hours);
 # logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,10 @@ wait
 $PY -m train align --config train/configs/msynth-align-continued.yaml > runs/msynth-align-continued.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-nowarp.yaml > runs/msynth-fuse-nowarp.out 2>&1 &
 wait
-# The fusion module on the longer-trained network.
-$PY -m train fuse --config train/configs/msynth-fuse-continued.yaml > runs/msynth-fuse-continued.out 2>&1
+# The same 1,000 steps with texture-swapped inputs (the default's network), beside the fusion
+# module on the longer-trained network; then the default: fusion on the texture-swap network.
+$PY -m train align --config train/configs/msynth-align-continued-texture.yaml > runs/msynth-align-continued-texture.out 2>&1 &
+$PY -m train fuse --config train/configs/msynth-fuse-continued.yaml > runs/msynth-fuse-continued.out 2>&1 &
+wait
+$PY -m train fuse --config train/configs/msynth-fuse-continued-texture.yaml > runs/msynth-fuse-continued-texture.out 2>&1
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out

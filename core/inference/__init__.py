@@ -1,7 +1,7 @@
 """The one service both studios, the benchmarks and the evaluation scripts call.
 
     frame = load_sample(name)                      # or load_upload / load_dataset_frame
-    analysis = analyse(frame, AnalysisRequest(model="msynth-fuse", mode="both", anchor="rgb"))
+    analysis = analyse(frame, AnalysisRequest(model=DEFAULT_CHECKPOINT, mode="both", anchor="rgb"))
     panels = output_panels(analysis, DisplayOptions(invert=True))   # no network: display only
 
 Sub-modules by job: ``frames`` (gallery, datasets, uploads, probes, display size), ``predict``

@@ -21,7 +21,9 @@ from core.models import (MODES, CheckpointError, DepthInference, DepthModel, Fus
 from core.models.checkpoint import ConfigLimits
 
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
-DEFAULT_CHECKPOINT = "msynth-fuse"
+# The fusion module on the texture-swap-trained network: chosen by MS-Synth validation among the
+# fusion checkpoints whose network reads the real frames no worse than the last default (README).
+DEFAULT_CHECKPOINT = "msynth-fuse-continued-texture"
 # Teacher vs student: the VFM teacher and its longest-trained student.
 DEFAULT_TEACHER = "msynth-teacher"
 DEFAULT_STUDENT = "msynth-student-cycle4"
