@@ -187,6 +187,10 @@ def test_a_typo_in_set_is_refused_with_the_nearest_name(ms2_root, tmp_path):
         load_config(ms2_config("align"), ["data.trust_pickled_calib=maybe"], stage="align")
     with pytest.raises(ConfigError, match="is a 'teacher' config; run it with `python -m train teacher`"):
         load_config(ms2_config("teacher"), [], stage="align")
+    with pytest.raises(ConfigError, match=r"loss.p_texture_swap is a probability, between 0 and 1; got 1.5"):
+        load_config(ms2_config("align"), ["loss.p_texture_swap=1.5"], stage="align")
+    with pytest.raises(ConfigError, match=r"loss.texture_gain_range must be \[low, high\]"):
+        load_config(ms2_config("align"), ["loss.texture_gain_range=[2.0,1.0]"], stage="align")
     assert not (tmp_path / "runs" / "typo").exists()
 
 

@@ -398,11 +398,16 @@ def check_model_keys(stage: str, model: dict, path: str | Path) -> None:
 
 
 def check_values(values: dict, path: str | Path) -> None:
-    """Checks that span keys: the dataset and its spectra, the texture gain's range."""
+    """Checks that span keys or bound a value: the dataset and its spectra, the texture gain's
+    range, the texture swap's probability."""
     gain_range = values.get("loss", {}).get("texture_gain_range")
     if gain_range is not None and not (len(gain_range) == 2 and 0 <= gain_range[0] <= gain_range[1]):
         raise ConfigError(f"{path}: loss.texture_gain_range must be [low, high] with 0 <= low <= high, "
                           f"got {gain_range}")
+    for key in ("p_texture_swap", "p_texture_robust"):
+        probability = values.get("loss", {}).get(key)
+        if probability is not None and not 0 <= probability <= 1:
+            raise ConfigError(f"{path}: loss.{key} is a probability, between 0 and 1; got {probability}")
     data = values.get("data")
     if data is None:
         return
