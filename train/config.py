@@ -27,12 +27,12 @@ from core.models.teacher import TeacherConfig
 DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-continued-texture",
-                             "msynth-align-nolocal", "msynth-fuse",
-                             "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-fuse-continued",
-                             "msynth-fuse-continued-texture", "msynth-teacher",
-                             "msynth-student", "msynth-student-plain", "msynth-student-continued", "msynth-student-plain-continued",
-                             "msynth-student-cycle3", "msynth-student-plain-cycle3",
-                             "msynth-student-cycle4", "msynth-student-plain-cycle4", "msynth-student-cycle4-texture")
+                             "msynth-align-nolocal", "msynth-fuse", "msynth-fuse-nolocal",
+                             "msynth-fuse-nowarp", "msynth-fuse-continued", "msynth-fuse-continued-texture",
+                             "msynth-teacher", "msynth-student", "msynth-student-plain",
+                             "msynth-student-continued", "msynth-student-plain-continued",
+                             "msynth-student-cycle3", "msynth-student-plain-cycle3", "msynth-student-cycle4",
+                             "msynth-student-plain-cycle4", "msynth-student-cycle4-texture")
 
 
 class ConfigError(ValueError):
