@@ -32,7 +32,8 @@ ALIGN_LOSS = {"supervised": "silog", "w_supervised": 1.0, "w_photometric": 0.1, 
               "anchor": "thr", "query": "rgb", "w_consistency": 0.5,
               "p_texture_swap": 0.5, "texture_gain_range": [0.0, 3.0]}  # the swaps draw from (seed, step) too
 FUSE_LOSS = {"supervised": "silog", "drop_probability": 0.5}
-TEACHER_LOSS = {"supervised": "silog", "w_regression": 0.5, "w_bins": 0.5}
+TEACHER_LOSS = {"supervised": "silog", "w_regression": 0.5, "w_bins": 0.5,
+                "p_texture_swap": 0.5, "texture_gain_range": [0.0, 3.0]}
 DISTILL_LOSS = {"supervised": "silog", "w_supervised": 0.5, "w_depth": 1.0, "w_feature": 0.1, "w_bins": 0.5,
                 "w_graph": 1.0, "graph_regions": [2, 4], "graph_temperature": 0.1, "p_texture_robust": 1.0,
                 "texture_gain_range": [0.0, 3.0]}  # the gain draws from (seed, step) too
@@ -174,3 +175,23 @@ def test_align_feeds_the_network_texture_swapped_inputs_only_when_asked(p_textur
         image = batch[f"image/{spectrum}"]
         expected = F.avg_pool2d(image, 9, stride=1, padding=4, count_include_pad=False) if texture_removed else image
         assert torch.allclose(seen[spectrum].sort(dim=1).values, expected.sort(dim=1).values, atol=1e-6), spectrum
+
+
+@pytest.mark.parametrize("p_texture_swap, texture_removed", [(0.0, False), (1.0, True)])
+@torch.no_grad()
+def test_teacher_feeds_its_drawn_spectrum_texture_swapped_only_when_asked(tiny_teacher, p_texture_swap,
+                                                                          texture_removed):
+    seen = []
+    hook = tiny_teacher.register_forward_pre_hook(lambda _, args: seen.append(args))
+    batch = synthetic_batch()
+    loss_cfg = {**TEACHER_LOSS, "p_texture_swap": p_texture_swap, "texture_gain_range": [0.0, 0.0]}
+    try:
+        for step in range(3):
+            make_teacher_losses(loss_cfg, SEED, CPU)(tiny_teacher, batch, step)
+    finally:
+        hook.remove()
+    assert len({spectrum for _, spectrum in seen}) > 1  # the spectrum is drawn, not fixed
+    for image_seen, spectrum in seen:
+        image = batch[f"image/{spectrum}"]
+        expected = F.avg_pool2d(image, 9, stride=1, padding=4, count_include_pad=False) if texture_removed else image
+        assert torch.allclose(image_seen.sort(dim=1).values, expected.sort(dim=1).values, atol=1e-6), spectrum

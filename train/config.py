@@ -138,6 +138,9 @@ class TeacherLoss:
     supervised: str = "silog"
     w_regression: float = 0.5
     w_bins: float = 0.5
+    # As AlignLoss's: the drawn spectrum's input is texture-swapped with this probability.
+    p_texture_swap: float = 0.0
+    texture_gain_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
 
 @dataclass

@@ -7,6 +7,9 @@ loss = silog(blended depth) + w_regression * silog(regression depth) + w_bins * 
 
 Supervising the two branches as well as their blend keeps each a depth estimate in its
 own right, so the blend weight chooses between two good answers.
+
+With probability ``p_texture_swap`` the drawn spectrum's input is texture-swapped, as in the
+align stage, against unchanged ground truth.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import torch
 from core.models import build_model, load_checkpoint
 from core.models.depthnet import DepthNetConfig
 from core.models.teacher import TeacherConfig, VFMTeacher
-from train.align import SUPERVISED_LOSSES, step_rng
+from train.align import SUPERVISED_LOSSES, seed_for_step, step_rng, texture_swapped
 from train.batching import batch_spectra
 
 
@@ -42,13 +45,18 @@ def random_spectrum(batch: dict, rng: np.random.Generator) -> str:
 
 
 def make_teacher_losses(loss_cfg: dict, seed: int, device: torch.device):
-    """compute(module, batch, step) -> loss terms; the spectrum comes from (seed, step).
-    ``device`` keeps the stages' signatures alike: this stage draws on the host only."""
+    """compute(module, batch, step) -> loss terms; the spectrum and the texture swap come from
+    (seed, step), the swap's draws on ``device``, the batch's."""
     supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
+    generator = torch.Generator(device=device)
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
-        spectrum = random_spectrum(batch, step_rng(seed, step))
-        out = module(batch[f"image/{spectrum}"], spectrum)
+        rng = step_rng(seed, step)
+        spectrum = random_spectrum(batch, rng)
+        image = batch[f"image/{spectrum}"]
+        if loss_cfg["p_texture_swap"] > 0:
+            image = texture_swapped({spectrum: image}, loss_cfg, rng, seed_for_step(generator, seed, step))[spectrum]
+        out = module(image, spectrum)
         gt, valid = batch[f"depth/{spectrum}"], batch[f"valid/{spectrum}"]
         terms = {name: supervised(out[key].float(), gt, valid)
                  for name, key in (("depth", "depth"), ("regression", "regression_depth"), ("bins", "bin_depth"))}
