@@ -23,10 +23,14 @@ wait
 $PY -m train align --config train/configs/msynth-align-continued.yaml > runs/msynth-align-continued.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-nowarp.yaml > runs/msynth-fuse-nowarp.out 2>&1 &
 wait
-# The same 1,000 steps with texture-swapped inputs (the default's network), beside the fusion
-# module on the longer-trained network; then the default: fusion on the texture-swap network.
+# The same 1,000 steps with texture-swapped inputs, beside the fusion module on the longer-trained
+# network; then a second texture-swap cycle (the default's network) beside fusion on the first;
+# then the default: fusion on the second.
 $PY -m train align --config train/configs/msynth-align-continued-texture.yaml > runs/msynth-align-continued-texture.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-continued.yaml > runs/msynth-fuse-continued.out 2>&1 &
 wait
-$PY -m train fuse --config train/configs/msynth-fuse-continued-texture.yaml > runs/msynth-fuse-continued-texture.out 2>&1
+$PY -m train align --config train/configs/msynth-align-texture-cycle2.yaml > runs/msynth-align-texture-cycle2.out 2>&1 &
+$PY -m train fuse --config train/configs/msynth-fuse-continued-texture.yaml > runs/msynth-fuse-continued-texture.out 2>&1 &
+wait
+$PY -m train fuse --config train/configs/msynth-fuse-texture-cycle2.yaml > runs/msynth-fuse-texture-cycle2.out 2>&1
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out

@@ -27,9 +27,9 @@ from core.models.teacher import TeacherConfig
 DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-continued-texture",
-                             "msynth-align-nolocal", "msynth-fuse", "msynth-fuse-nolocal",
-                             "msynth-fuse-nowarp", "msynth-fuse-continued", "msynth-fuse-continued-texture",
-                             "msynth-teacher", "msynth-student", "msynth-student-plain",
+                             "msynth-align-texture-cycle2", "msynth-align-nolocal", "msynth-fuse",
+                             "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-fuse-continued",
+                             "msynth-fuse-continued-texture", "msynth-fuse-texture-cycle2", "msynth-teacher", "msynth-student", "msynth-student-plain",
                              "msynth-student-continued", "msynth-student-plain-continued",
                              "msynth-student-cycle3", "msynth-student-plain-cycle3", "msynth-student-cycle4",
                              "msynth-student-plain-cycle4", "msynth-student-cycle4-texture")
@@ -276,8 +276,8 @@ class RealEvalConfig:
     flat_road_cap: float = 15.0
     # issue 15's targets: the default checkpoint's mean AbsRel, and networks below the flat road
     targets: dict | None = field(default_factory=lambda: {
-        "default": "msynth-fuse-continued-texture",
-        "below_flat_road": ["msynth-align-continued-texture", "msynth-teacher", "msynth-student-cycle4"]})
+        "default": "msynth-fuse-texture-cycle2",
+        "below_flat_road": ["msynth-align-texture-cycle2", "msynth-teacher", "msynth-student-cycle4"]})
 
 
 STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,

@@ -23,7 +23,7 @@ from core.models.checkpoint import ConfigLimits
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 # The fusion module on the texture-swap-trained network: chosen by MS-Synth validation among the
 # fusion checkpoints whose network reads the real frames no worse than the last default (README).
-DEFAULT_CHECKPOINT = "msynth-fuse-continued-texture"
+DEFAULT_CHECKPOINT = "msynth-fuse-texture-cycle2"
 # Teacher vs student: the VFM teacher and its longest-trained student.
 DEFAULT_TEACHER = "msynth-teacher"
 DEFAULT_STUDENT = "msynth-student-cycle4"
