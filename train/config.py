@@ -29,7 +29,8 @@ TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-continued-texture",
                              "msynth-align-texture-cycle2", "msynth-align-nolocal", "msynth-fuse",
                              "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-fuse-continued",
-                             "msynth-fuse-continued-texture", "msynth-fuse-texture-cycle2", "msynth-teacher", "msynth-student", "msynth-student-plain",
+                             "msynth-fuse-continued-texture", "msynth-fuse-texture-cycle2", "msynth-teacher",
+                             "msynth-student", "msynth-student-plain",
                              "msynth-student-continued", "msynth-student-plain-continued",
                              "msynth-student-cycle3", "msynth-student-plain-cycle3", "msynth-student-cycle4",
                              "msynth-student-plain-cycle4", "msynth-student-cycle4-texture")
