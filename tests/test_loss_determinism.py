@@ -159,6 +159,11 @@ def test_augmentations_run_on_the_images_device_with_a_generator_on_any_device(a
     assert torch.equal(augmented(), out)
 
 
+def expected_input(image: torch.Tensor, texture_removed: bool) -> torch.Tensor:
+    """What a network is fed when a gain-0 texture swap removed the texture: the low-frequency layer."""
+    return F.avg_pool2d(image, 9, stride=1, padding=4, count_include_pad=False) if texture_removed else image
+
+
 @pytest.mark.parametrize("p_texture_swap, texture_removed", [(0.0, False), (1.0, True)])
 @torch.no_grad()
 def test_align_feeds_the_network_texture_swapped_inputs_only_when_asked(p_texture_swap, texture_removed):
@@ -172,8 +177,7 @@ def test_align_feeds_the_network_texture_swapped_inputs_only_when_asked(p_textur
     loss_cfg = {**ALIGN_LOSS, "w_photometric": 0.0, "p_texture_swap": p_texture_swap, "texture_gain_range": [0.0, 0.0]}
     make_align_losses(loss_cfg, SEED, CPU)(module, batch, 0)
     for spectrum in CHANNELS:
-        image = batch[f"image/{spectrum}"]
-        expected = F.avg_pool2d(image, 9, stride=1, padding=4, count_include_pad=False) if texture_removed else image
+        expected = expected_input(batch[f"image/{spectrum}"], texture_removed)
         assert torch.allclose(seen[spectrum].sort(dim=1).values, expected.sort(dim=1).values, atol=1e-6), spectrum
 
 
@@ -192,6 +196,5 @@ def test_teacher_feeds_its_drawn_spectrum_texture_swapped_only_when_asked(tiny_t
         hook.remove()
     assert len({spectrum for _, spectrum in seen}) > 1  # the spectrum is drawn, not fixed
     for image_seen, spectrum in seen:
-        image = batch[f"image/{spectrum}"]
-        expected = F.avg_pool2d(image, 9, stride=1, padding=4, count_include_pad=False) if texture_removed else image
+        expected = expected_input(batch[f"image/{spectrum}"], texture_removed)
         assert torch.allclose(image_seen.sort(dim=1).values, expected.sort(dim=1).values, atol=1e-6), spectrum

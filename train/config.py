@@ -108,7 +108,18 @@ class OptimConfig:
 # --- losses per stage --------------------------------------------------------------------
 
 @dataclass
-class AlignLoss:
+class TextureSwapLoss:
+    """The input texture swap of the stages that train a depth network on ground truth (align,
+    teacher): each spectrum's input is texture-swapped with ``p_texture_swap`` (its texture scaled
+    by a gain from ``texture_gain_range``) while its ground truth stays: depth must come from
+    structure. 0 draws nothing, so runs from before these keys repeat exactly."""
+
+    p_texture_swap: float = 0.0
+    texture_gain_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
+
+
+@dataclass
+class AlignLoss(TextureSwapLoss):
     supervised: str = "silog"
     w_supervised: float = 1.0
     w_photometric: float = 0.0
@@ -121,11 +132,6 @@ class AlignLoss:
     anchor: str = "thr"
     query: str = "rgb"
     w_consistency: float = 0.5
-    # Each spectrum's input is texture-swapped with this probability (its texture scaled by a gain
-    # from ``texture_gain_range``) while its ground truth stays: depth must come from structure.
-    # 0 draws nothing, so runs from before this key repeat exactly.
-    p_texture_swap: float = 0.0
-    texture_gain_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
 
 @dataclass
@@ -135,13 +141,10 @@ class FuseLoss:
 
 
 @dataclass
-class TeacherLoss:
+class TeacherLoss(TextureSwapLoss):
     supervised: str = "silog"
     w_regression: float = 0.5
     w_bins: float = 0.5
-    # As AlignLoss's: the drawn spectrum's input is texture-swapped with this probability.
-    p_texture_swap: float = 0.0
-    texture_gain_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
 
 @dataclass
