@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints/msynth-* align-and-fuse weights and checkpoints/EVAL.md on a
-# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about seven hours);
+# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about eight hours);
 # logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +25,14 @@ $PY -m train fuse --config train/configs/msynth-fuse-nowarp.yaml > runs/msynth-f
 wait
 # The same 1,000 steps with texture-swapped inputs, beside the fusion module on the longer-trained
 # network; then a second texture-swap cycle (the default's network) beside fusion on the first;
-# then the default: fusion on the second.
+# then a third cycle beside the default: fusion on the second.
 $PY -m train align --config train/configs/msynth-align-continued-texture.yaml > runs/msynth-align-continued-texture.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-continued.yaml > runs/msynth-fuse-continued.out 2>&1 &
 wait
 $PY -m train align --config train/configs/msynth-align-texture-cycle2.yaml > runs/msynth-align-texture-cycle2.out 2>&1 &
 $PY -m train fuse --config train/configs/msynth-fuse-continued-texture.yaml > runs/msynth-fuse-continued-texture.out 2>&1 &
 wait
-$PY -m train fuse --config train/configs/msynth-fuse-texture-cycle2.yaml > runs/msynth-fuse-texture-cycle2.out 2>&1
+$PY -m train align --config train/configs/msynth-align-texture-cycle3.yaml > runs/msynth-align-texture-cycle3.out 2>&1 &
+$PY -m train fuse --config train/configs/msynth-fuse-texture-cycle2.yaml > runs/msynth-fuse-texture-cycle2.out 2>&1 &
+wait
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out

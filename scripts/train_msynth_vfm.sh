@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the teacher / student weights and checkpoints/EVAL-distill.md on a CPU. Needs
-# checkpoints/msynth-align and msynth-align-continued (scripts/train_msynth.sh) and the
+# checkpoints/msynth-align, msynth-align-continued, msynth-align-continued-texture and
+# msynth-align-texture-cycle2 (scripts/train_msynth.sh) and the
 # built-in backbones (scripts/train_builtins.sh). Logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,10 @@ wait
 $PY -m train distill --config train/configs/msynth-student-cycle4.yaml > runs/msynth-student-cycle4.out 2>&1 &
 $PY -m train distill --config train/configs/msynth-student-plain-cycle4.yaml > runs/msynth-student-plain-cycle4.out 2>&1 &
 wait
-# The fourth cycle again with texture that also goes missing or interferes (loss.texture_gain_range).
+# The fourth cycle again with texture that also goes missing or interferes (loss.texture_gain_range),
+# beside the teacher trained with texture swaps on the texture-trained network.
 $PY -m train distill --config train/configs/msynth-student-cycle4-texture.yaml \
-  > runs/msynth-student-cycle4-texture.out 2>&1
+  > runs/msynth-student-cycle4-texture.out 2>&1 &
+$PY -m train teacher --config train/configs/msynth-teacher-texture.yaml > runs/msynth-teacher-texture.out 2>&1 &
+wait
 $PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out

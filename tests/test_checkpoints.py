@@ -76,7 +76,12 @@ def test_the_eval_targets_read_the_studios_defaults_and_evaluate_them():
                                                                               inference.DEFAULT_STUDENT)
     assert real["targets"]["default"] == inference.DEFAULT_CHECKPOINT
     assert {inference.DEFAULT_TEACHER, inference.DEFAULT_STUDENT} <= set(real["targets"]["below_flat_road"])
+    def teachers_and_controls(targets: dict) -> list[str]:
+        return [name for pair in targets["teacher_controls"] for name in pair]
+
+    distill_names = [v for k, v in distill["targets"].items() if k not in ("kind", "teacher_controls")]
     for config, names in ((fuse, [fuse["targets"]["model"]]),
-                          (distill, [v for k, v in distill["targets"].items() if k != "kind"]),
-                          (real, [real["targets"]["default"], *real["targets"]["below_flat_road"]])):
+                          (distill, [*distill_names, *teachers_and_controls(distill["targets"])]),
+                          (real, [real["targets"]["default"], *real["targets"]["below_flat_road"],
+                                  *teachers_and_controls(real["targets"])])):
         assert set(names) <= set(config["checkpoints"])

@@ -202,13 +202,18 @@ def test_shipped_config_declares_every_key_and_shipped_checkpoints():
         assert (REPO_ROOT / "checkpoints" / name / "config.json").is_file()
 
 
-def test_real_targets_check_the_default_mean_and_every_frame_against_the_flat_road():
+def test_real_targets_check_the_default_mean_every_frame_against_the_flat_road_and_each_teacher():
     def row(a, b):
         return {"per_frame": {"1": {"abs_rel": a}, "2": {"abs_rel": b}}, "mean": {"abs_rel": (a + b) / 2}}
 
     rows = {FLAT_ROAD_FLOOR: row(0.30, 0.40), "good": row(0.15, 0.20), "half": row(0.25, 0.45)}
-    text = real_targets(rows, {"default": "good", "below_flat_road": ["good", "half"]}, FLAT_ROAD_FLOOR)
-    lines = text.splitlines()
+    targets = {"default": "good", "below_flat_road": ["good", "half"],
+               "teacher_controls": [["good", "half"], ["half", "good"], ["good", "not evaluated"]]}
+    lines = real_targets(rows, targets, FLAT_ROAD_FLOOR).splitlines()
     assert "| good: mean AbsRel (median-scaled) on the real frames | 0.175 | <= 0.20 | yes |" in lines
     assert "| good: worst frame's AbsRel minus its flat-road floor | -0.150 | < 0 on every frame | yes |" in lines
     assert "| half: worst frame's AbsRel minus its flat-road floor | 0.050 | < 0 on every frame | NO |" in lines
+    # 1 - 0.175 / 0.35 and 1 - 0.35 / 0.175; a pair with a checkpoint that was not evaluated is left out
+    assert "| AbsRel reduction, good vs its equal-training no-VFM control half | 0.500 | >= 0.10 | yes |" in lines
+    assert "| AbsRel reduction, half vs its equal-training no-VFM control good | -1.000 | >= 0.10 | NO |" in lines
+    assert not any("not evaluated" in line for line in lines)

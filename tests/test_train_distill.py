@@ -78,19 +78,22 @@ def test_distillation_eval_reports_texture_and_targets(trained, capsys, tmp_path
                 "--set", f"targets.align={names['align']}", "--set", f"targets.teacher={names['teacher']}",
                 "--set", f"targets.student={names['student']}",
                 "--set", f"targets.plain_student={names['student-plain']}",
-                "--set", f"targets.control={names['align']}",
+                "--set", f"targets.teacher_controls=[[{names['teacher']},{names['align']}]]",
                 "--set", f"report={tmp_path / 'EVAL.md'}", "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
                 "--set", "data.test.n_sequences=5", "--set", "data.test.frames_per_sequence=1",
                 "--set", "data.test.conditions=[day,texture,night,fog,rain]",
                 "--set", f"data.cache_root={trained / 'cache'}"])
     report = (tmp_path / "EVAL.md").read_text()
     assert "| spectral-wise | Thermal | texture |" in report
-    for target in ("teacher vs align network", "teacher vs equal-training no-VFM control", "student vs teacher", "student / teacher with its backbones",
+    for target in ("teacher vs align network", "student vs teacher", "student / teacher with its backbones",
                    "day -> texture"):
         assert target in report
     results = json.loads((tmp_path / "EVAL.json").read_text())
     assert "texture" in results[names["student"].name]["metric"]["spectral"]["rgb"]
     teacher = results[names["teacher"].name]
+    gain = 1 - mean_abs_rel(teacher, "all") / mean_abs_rel(results[names["align"].name], "all")
+    assert (f"| AbsRel reduction, {names['teacher'].name} vs its equal-training no-VFM control "
+            f"{names['align'].name} | {gain:.3f} |") in report
     assert f"| {names['teacher'].name} | {mean_abs_rel(teacher, 'day'):.3f} | {mean_abs_rel(teacher, 'texture'):.3f} | " in report
     assert report.strip() in capsys.readouterr().out
 

@@ -27,12 +27,13 @@ from core.models.teacher import TeacherConfig
 DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-continued-texture",
-                             "msynth-align-texture-cycle2", "msynth-align-nolocal", "msynth-fuse",
-                             "msynth-fuse-nolocal", "msynth-fuse-nowarp", "msynth-fuse-continued",
-                             "msynth-fuse-continued-texture", "msynth-fuse-texture-cycle2", "msynth-teacher",
-                             "msynth-student", "msynth-student-plain",
-                             "msynth-student-continued", "msynth-student-plain-continued",
-                             "msynth-student-cycle3", "msynth-student-plain-cycle3", "msynth-student-cycle4",
+                             "msynth-align-texture-cycle2", "msynth-align-texture-cycle3",
+                             "msynth-align-nolocal", "msynth-fuse", "msynth-fuse-nolocal",
+                             "msynth-fuse-nowarp", "msynth-fuse-continued", "msynth-fuse-continued-texture",
+                             "msynth-fuse-texture-cycle2", "msynth-teacher", "msynth-teacher-texture",
+                             "msynth-student", "msynth-student-plain", "msynth-student-continued",
+                             "msynth-student-plain-continued", "msynth-student-cycle3",
+                             "msynth-student-plain-cycle3", "msynth-student-cycle4",
                              "msynth-student-plain-cycle4", "msynth-student-cycle4-texture")
 
 
@@ -278,10 +279,13 @@ class RealEvalConfig:
     max_depth: float = 80.0
     flat_road_height: float = 1.65
     flat_road_cap: float = 15.0
-    # issue 15's targets: the default checkpoint's mean AbsRel, and networks below the flat road
+    # issue 15's targets: the default checkpoint's mean AbsRel, networks below the flat road, and each
+    # teacher against its equal-training no-VFM control
     targets: dict | None = field(default_factory=lambda: {
         "default": "msynth-fuse-texture-cycle2",
-        "below_flat_road": ["msynth-align-texture-cycle2", "msynth-teacher", "msynth-student-cycle4"]})
+        "below_flat_road": ["msynth-align-texture-cycle2", "msynth-teacher", "msynth-student-cycle4"],
+        "teacher_controls": [["msynth-teacher", "msynth-align-continued"],
+                             ["msynth-teacher-texture", "msynth-align-texture-cycle2"]]})
 
 
 STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,

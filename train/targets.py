@@ -3,8 +3,9 @@
 An eval config names its kind of targets: ``targets: {kind: align_fuse, model: ..., compare: [...]}``
 (compare: optional, checkpoints whose same report follows the model's) or
 ``targets: {kind: distillation, align: ..., teacher: ..., student: ..., plain_student: ...,
-control: ...}`` (control: the no-VFM network trained as long as the teacher). The real-image
-evaluation's targets: ``targets: {default: ..., below_flat_road: [...]}``.
+teacher_controls: [[teacher, control], ...]}`` (each control: the no-VFM network trained as long
+as its teacher, from the same start). The real-image evaluation's targets:
+``targets: {default: ..., below_flat_road: [...], teacher_controls: [[teacher, control], ...]}``.
 """
 from __future__ import annotations
 
@@ -99,10 +100,9 @@ def distillation_targets(all_results: dict, targets_cfg: dict, parameters: dict)
     gain = 1 - mean_abs_rel(teacher, "all") / mean_abs_rel(align, "all")
     table.row("AbsRel reduction, teacher vs align network (mean over spectra)", gain,
               f">= {TEACHER_GAIN_TARGET:.2f}", gain >= TEACHER_GAIN_TARGET)
-    if targets_cfg.get("control"):
-        gain = 1 - mean_abs_rel(teacher, "all") / mean_abs_rel(all_results[targets_cfg["control"]], "all")
-        table.row("AbsRel reduction, teacher vs equal-training no-VFM control", gain,
-                  f">= {TEACHER_GAIN_TARGET:.2f}", gain >= TEACHER_GAIN_TARGET)
+    for teacher_name, control_name in targets_cfg.get("teacher_controls", []):
+        gain = 1 - mean_abs_rel(all_results[teacher_name], "all") / mean_abs_rel(all_results[control_name], "all")
+        teacher_control_row(table, teacher_name, control_name, gain)
     gap = mean_abs_rel(student, "all") / mean_abs_rel(teacher, "all") - 1
     table.row("AbsRel excess, student vs teacher (mean over spectra)", gap, f"<= {STUDENT_GAP_TARGET:.2f}",
               gap <= STUDENT_GAP_TARGET)
@@ -120,6 +120,11 @@ def distillation_targets(all_results: dict, targets_cfg: dict, parameters: dict)
                       "|---|---|---|---|", *rises])
 
 
+def teacher_control_row(table: TargetTable, teacher_name: str, control_name: str, gain: float) -> None:
+    table.row(f"AbsRel reduction, {teacher_name} vs its equal-training no-VFM control {control_name}", gain,
+              f">= {TEACHER_GAIN_TARGET:.2f}", gain >= TEACHER_GAIN_TARGET)
+
+
 def texture_rise(results: dict) -> float:
     """AbsRel rise from the day scenes to the same scenes with their surface textures swapped or removed."""
     return mean_abs_rel(results, "texture") / mean_abs_rel(results, "day") - 1
@@ -130,8 +135,9 @@ REAL_DEFAULT_TARGET = 0.20   # the default checkpoint's RGB depth on real street
 
 def real_targets(median_scaled: dict, targets_cfg: dict, flat_road_row: str) -> str:
     """Real frames (median-scaled rows of the real-image evaluation): the default checkpoint's mean
-    AbsRel, and each listed checkpoint below the flat-road floor on every frame. Checkpoints
-    that were not evaluated are left out; with none of them, the report is empty."""
+    AbsRel, each listed checkpoint below the flat-road floor on every frame, and each teacher's
+    mean AbsRel against its equal-training control's. Checkpoints that were not evaluated are
+    left out; with none of them, the report is empty."""
     table = TargetTable()
     default = targets_cfg["default"]
     if default in median_scaled:
@@ -144,6 +150,10 @@ def real_targets(median_scaled: dict, targets_cfg: dict, flat_road_row: str) -> 
         margin = max(frames[f]["abs_rel"] - floor[f]["abs_rel"] for f in frames)
         table.row(f"{name}: worst frame's AbsRel minus its flat-road floor", margin, "< 0 on every frame",
                   margin < 0)
+    for teacher_name, control_name in targets_cfg.get("teacher_controls", []):
+        if teacher_name in median_scaled and control_name in median_scaled:
+            gain = 1 - median_scaled[teacher_name]["mean"]["abs_rel"] / median_scaled[control_name]["mean"]["abs_rel"]
+            teacher_control_row(table, teacher_name, control_name, gain)
     return table.text()
 
 
