@@ -1,13 +1,15 @@
 """Align-and-fuse on CPU: three spectral-wise passes against one fused pass, and parameters.
 
-    python -m bench.bench_align_fuse [--repeats 7] [--height 256] [--width 640]
+    python -m bench.bench_align_fuse [--repeats 7] [--height 256] [--width 640] [--compare-encoder lcnet_150]
 
 Every variant runs once per repeat, interleaved, so load from other processes hits all of
 them alike; the table gives the median after warm-up runs, under torch.no_grad. Cameras are
 the MS-Synth rig resized to the input size, as the data loader gives them. The fusion
 module has the shipped settings (``train/configs/msynth-fuse.yaml``), and the model is prepared
 as the studio runs it (``prepare_for_inference``: BatchNorm folded, channels-last weights).
-Weights are freshly initialised: latency does not depend on their values.
+Weights are freshly initialised: latency does not depend on their values. ``--compare-encoder``
+adds the same network with another timm encoder (level and decoder widths unchanged) side by
+side: the cost half of the encoder-capacity trade.
 """
 from __future__ import annotations
 
@@ -59,6 +61,8 @@ def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_timing_arguments(parser)
+    parser.add_argument("--compare-encoder", metavar="NAME",
+                        help="also time the network with this encoder, e.g. lcnet_150")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -88,6 +92,13 @@ def main() -> None:
         "  one decoder": lambda: network.decode(features[anchor], (args.height, args.width), anchor),
         "  fusion module (warp, weights, attention)": lambda: model.fusion(features, anchor, anchor_depth, K, T, sizes),
     }
+    if args.compare_encoder:
+        wider = build_model(dataclasses.replace(config, encoder=args.compare_encoder, fusion=False)).eval()
+        wider_parameters = parameter_report(wider)["one_spectral_network"]
+        wider = prepare_for_inference(wider).network
+        variants[f"3 spectral-wise passes, {args.compare_encoder} encoder"] = (
+            lambda: [wider(images[s], s) for s in SPECTRA])
+        variants[f"  one encoder, {args.compare_encoder}"] = lambda: wider.encode(images[anchor], anchor)
     with torch.no_grad():
         latency = time_interleaved(variants, args.repeats, args.warmup)
 
@@ -106,6 +117,8 @@ def main() -> None:
         "shared network + fusion module": report["network"] + report["fusion"],
         "three separate spectral networks": report["three_separate_networks"],
     }
+    if args.compare_encoder:
+        rows[f"one spectral network, {args.compare_encoder} encoder"] = wider_parameters
     print()
     print_ratio_table("parameters", "count", "x one net", rows, one, ",")
 
