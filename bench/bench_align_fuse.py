@@ -93,12 +93,12 @@ def main() -> None:
         "  fusion module (warp, weights, attention)": lambda: model.fusion(features, anchor, anchor_depth, K, T, sizes),
     }
     if args.compare_encoder:
-        wider = build_model(dataclasses.replace(config, encoder=args.compare_encoder, fusion=False)).eval()
-        wider_parameters = parameter_report(wider)["one_spectral_network"]
-        wider = prepare_for_inference(wider).network
+        compared = build_model(dataclasses.replace(config, encoder=args.compare_encoder, fusion=False)).eval()
+        compared_parameters = parameter_report(compared)["one_spectral_network"]
+        compared_network = prepare_for_inference(compared).network
         variants[f"3 spectral-wise passes, {args.compare_encoder} encoder"] = (
-            lambda: [wider(images[s], s) for s in SPECTRA])
-        variants[f"  one encoder, {args.compare_encoder}"] = lambda: wider.encode(images[anchor], anchor)
+            lambda: [compared_network(images[s], s) for s in SPECTRA])
+        variants[f"  one encoder, {args.compare_encoder}"] = lambda: compared_network.encode(images[anchor], anchor)
     with torch.no_grad():
         latency = time_interleaved(variants, args.repeats, args.warmup)
 
@@ -118,7 +118,7 @@ def main() -> None:
         "three separate spectral networks": report["three_separate_networks"],
     }
     if args.compare_encoder:
-        rows[f"one spectral network, {args.compare_encoder} encoder"] = wider_parameters
+        rows[f"one spectral network, {args.compare_encoder} encoder"] = compared_parameters
     print()
     print_ratio_table("parameters", "count", "x one net", rows, one, ",")
 
