@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints/msynth-* align-and-fuse weights and checkpoints/EVAL.md on a
-# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about nine hours);
+# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about ten hours);
 # logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +36,8 @@ $PY -m train align --config train/configs/msynth-align-texture-cycle3.yaml > run
 $PY -m train fuse --config train/configs/msynth-fuse-texture-cycle2.yaml > runs/msynth-fuse-texture-cycle2.out 2>&1 &
 wait
 # The second texture cycle again with every input texture-swapped (probability 1.0): the next dose.
-$PY -m train align --config train/configs/msynth-align-texture-cycle2-always.yaml > runs/msynth-align-texture-cycle2-always.out 2>&1
+# The encoder-capacity trade: msynth-align's run with the wider lcnet_150 encoder, beside it.
+$PY -m train align --config train/configs/msynth-align-texture-cycle2-always.yaml > runs/msynth-align-texture-cycle2-always.out 2>&1 &
+$PY -m train align --config train/configs/msynth-align-lcnet150.yaml > runs/msynth-align-lcnet150.out 2>&1 &
+wait
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out
