@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints/msynth-* align-and-fuse weights and checkpoints/EVAL.md on a
-# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about ten hours);
+# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about eleven hours);
 # logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,4 +40,6 @@ wait
 $PY -m train align --config train/configs/msynth-align-texture-cycle2-always.yaml > runs/msynth-align-texture-cycle2-always.out 2>&1 &
 $PY -m train align --config train/configs/msynth-align-lcnet150.yaml > runs/msynth-align-lcnet150.out 2>&1 &
 wait
+# The first texture-swap cycle on the wider network, alone, so with both cores.
+OMP_NUM_THREADS=2 $PY -m train align --config train/configs/msynth-align-lcnet150-texture.yaml > runs/msynth-align-lcnet150-texture.out 2>&1
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out
