@@ -29,4 +29,7 @@ $PY -m train distill --config train/configs/msynth-student-cycle4-texture.yaml \
   > runs/msynth-student-cycle4-texture.out 2>&1 &
 $PY -m train teacher --config train/configs/msynth-teacher-texture.yaml > runs/msynth-teacher-texture.out 2>&1 &
 wait
+# The fourth cycle again, distilled from that teacher instead of msynth-teacher.
+$PY -m train distill --config train/configs/msynth-student-cycle4-teacher-texture.yaml \
+  > runs/msynth-student-cycle4-teacher-texture.out 2>&1
 $PY -m train eval --config train/configs/msynth-distill-eval.yaml | tee runs/msynth-distill-eval.out

@@ -36,7 +36,8 @@ SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-a
                              "msynth-student", "msynth-student-plain", "msynth-student-continued",
                              "msynth-student-plain-continued", "msynth-student-cycle3",
                              "msynth-student-plain-cycle3", "msynth-student-cycle4",
-                             "msynth-student-plain-cycle4", "msynth-student-cycle4-texture")
+                             "msynth-student-plain-cycle4", "msynth-student-cycle4-texture",
+                             "msynth-student-cycle4-teacher-texture")
 
 
 class ConfigError(ValueError):
