@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints/msynth-* align-and-fuse weights and checkpoints/EVAL.md on a
-# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about eleven hours);
+# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about twelve hours);
 # logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,4 +42,6 @@ $PY -m train align --config train/configs/msynth-align-lcnet150.yaml > runs/msyn
 wait
 # The first texture-swap cycle on the wider network, alone, so with both cores.
 OMP_NUM_THREADS=2 $PY -m train align --config train/configs/msynth-align-lcnet150-texture.yaml > runs/msynth-align-lcnet150-texture.out 2>&1
+# Its second cycle (msynth-align-texture-cycle2's recipe), also alone.
+OMP_NUM_THREADS=2 $PY -m train align --config train/configs/msynth-align-lcnet150-texture-cycle2.yaml > runs/msynth-align-lcnet150-texture-cycle2.out 2>&1
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out
