@@ -161,16 +161,18 @@ CLOUD_OUTPUTS = ("figure", "downloads")
 
 
 def analyse_frame(frame: Frame | None, model_name: str, mode_label: str, anchor_label: str,
-                  probe_label: str = "none", strength: float = 0.5) -> tuple:
+                  probe_label: str = "none", strength: float = 0.5, flip_average: bool = False) -> tuple:
     """The network step: the Analysis to keep, the inputs as analysed, the status line and,
     for input that is not an MS-Synth sample, the notice on training data and calibration."""
     if frame is None:
         return tuple(gr.skip() for _ in ANALYSE_OUTPUTS)
+    if not isinstance(flip_average, bool):
+        raise user_error(f"flip averaging is on or off (true or false), got {str(flip_average)[:40]!r}")
     try:
         request = AnalysisRequest(inference.check_model_choice(model_name), choice(mode_label, MODES, "mode"),
                                   choice(anchor_label, LABEL_TO_SPECTRUM, "fusion camera"),
                                   choice(probe_label, inference.PROBES, "probe"),
-                                  number(strength, "probe strength", 0.0, 1.0))
+                                  number(strength, "probe strength", 0.0, 1.0), flip_average=flip_average)
         analysis = inference.analyse(frame, request)
     except InputError as err:
         raise user_error(str(err)) from err
@@ -354,6 +356,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                                      label="Checkpoint" + (" (or a folder / Hub repo id)" if custom else ""))
             mode = gr.Radio(list(MODES), value=start_mode, label="Mode")
             anchor = gr.Radio(list(LABEL_TO_SPECTRUM), value="RGB", label="Fusion anchor camera")
+            flip_average = gr.Checkbox(label="Average with the mirrored images (twice the time)")
         with gr.Row():
             probe = gr.Radio(list(inference.PROBES), value="none",
                              label="Probe robustness: degrade the inputs before inference")
@@ -422,7 +425,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                                            interactive=False, elem_id="attention")
                 attention_caption = gr.Markdown(elem_id="attention-caption")
 
-        network_controls = [model_name, mode, anchor, probe, strength]
+        network_controls = [model_name, mode, anchor, probe, strength, flip_average]
         display_controls = [view, invert, fixed_range, depth_min, depth_max]
         cloud_controls = [view, color_label, max_points]
         analyse_outputs = [analysis_state, *spectrum_images, info, status, notice]
@@ -456,7 +459,7 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                                         api_visibility="private")
         analysed(model_chosen.success(analyse_frame, [frame_state, *network_controls], analyse_outputs,
                                       api_visibility="private", **HEAVY))
-        for control in (mode, anchor, probe, strength):
+        for control in (mode, anchor, probe, strength, flip_average):
             analysed(control.input(analyse_frame, [frame_state, *network_controls], analyse_outputs,
                                    api_visibility="private", **HEAVY))
         for control in display_controls:   # display only: the kept Analysis is redrawn, the network is not run

@@ -17,10 +17,11 @@ with middle:
 with right:
     anchor = ui.LABEL_TO_SPECTRUM[st.radio("Anchor camera", list(ui.LABEL_TO_SPECTRUM), horizontal=True)]
 invert = st.toggle("Invert colours (near = blue)")
+flip_average = st.toggle("Average with the mirrored images (twice the time)")
 
 if frame is not None:
     try:
-        analysis = ui.analyse(frame, AnalysisRequest(model_name, mode, anchor))
+        analysis = ui.analyse(frame, AnalysisRequest(model_name, mode, anchor, flip_average=flip_average))
     except InputError as err:
         st.error(str(err))
         st.stop()

@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from core.data.dataset import (FrameDataset, _blur, collate_frames, crop_frame, flip_frame, resize_frame,
-                               select_spectra, strong_photometric)
+from core.data.dataset import (FrameDataset, _blur, collate_frames, crop_frame, flip_frame, frame_to_item,
+                               resize_frame, select_spectra, strong_photometric)
 from core.data.frame import Frame
 from core.geometry.camera import Camera, make_transform, relative_pose, rotation_xyz
+from core.models.interface import mirrored_inputs
 
 PLANE_NORMAL = np.array([0.08, -0.05, 1.0])  # plane n . X = offset, in rig coordinates
 PLANE_OFFSET = 6.0
@@ -168,6 +169,19 @@ def test_flip_twice_is_identity():
         np.testing.assert_allclose(twice.cameras[spectrum].K, frame.cameras[spectrum].K)
         np.testing.assert_allclose(twice.cameras[spectrum].T_rig_cam, frame.cameras[spectrum].T_rig_cam)
     np.testing.assert_allclose(twice.pose, frame.pose)
+
+
+def test_mirrored_batch_inputs_are_the_flipped_frame_collated():
+    """``DepthModel.infer``'s flip averaging mirrors a batch's tensors as ``flip_frame`` does a frame."""
+    frame = render_plane_frame(checker_texture)
+    batch, flipped = (collate_frames([frame_to_item(f)]) for f in (frame, flip_frame(frame)))
+    spectra = list(frame.spectra)
+    images, K, T = mirrored_inputs(*({s: batch[f"{key}/{s}"] for s in spectra} for key in ("image", "K", "T_rig_cam")))
+    for spectrum in spectra:
+        assert torch.equal(images[spectrum], flipped[f"image/{spectrum}"])
+        assert torch.allclose(K[spectrum], flipped[f"K/{spectrum}"])
+        assert torch.allclose(T[spectrum], flipped[f"T_rig_cam/{spectrum}"])
+    assert not torch.allclose(T["rgb"], batch["T_rig_cam/rgb"])   # the RGB camera sits off the rig's origin
 
 
 # --- the Dataset -----------------------------------------------------------------------

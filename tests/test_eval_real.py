@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from core.data.imageio import write_png
@@ -16,6 +17,7 @@ from core.data.samples import SHARED_SAMPLES
 from core.geometry.camera import Camera
 from core.inference import AnalysisRequest, analyse
 from core.metrics import compute_depth_metrics
+from core.models import AlignFuseConfig, build_model, save_checkpoint
 from train.targets import real_targets
 from train.evaluate_real import (CONSTANT_FLOOR, FLAT_ROAD_FLOOR, RealEvalConfig, floor_predictions, flat_road_floor,
                                  frame_ids, read_real_frame, run_eval_real)
@@ -137,6 +139,30 @@ def test_report_and_json_match_compute_depth_metrics(tiny_frames, tiny_checkpoin
         assert frame_rows == [[f"| {f}", row] for f in ("road", "scatter") for row in rows]
     median_mean = record["results"]["median_scaled"][FLAT_ROAD_FLOOR]["mean"]
     assert f"| {FLAT_ROAD_FLOOR} | none (formula) | {median_mean['abs_rel']:.3f} |" in text
+
+
+def test_flip_averaged_rows_score_the_flip_averaged_depth(tiny_frames, tmp_path):
+    # An untrained network's depth is nearly flat; a strong last layer makes it vary across the image.
+    torch.manual_seed(0)
+    model = build_model(AlignFuseConfig(input_size=(64, 160))).eval()
+    with torch.no_grad():
+        model.network.decoder.head[1].weight.mul_(200.0)
+    checkpoint = tmp_path / "tiny-fuse"
+    save_checkpoint(checkpoint, model, model.config, command="tests/test_eval_real.py")
+    repo = tiny_frames.parent / "repo"
+    cfg = {"stage": "eval-real", "frames": "../frames", "checkpoints": [str(checkpoint)],
+           "report": "out/EVAL-real.md", "flip_average": True}
+    text = run_eval_real(cfg, repo)
+    assert "- flip averaging: each model's depth is the mean of two passes" in text
+    record = json.loads((repo / "out" / "EVAL-real.json").read_text())
+    for frame_id in ("road", "scatter"):
+        frame = read_real_frame(tiny_frames, frame_id)
+        single, averaged = (analyse(frame, AnalysisRequest(str(checkpoint), "spectral", spectra=("rgb",),
+                                                           flip_average=flip)).depth("rgb") for flip in (False, True))
+        reported = record["results"]["median_scaled"]["tiny-fuse"]["per_frame"][frame_id]
+        for depth, scored in ((averaged, True), (single, False)):
+            expected = compute_depth_metrics(depth, frame.depth["rgb"], 1e-3, 80.0, median_scaling=True)
+            assert (reported == pytest.approx(expected, rel=1e-5)) is scored
 
 
 def test_checkpoints_sharing_a_folder_name_get_rows_of_their_own(tiny_frames, tiny_checkpoint):

@@ -6,6 +6,7 @@ import torch
 from core.models import (FUSED, AlignFuseConfig, DepthModel, FusionUnsupported, build_model, choose_anchor,
                          load_checkpoint)
 from core.models import teacher as teacher_module
+from core.models.interface import mirrored_inputs
 from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig, VFMTeacher
 from core.models.vfm import load_backbone
@@ -104,3 +105,41 @@ def test_a_checkpoint_loads_to_the_same_numbers_as_the_model_saved(models, tmp_p
         mode = "both" if model.supports_fusion else "spectral"
         expected, actual = model.infer(images, K, T, mode=mode), loaded.infer(images, K, T, mode=mode)
         assert all(torch.equal(expected.depth[o], actual.depth[o]) for o in expected.depth), name
+
+
+class ColumnRamp(DepthModel):
+    """Depth 1 + the pixel's column, whatever the image: position, not content."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = AlignFuseConfig(input_size=SIZE)
+
+    def depth_of(self, image, spectrum):
+        columns = 1.0 + torch.arange(image.shape[-1], dtype=torch.float32)
+        return columns.expand(image.shape[0], 1, image.shape[-2], -1)
+
+
+def test_flip_average_of_a_column_ramp_is_its_mean_everywhere():
+    images, K, T = inputs()
+    model = ColumnRamp()
+    single = model.infer(images, K, T).depth["rgb"]
+    assert torch.equal(single[0, 0, 0], 1.0 + torch.arange(SIZE[1], dtype=torch.float32))
+    averaged = model.infer(images, K, T, flip_average=True).depth["rgb"]
+    # (1 + u + 1 + (W - 1 - u)) / 2 = (W + 1) / 2 at every pixel.
+    assert torch.equal(averaged, torch.full_like(averaged, (SIZE[1] + 1) / 2))
+
+
+@pytest.mark.parametrize("name, mode", [("align_fuse", "both"), ("vfm_student", "spectral")])
+def test_flip_averaged_depth_of_mirrored_inputs_is_the_mirrored_depth(models, name, mode):
+    images, K, T = inputs()
+    mirrored = mirrored_inputs(images, K, T)
+    model = models[name]
+
+    def depth(inputs_, flip_average):
+        return model.infer(*inputs_, mode=mode, anchor="nir", flip_average=flip_average).depth
+
+    direct, of_mirror = depth((images, K, T), True), depth(mirrored, True)
+    for output, value in direct.items():
+        assert torch.allclose(of_mirror[output].flip(-1), value, atol=1e-5), output
+    # One pass is not mirror-symmetric, so the check above can fail.
+    assert not torch.allclose(depth(mirrored, False)["rgb"].flip(-1), depth((images, K, T), False)["rgb"], atol=1e-3)

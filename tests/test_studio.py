@@ -438,3 +438,17 @@ def test_tiny_uploads_are_refused_in_words(tmp_path):
     Image.fromarray(np.full((4, 10, 3), 120, np.uint8)).save(tiny)     # the RGB camera's aspect, 10 x 4
     with pytest.raises(gr.Error, match="10 x 4: too small to see depth in"):
         studio.decode_upload(str(tiny), None, None)
+
+
+def test_flip_averaging_runs_two_passes_and_refuses_what_is_not_a_switch(samples, controls):
+    frame = studio.load_sample(samples[0].name)
+    single, averaged = (studio.analyse_frame(frame, controls["model_name"], "Both", "RGB", "none", 0.5, flip)
+                        for flip in (False, True))
+    assert "mean of two passes" in averaged[5] and "mean of two passes" not in single[5]
+    expected = inference.analyse(frame, inference.AnalysisRequest(controls["model_name"], "both", "rgb",
+                                                                  flip_average=True))
+    for output in ("rgb", "fused"):
+        np.testing.assert_array_equal(averaged[0].depth(output), expected.depth(output))
+        assert not np.array_equal(averaged[0].depth(output), single[0].depth(output))
+    with pytest.raises(gr.Error, match="true or false"):
+        studio.analyse_frame(frame, controls["model_name"], "Both", "RGB", "none", 0.5, "yes")

@@ -152,6 +152,25 @@ def test_eval_feeds_each_checkpoint_at_the_input_size_it_was_trained_at(trained,
     assert reported["metric"]["spectral"]["rgb"]["all"] == pytest.approx(own_size["metric"]["spectral"]["rgb"]["all"])
 
 
+def test_flip_averaged_eval_says_so_and_scores_the_two_pass_depth(trained, tmp_path):
+    overrides = [f"checkpoints=[{trained / 'fuse'}]", "targets=null", "data.scale=0.25", "data.test.n_sequences=2",
+                 "data.test.frames_per_sequence=1", f"data.cache_root={trained / 'cache'}"]
+    reports = {}
+    for flip in ("false", "true"):
+        report = tmp_path / f"EVAL-{flip}.md"
+        train_main(["eval", "--config", str(CONFIGS / "msynth-eval.yaml"),
+                    *[a for o in [*overrides, f"flip_average={flip}", f"report={report}"] for a in ("--set", o)]])
+        reports[flip] = (report.read_text(), json.loads(report.with_suffix(".json").read_text())["fuse"])
+    assert "averaged with its mirror" in reports["true"][0] and "averaged with its mirror" not in reports["false"][0]
+    data = load_config(CONFIGS / "msynth-eval.yaml", overrides, stage="eval")["data"]
+    model = load_checkpoint(trained / "fuse")[0]
+    averaged = evaluate_model(model, {**data, "size": list(model.input_size)}, 80.0, torch.device("cpu"),
+                              show_progress=False, flip_average=True)
+    for flip, (_, results) in reports.items():
+        same = results["metric"]["fused"]["rgb"]["all"] == pytest.approx(averaged["metric"]["fused"]["rgb"]["all"])
+        assert same is (flip == "true")
+
+
 def test_self_supervised_align_runs_on_neighbour_frames(tmp_path):
     train_main(["align", "--config", str(CONFIGS / "msynth-align-selfsup.yaml"), *tiny(tmp_path, "selfsup", steps=2), *TINY_NETWORK,
                 "--set", "data.train.frames_per_sequence=4", "--set", "validate_every=0"])

@@ -148,7 +148,8 @@ def run_calibrate(cfg: dict, command: str) -> None:
     teardown_runtime(runtime)
 
 
-def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes: dict[str, tuple[int, int]]) -> str:
+def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes: dict[str, tuple[int, int]],
+                      flip_average: bool = False) -> str:
     """The heading of an evaluation report: what was read and under which protocol;
     ``input_sizes``: each checkpoint's network input (height, width)."""
     split_cfg = data_cfg[split]
@@ -162,6 +163,7 @@ def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes:
     inputs = f"network input {sizes.pop()}" if len(sizes) == 1 else "network input as trained: " + ", ".join(
         f"{name} {h} x {w}" for name, (h, w) in input_sizes.items())
     return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; {inputs}; "
+            f"{'each prediction averaged with its mirror' + chr(39) + 's; ' if flip_average else ''}"
             f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt <= {max_depth:g} m; "
             f"'all' = mean of the condition means)")
 
@@ -177,8 +179,9 @@ def run_eval(cfg: dict) -> None:
         # One test split for every checkpoint, each fed at the input size it was trained at.
         input_sizes[name] = tuple(model.input_size)
         data = {**cfg["data"], "size": list(model.input_size)}
-        all_results[name] = evaluate_model(model, data, cfg["eval_max_depth"], runtime.device, split=split)
-    report = [split_description(cfg["data"], split, cfg["eval_max_depth"], input_sizes)]
+        all_results[name] = evaluate_model(model, data, cfg["eval_max_depth"], runtime.device, split=split,
+                                           flip_average=cfg["flip_average"])
+    report = [split_description(cfg["data"], split, cfg["eval_max_depth"], input_sizes, cfg["flip_average"])]
     for scaling in ("metric", "median_scaled"):
         report.append(f"\n### {scaling.replace('_', '-')}\n")
         rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]

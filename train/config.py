@@ -259,11 +259,13 @@ class PretrainStageConfig(TrainingConfig):
 
 @dataclass
 class EvalConfig:
-    """``split``: test for reported numbers, val for design choices. ``targets``: the issues'
+    """``split``: test for reported numbers, val for design choices. ``flip_average``: every
+    prediction averaged with its mirror's (``DepthModel.infer``). ``targets``: the issues'
     targets to check (see train/targets.py), or null."""
 
     stage: str = "eval"
     split: str = "test"
+    flip_average: bool = False
     checkpoints: list[str] = field(default_factory=list)
     report: str = ""
     eval_max_depth: float = 80.0
@@ -273,10 +275,12 @@ class EvalConfig:
 
 @dataclass
 class RealEvalConfig:
-    """Real frames with sparse metric depth (the layout of ../shared/samples/kitti)."""
+    """Real frames with sparse metric depth (the layout of ../shared/samples/kitti);
+    ``flip_average`` as in EvalConfig."""
 
     stage: str = "eval-real"
     frames: str = "../shared/samples/kitti"
+    flip_average: bool = False
     checkpoints: list[str] = field(default_factory=lambda: list(SHIPPED_DEPTH_CHECKPOINTS))
     report: str = "checkpoints/EVAL-real.md"
     max_depth: float = 80.0

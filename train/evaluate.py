@@ -21,6 +21,7 @@ from tqdm import tqdm
 from core.data.dataset import collate_frames
 from core.data.frame import EVAL_CONDITIONS, SPECTRUM_LABELS, TEST_ONLY_CONDITIONS
 from core.metrics import METRIC_NAMES, MIN_DEPTH, MetricAccumulator
+from core.models import FUSED, DepthModel
 from train.batching import batch_spectra, model_inputs, to_device
 from train.data import build_dataset
 
@@ -32,10 +33,11 @@ def depth_bands(max_depth: float) -> tuple[float, ...]:
     return (0.0, 10.0, 20.0, 40.0, max_depth)
 
 
-def evaluate_model(model: torch.nn.Module, data_cfg: dict, max_depth: float, device: torch.device,
-                   show_progress: bool = True, split: str = "test") -> dict:
+def evaluate_model(model: DepthModel, data_cfg: dict, max_depth: float, device: torch.device,
+                   show_progress: bool = True, split: str = "test", flip_average: bool = False) -> dict:
     """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'.
-    ``split`` 'val' serves model choice and design, so the test split is left for reports."""
+    ``split`` 'val' serves model choice and design, so the test split is left for reports.
+    ``flip_average``: each prediction averaged with its mirror's (``DepthModel.infer``)."""
     dataset = build_dataset(data_cfg, split, augment=False, show_progress=show_progress, native_depth=True)
     loader = DataLoader(dataset, batch_size=1, collate_fn=collate_frames)
     accumulators = {scaling: defaultdict(lambda s=scaling: MetricAccumulator(
@@ -48,10 +50,12 @@ def evaluate_model(model: torch.nn.Module, data_cfg: dict, max_depth: float, dev
             batch = to_device(batch, device)
             spectra = batch_spectra(batch)
             images, K, T = model_inputs(batch, spectra)
-            predictions = {("spectral", s): d for s, d in model.spectral_depth(images).items()}
+            spectral = model.infer(images, mode="spectral", flip_average=flip_average).depth
+            predictions = {("spectral", s): d for s, d in spectral.items()}
             if fuses and len(spectra) > 1:
                 for anchor in spectra:
-                    predictions[("fused", anchor)] = model.fused_depth(images, K, T, anchor=anchor)
+                    fused = model.infer(images, K, T, mode="fused", anchor=anchor, flip_average=flip_average)
+                    predictions[("fused", anchor)] = fused.depth[FUSED]
             condition = batch["condition"][0]
             for (mode, spectrum), depth in predictions.items():
                 if f"depth/{spectrum}" not in batch:

@@ -142,7 +142,8 @@ def evaluate_frames(frames: list[Frame], rows: dict[str, CheckpointRow], config:
     # Checkpoints outer, frames inner: each model is loaded once.
     for row, folder in rows.values():
         for frame in frames:
-            add(row, frame, analyse(frame, AnalysisRequest(str(folder), "spectral", spectra=("rgb",))).depth("rgb"))
+            request = AnalysisRequest(str(folder), "spectral", spectra=("rgb",), flip_average=config.flip_average)
+            add(row, frame, analyse(frame, request).depth("rgb"))
     return {scaling: {row: {"per_frame": by_frame, "mean": mean_over_frames(by_frame)}
                       for row, by_frame in rows.items()} for scaling, rows in per_frame.items()}
 
@@ -175,6 +176,8 @@ def per_frame_table(rows: dict, ids: list[str]) -> str:
 def protocol_lines(frames_label: str, frames: list[Frame], config: RealEvalConfig) -> list[str]:
     sizes = sorted({f"{f.cameras['rgb'].width} x {f.cameras['rgb'].height}" for f in frames})
     lidar = [int(evaluated_pixels(f.depth["rgb"], config.max_depth, f.name).sum()) for f in frames]
+    flip = (["- flip averaging: each model's depth is the mean of two passes, the image and its mirror "
+             "(mirrored back), as `flip_average` in `DepthModel.infer`"] if config.flip_average else [])
     return [
         f"## Real frames with LiDAR depth: `{frames_label}` ({len(frames)} frames: "
         f"{', '.join(f.name for f in frames)}; {', '.join(sizes)})",
@@ -187,6 +190,7 @@ def protocol_lines(frames_label: str, frames: list[Frame], config: RealEvalConfi
         "- models: RGB spectral-wise depth from `core.inference.analyse` (input resized to the model's input size, "
         "depth upsampled bilinearly to the frame's size), each frame with its own camera; the fuse stage trains "
         "only the fusion module on a frozen align network, so a fuse checkpoint's rows repeat its align checkpoint's",
+        *flip,
         "- median-scaled: prediction x median(gt) / median(pred) over those pixels, per frame; metric: as predicted; "
         f"both then clamped to [{MIN_DEPTH}, {config.max_depth}] m (`core.metrics.compute_depth_metrics`)",
         "- δ < 1.25: share of pixels with max(pred / gt, gt / pred) < 1.25; the mean is over frames",

@@ -18,15 +18,13 @@ from torch.utils.data import Dataset
 from core.data.frame import SPECTRA, Frame
 from core.data.imageio import LUMA_WEIGHTS
 from core.data.thermal import spectrum_to_float
-from core.geometry.camera import Camera, make_transform
+from core.geometry.camera import Camera, make_transform, mirrored_intrinsics, mirrored_transform
 
 DEFAULT_CROP_SCALE = 1.2   # scale-crop: enlarge by up to 20 %, then crop back to the output size
 FLIP_PROBABILITY = 0.5
 JITTER_STRENGTH = 0.2      # brightness, contrast and saturation factors drawn in [0.8, 1.2]
 PHOTOMETRIC_LEVELS = ("basic", "strong")
 UNKNOWN_CONDITION = "unknown"
-# x -> -x: conjugating a rig transform with it mirrors the rig and keeps it a rotation (det +1).
-MIRROR_X = np.diag([-1.0, 1.0, 1.0, 1.0])
 
 
 class FrameSource(Protocol):
@@ -77,7 +75,7 @@ def flip_frame(frame: Frame) -> Frame:
     the pose alike. Depth is unchanged by the mirror.
     """
     cameras = {s: _flipped_camera(c) for s, c in frame.cameras.items()}
-    pose = None if frame.pose is None else MIRROR_X @ frame.pose @ MIRROR_X
+    pose = None if frame.pose is None else mirrored_transform(frame.pose)
     return _map_pixels(frame, cameras, lambda values: values[:, ::-1].copy(), pose=pose)
 
 
@@ -106,10 +104,8 @@ def _map_pixels(frame: Frame, cameras: dict[str, Camera],
 
 
 def _flipped_camera(camera: Camera) -> Camera:
-    K = camera.K.copy()
-    K[0, 1] = -K[0, 1]
-    K[0, 2] = camera.width - 1 - K[0, 2]
-    return Camera(K, camera.width, camera.height, MIRROR_X @ camera.T_rig_cam @ MIRROR_X)
+    return Camera(mirrored_intrinsics(camera.K, camera.width), camera.width, camera.height,
+                  mirrored_transform(camera.T_rig_cam))
 
 
 def _resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -8,8 +8,15 @@ Conventions used everywhere in the project:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+import torch
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+# x -> -x in camera and rig coordinates: F T F with F = diag(-1, 1, 1, 1) multiplies entry (i, j)
+# of T by s_i s_j, which keeps a rigid transform rigid (det +1).
+MIRROR_SIGNS = np.outer([-1.0, 1.0, 1.0, 1.0], [-1.0, 1.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,22 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
     K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
     return K
+
+
+def mirrored_intrinsics(K: Array, width: int) -> Array:
+    """Intrinsics (..., 3, 3) of the image mirrored left-right (pixel u -> width - 1 - u):
+    cx -> width - 1 - cx and the skew changes sign. numpy or torch, a new array."""
+    K = K.copy() if isinstance(K, np.ndarray) else K.clone()
+    K[..., 0, 1] = -K[..., 0, 1]
+    K[..., 0, 2] = width - 1 - K[..., 0, 2]
+    return K
+
+
+def mirrored_transform(T: Array) -> Array:
+    """A transform (..., 4, 4) between mirrored frames (x -> -x on both sides): F T F."""
+    signs = MIRROR_SIGNS if isinstance(T, np.ndarray) else torch.as_tensor(MIRROR_SIGNS, dtype=T.dtype,
+                                                                            device=T.device)
+    return T * signs
 
 
 def relative_pose(cam_dst: Camera, cam_src: Camera) -> np.ndarray:

@@ -34,7 +34,8 @@ METRIC_LABELS = {"abs_rel": "AbsRel", "sq_rel": "SqRel", "rmse": "RMSE [m]", "rm
 @dataclass(frozen=True)
 class AnalysisRequest:
     """What needs the network. ``anchor``: the preferred fusion camera (the model's rule picks
-    another when it is absent); ``spectra``: the inputs to use (default: all the frame has)."""
+    another when it is absent); ``spectra``: the inputs to use (default: all the frame has);
+    ``flip_average``: each output averaged with the depth of the mirrored inputs (twice the time)."""
 
     model: str = DEFAULT_CHECKPOINT
     mode: str = "both"
@@ -42,6 +43,7 @@ class AnalysisRequest:
     probe: str = "none"
     strength: float = 0.5
     spectra: tuple[str, ...] | None = None
+    flip_average: bool = False
 
 
 def output_title(output: str, anchor: str | None) -> str:
@@ -165,6 +167,8 @@ class Analysis:
         text = (f"**{frame.name}** ({frame.condition or 'condition unknown'}) · model `{self.model_name}` "
                 f"({parameters.get('total', 0) / 1e6:.2f} M parameters, "
                 f"fusion {parameters.get('fusion', 0) / 1e6:.2f} M) · {timing}. Depth is metric, in metres.")
+        if self.request.flip_average:
+            text += " Each output is the mean of two passes, the images and their mirror."
         if frame.meta.get("calibration"):
             text += f" Calibration: {frame.meta['calibration']}."
         if frame.meta.get("probe"):
@@ -175,5 +179,6 @@ class Analysis:
 def analyse(frame: Frame, request: AnalysisRequest = AnalysisRequest()) -> Analysis:
     """The frame (probed as the request says) through the request's model: one network run."""
     probed = probe(frame, request.probe, float(request.strength))
-    result, description = run_model(probed, request.model, request.mode, request.anchor, request.spectra)
+    result, description = run_model(probed, request.model, request.mode, request.anchor, request.spectra,
+                                    request.flip_average)
     return Analysis(request, probed, result.anchor, result.depth, result.timings_ms, description)

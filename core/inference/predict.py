@@ -111,11 +111,12 @@ def model_summary(name_or_path: str) -> str:
 
 
 def run_model(frame: Frame, model_name: str, mode: str, anchor: str | None = None,
-              spectra: Collection[str] | None = None) -> tuple[DepthInference, dict]:
+              spectra: Collection[str] | None = None, flip_average: bool = False) -> tuple[DepthInference, dict]:
     """(depth at the model's input size per output, config.json) for ``frame``: 'spectral'
     (each spectrum alone), 'fused' (all spectra used, in the anchor the model chooses from
     ``anchor``) or 'both'. ``spectra`` limits the inputs (default: all the frame has that the
-    model takes). Timings include 'preprocess' (resizing the raw images to the input size)."""
+    model takes); ``flip_average`` averages each output with its mirror's (``DepthModel.infer``).
+    Timings include 'preprocess' (resizing the raw images to the input size)."""
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}: use one of {', '.join(map(repr, MODES))}")
     model, description = load_model(model_name)
@@ -129,7 +130,7 @@ def run_model(frame: Frame, model_name: str, mode: str, anchor: str | None = Non
     images, K, T = ({s: batch[f"{key}/{s}"] for s in used} for key in ("image", "K", "T_rig_cam"))
     preprocess_ms = (time.perf_counter() - start) * 1000
     try:
-        result = model.infer(images, K, T, mode=mode, anchor=anchor)
+        result = model.infer(images, K, T, mode=mode, anchor=anchor, flip_average=flip_average)
     except FusionUnsupported as err:
         raise InputError(f"{model_name} has no fusion module; pick a fusion checkpoint or spectral-wise mode") from err
     result.depth = {output: depth.cpu() for output, depth in result.depth.items()}

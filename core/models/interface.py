@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.data.frame import SPECTRA
+from core.geometry.camera import mirrored_intrinsics, mirrored_transform
 
 FUSED = "fused"                        # the output key of fused depth; spectral-wise depth is keyed by spectrum
 MODES = ("spectral", "fused", "both")  # what ``infer`` computes
@@ -112,9 +113,13 @@ class DepthModel(nn.Module):
 
     def infer(self, images: Mapping[str, torch.Tensor], K: Mapping[str, torch.Tensor] | None = None,
               T_rig_cam: Mapping[str, torch.Tensor] | None = None, *, mode: str = "spectral",
-              anchor: str | None = None) -> DepthInference:
+              anchor: str | None = None, flip_average: bool = False) -> DepthInference:
         """Depth of ``mode`` ('spectral': every spectrum alone, 'fused': all of them in the
         anchor chosen by ``choose_anchor`` from ``anchor``, 'both'), without autograd.
+
+        flip_average: each output is the mean of the depth of the inputs and of the depth of
+        their left-right mirror (cameras mirrored too), mirrored back: monodepth2's
+        post-processing, for twice the time.
 
         Images come at the model's ``input_size``; outputs are float32 at that size (the
         analysis brings them to a camera's size with ``resize_depth``, when asked).
@@ -124,21 +129,43 @@ class DepthModel(nn.Module):
         unknown = set(images) - set(self.spectra)
         if unknown:
             raise ValueError(f"this model takes {', '.join(self.spectra)}, not {', '.join(sorted(unknown))}")
+        views = [(images, K, T_rig_cam)]
+        if flip_average:
+            views.append(mirrored_inputs(images, K, T_rig_cam))
         depth, timings = {}, {}
         used_anchor = None
         with torch.inference_mode():
             if mode in ("spectral", "both"):
-                for spectrum, image in images.items():
+                for spectrum in images:
                     start = time.perf_counter()
-                    depth[spectrum] = self.depth_of(image, spectrum)
+                    depth[spectrum] = _mean_unmirrored([self.depth_of(view[spectrum], spectrum)
+                                                        for view, _, _ in views])
                     timings[spectrum] = (time.perf_counter() - start) * 1000
             if mode in ("fused", "both"):
                 used_anchor = self.choose_anchor(images, anchor)
                 start = time.perf_counter()
-                depth[FUSED] = self.fused_depth(images, K, T_rig_cam, anchor=used_anchor)
+                depth[FUSED] = _mean_unmirrored([self.fused_depth(view, view_K, view_T, anchor=used_anchor)
+                                                 for view, view_K, view_T in views])
                 timings[FUSED] = (time.perf_counter() - start) * 1000
             depth = {output: value.float() for output, value in depth.items()}
         return DepthInference(depth, used_anchor, timings)
+
+
+def mirrored_inputs(images: Mapping[str, torch.Tensor], K: Mapping[str, torch.Tensor] | None,
+                    T_rig_cam: Mapping[str, torch.Tensor] | None) -> tuple[dict, dict | None, dict | None]:
+    """The inputs of ``infer`` mirrored left-right: images, their intrinsics and the rig
+    (``core.data.dataset.flip_frame`` on a batch)."""
+    mirrored_K = None if K is None else {s: mirrored_intrinsics(k, images[s].shape[-1]) for s, k in K.items()}
+    mirrored_T = None if T_rig_cam is None else {s: mirrored_transform(t) for s, t in T_rig_cam.items()}
+    return {s: image.flip(-1) for s, image in images.items()}, mirrored_K, mirrored_T
+
+
+def _mean_unmirrored(depths: list[torch.Tensor]) -> torch.Tensor:
+    """The first depth alone, or its mean with the second mirrored back."""
+    if len(depths) == 1:
+        return depths[0]
+    direct, mirrored = depths
+    return 0.5 * (direct + mirrored.flip(-1))
 
 
 def resize_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
