@@ -162,8 +162,8 @@ def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes:
     sizes = {f"{h} x {w}" for h, w in input_sizes.values()}
     inputs = f"network input {sizes.pop()}" if len(sizes) == 1 else "network input as trained: " + ", ".join(
         f"{name} {h} x {w}" for name, (h, w) in input_sizes.items())
-    return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; {inputs}; "
-            f"{'each prediction averaged with its mirror' + chr(39) + 's; ' if flip_average else ''}"
+    flip = "each prediction averaged with its mirror's; " if flip_average else ""
+    return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; {inputs}; {flip}"
             f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt <= {max_depth:g} m; "
             f"'all' = mean of the condition means)")
 
