@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints/msynth-* align-and-fuse weights and checkpoints/EVAL.md on a
-# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about twelve hours);
+# CPU. Runs pairs of stages side by side with one thread each (a 2-core machine: about thirteen hours);
 # logs go to runs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +44,6 @@ wait
 OMP_NUM_THREADS=2 $PY -m train align --config train/configs/msynth-align-lcnet150-texture.yaml > runs/msynth-align-lcnet150-texture.out 2>&1
 # Its second cycle (msynth-align-texture-cycle2's recipe), also alone.
 OMP_NUM_THREADS=2 $PY -m train align --config train/configs/msynth-align-lcnet150-texture-cycle2.yaml > runs/msynth-align-lcnet150-texture-cycle2.out 2>&1
+# The default network's second cycle on twice the scenes (640 x 4 frames), alone: it renders its own train split.
+OMP_NUM_THREADS=2 $PY -m train align --config train/configs/msynth-align-texture-cycle2-scenes640.yaml > runs/msynth-align-texture-cycle2-scenes640.out 2>&1
 $PY -m train eval --config train/configs/msynth-eval.yaml | tee runs/msynth-eval.out

@@ -28,7 +28,8 @@ DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-continued-texture",
                              "msynth-align-texture-cycle2", "msynth-align-texture-cycle3",
-                             "msynth-align-texture-cycle2-always", "msynth-align-lcnet150",
+                             "msynth-align-texture-cycle2-always", "msynth-align-texture-cycle2-scenes640",
+                             "msynth-align-lcnet150",
                              "msynth-align-lcnet150-texture", "msynth-align-lcnet150-texture-cycle2",
                              "msynth-align-nolocal", "msynth-fuse", "msynth-fuse-nolocal",
                              "msynth-fuse-nowarp", "msynth-fuse-continued", "msynth-fuse-continued-texture",
