@@ -13,13 +13,17 @@ import argparse
 import logging
 import os
 import signal
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
-from app.studio import CORES, HEAVY_CONCURRENCY, build_studio
+from app.cache import sweep, use_studio_cache_folder
+from app.guard import LOG, UploadGuard
+from app.studio import CORES, HEAVY_CONCURRENCY, SESSION_TTL_S, build_studio
 from core import inference
 from core.inference import InputError
 
@@ -29,10 +33,12 @@ from core.inference import InputError
 CONCURRENCY_LIMIT = 4
 QUEUE_MAX_SIZE = 40
 MAX_FILE_SIZE = "50mb"
-# Sessions kept in memory at once; beyond it the least recently used goes. A session holds at most
-# one trio (uploads are kept <= 2048 px wide: ~12 MB with its analysis), so 300 bound a burst of
-# scripted visitors to ~3.6 GB; idle ones also go after studio.SESSION_TTL_S.
+# Sessions kept at once; beyond it the least recently used goes. A session's frame and analysis
+# wait on disk between clicks (core.inference.sessions), so this bounds Gradio's own per-session
+# bookkeeping; idle sessions' files also go after studio.SESSION_TTL_S.
 SESSION_CAPACITY = 300
+# On SIGTERM the calls in flight are told the studio is restarting; this long for that word to leave.
+RESTART_NOTICE_S = 0.5
 
 
 def launch(default_model: str | None = None, *, data_root: Path | None = None, block: bool = True,
@@ -41,10 +47,17 @@ def launch(default_model: str | None = None, *, data_root: Path | None = None, b
     once with the server running (tests, benchmarks); its address is ``demo.local_url``.
     ``data_root``: an MS2 root whose test frames the studio offers beside the gallery."""
     torch.set_num_threads(max(1, CORES // HEAVY_CONCURRENCY))   # the heavy slots share the cores, not each all of them
+    cache = use_studio_cache_folder()
+    swept = sweep(cache, older_than_s=SESSION_TTL_S)   # what an earlier process left: no sweep of its own remains
+    if swept:
+        LOG.info("removed %d cached files older than a session's lifetime, left by an earlier run", swept)
     demo = build_studio(default_model, data_root=data_root)
-    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE).launch(
-        max_file_size=MAX_FILE_SIZE, state_session_capacity=SESSION_CAPACITY, prevent_thread_lock=not block,
-        quiet=not block, **launch_kwargs)
+    app_kwargs = {"middleware": [Middleware(UploadGuard)]}
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
+    if block:
+        signal.signal(signal.SIGTERM, lambda signum, frame: _exit_on_sigterm(demo))
+    demo.launch(max_file_size=MAX_FILE_SIZE, state_session_capacity=SESSION_CAPACITY, prevent_thread_lock=not block,
+                quiet=not block, app_kwargs=app_kwargs, **launch_kwargs)
     return demo
 
 
@@ -70,9 +83,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_sigterm(signum, frame) -> None:
-    """A container stopping the studio sends SIGTERM: leave like Ctrl-C does, through the exit
-    handlers, so the export folder and the other scratch files are removed."""
+def _exit_on_sigterm(demo) -> None:
+    """A container stopping the studio sends SIGTERM: the calls in flight are told it is restarting,
+    then it leaves like Ctrl-C does, through the exit handlers, so its scratch files are removed."""
+    if demo.tell_calls_in_flight():
+        time.sleep(RESTART_NOTICE_S)
     raise SystemExit(0)
 
 
@@ -83,12 +98,12 @@ def log_to_console() -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    log.propagate = False   # one line per refusal, not a second one through a root handler
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     log_to_console()
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     launch(data_root=args.data)
 
 

@@ -82,9 +82,10 @@ def test_studio_handler_gives_depth_metrics_and_error_map(tiny_root, controls):
     sequence = lists["test_rain_list.txt"][0]
     assert (f"rain · {sequence} (2 frames)", sequence) in browser.sequence_choices()
     first, last = ms2.list_frames(root, sequence)
-    frame_choice, frame = browser.choose_sequence(sequence)
+    frame_choice, stored = browser.choose_sequence(sequence)
+    frame = studio.sessions().frame(stored)
     assert frame_choice.value == first and frame.name.endswith(f"{sequence}/{first}")
-    out = analyse_and_show(frame, controls)
+    out = analyse_and_show(stored, controls)
     depth_fused, metrics, status, error = out["depth_fused"], out["metrics"], out["status"], out["error"]
     assert depth_fused.shape[1] == frame.cameras["rgb"].width
     assert metrics["visible"] and [row[0] for row in metrics["value"]] == [
@@ -92,7 +93,7 @@ def test_studio_handler_gives_depth_metrics_and_error_map(tiny_root, controls):
     assert error["visible"] and error["value"].shape[1] == frame.cameras["rgb"].width
     assert out["notice"]["visible"] and "sync_data" in out["notice"]["value"]
     assert "(rain)" in status and "tiny-ms2/sync_data" in status and str(root) not in status
-    other = browser.load_frame(sequence, last)
+    other = studio.sessions().frame(browser.load_frame(sequence, last))
     assert other.name.endswith(f"/{last}") and not np.array_equal(other.images["rgb"], frame.images["rgb"])
 
 
@@ -101,9 +102,10 @@ def test_real_frames_without_ground_truth_show_depth_only(shared_ms2, tmp_path, 
     write_tiny_ms2_root(root, frames_per_sequence=1, shared_ms2=shared_ms2)
     browser = studio.DatasetBrowser(root)
     assert browser.sequences[REAL_SEQUENCE].condition == "day"
-    _, frame = browser.choose_sequence(REAL_SEQUENCE)
+    _, stored = browser.choose_sequence(REAL_SEQUENCE)
+    frame = studio.sessions().frame(stored)
     assert not frame.depth and frame.images["thr"].dtype == np.uint16
-    out = analyse_and_show(frame, controls)
+    out = analyse_and_show(stored, controls)
     assert out["depth_fused"].shape[1] == frame.cameras["rgb"].width
     assert not out["metrics"]["visible"] and not out["error"]["visible"]
 

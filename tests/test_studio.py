@@ -45,6 +45,11 @@ def first_sample(samples, controls) -> dict:
     return {"frame": frame, **run(frame, **controls)}
 
 
+def kept(stored):
+    """What a handle the studio keeps for a session stands for: its analysis or its frame."""
+    return studio.sessions().analysis(stored) if stored.slot == "analysis" else studio.sessions().frame(stored)
+
+
 def value(update):
     """The value of an output that may come as a gr.update (metrics, error map, notice)."""
     return update["value"] if isinstance(update, dict) and update.get("__type__") == "update" else update
@@ -79,7 +84,7 @@ def test_ground_truth_view_downloads_exact_depth(samples, controls):
     out = run(frame, **{**controls, "view": "Ground truth", "anchor_label": "Thermal"})
     png = next(p for p in out["downloads"] if p.endswith(".png"))
     npy = next(p for p in out["downloads"] if p.endswith(".npy"))
-    depth = frame.depth["thr"]
+    depth = kept(frame).depth["thr"]
     stored = np.asarray(Image.open(png))
     assert stored.shape == depth.shape and stored.max() > 255  # 16-bit
     assert np.allclose(stored / 256.0, depth, atol=1 / 512 + 1e-6)
@@ -90,14 +95,14 @@ def test_ground_truth_view_downloads_exact_depth(samples, controls):
 def test_each_view_shows_its_own_camera_and_colouring_changes_the_points(samples, controls):
     frame = studio.load_sample(samples[1].name)
     analysis = studio.analyse_frame(frame, controls["model_name"], "Both", "Thermal")[0]
-    widths = {camera.width for camera in frame.cameras.values()}
+    widths = {camera.width for camera in kept(frame).cameras.values()}
     assert len(widths) == 3   # the cameras differ, so a panel's width says which camera it shows
     for view, camera in (("Fused", "thr"), ("RGB alone", "rgb"), ("NIR alone", "nir"), ("Thermal alone", "thr"),
                          ("Ground truth", "thr")):
         shown = dict(zip(studio.SHOW_OUTPUTS, studio.show(analysis, view, False, False, 0, 80)))
-        assert shown["panel"].shape[1] == frame.cameras[camera].width
+        assert shown["panel"].shape[1] == kept(frame).cameras[camera].width
         image, depth = shown["slider"]
-        assert image.shape == depth.shape == (*frame.cameras[camera].size, 3)
+        assert image.shape == depth.shape == (*kept(frame).cameras[camera].size, 3)
     colours = {}
     for color_label in ("RGB", "NIR", "Thermal"):
         figure, paths = studio.show_cloud(analysis, "NIR alone", color_label, 5000)
@@ -125,9 +130,14 @@ def test_fixed_range_must_be_ordered_and_sets_the_colour_bar(first_sample):
 
 
 def test_controls_before_any_frame_change_nothing(controls):
-    assert studio.analyse_frame(None, controls["model_name"], "Both", "RGB") == (SKIP,) * len(studio.ANALYSE_OUTPUTS)
-    assert studio.show(None, "Fused", False, False, 0, 80) == (SKIP,) * len(studio.SHOW_OUTPUTS)
-    assert studio.show_cloud(None, "Fused", "RGB", 5000) == (SKIP,) * len(studio.CLOUD_OUTPUTS)
+    """A control touched before a frame is picked changes nothing; a call of the named endpoint
+    (a script) is told what to do first."""
+    for step, args in (("analyse", (controls["model_name"], "Both", "RGB")), ("show", ("Fused", False, False, 0, 80)),
+                       ("cloud", ("Fused", "RGB", 5000))):
+        handler, outputs, _ = studio.STEP_HANDLERS[step]
+        assert studio.when_kept(handler, outputs)(None, *args) == (SKIP,) * len(outputs)
+        with pytest.raises(gr.Error, match="pick a sample or upload images"):
+            handler(None, *args)
 
 
 def test_display_only_controls_run_no_network(samples, controls, infer_calls):
@@ -143,7 +153,7 @@ def test_display_only_controls_run_no_network(samples, controls, infer_calls):
     assert len(calls) == 1   # one network run for the frame, none for any display choice
     for changed in (inverted, ranged):
         assert not np.array_equal(changed[3], plain[3])                   # the fused panel was redrawn
-    assert other_view[5].shape[1] == frame.cameras["nir"].width
+    assert other_view[5].shape[1] == kept(frame).cameras["nir"].width
     assert not np.array_equal(clouds[0].data[0].marker.color, clouds[1].data[0].marker.color)
 
 
@@ -152,14 +162,15 @@ def test_network_controls_rerun_the_network(samples, controls):
     fused_rgb = studio.analyse_frame(frame, controls["model_name"], "Both", "RGB")[0]
     fused_thr = studio.analyse_frame(frame, controls["model_name"], "Fused", "Thermal")[0]
     spectral = studio.analyse_frame(frame, controls["model_name"], "Spectral-wise", "RGB")[0]
+    fused_rgb, fused_thr, spectral = (kept(stored) for stored in (fused_rgb, fused_thr, spectral))
     assert (fused_rgb.anchor, fused_thr.anchor, spectral.anchor) == ("rgb", "thr", None)
     assert fused_thr.outputs == ("fused",) and spectral.outputs == ("rgb", "nir", "thr")
-    assert fused_thr.depth("fused").shape == frame.cameras["thr"].size
+    assert fused_thr.depth("fused").shape == kept(frame).cameras["thr"].size
 
 
 def test_real_ms2_upload_keeps_16_bit_thermal_and_says_what_was_assumed(shared_ms2, controls):
     frame = studio.decode_upload(*(str(shared_ms2 / f"000011_{s}.png") for s in ("rgb", "nir", "thr")))
-    assert frame.images["thr"].dtype == np.uint16 and 2500 < frame.images["thr"].mean() < 7000
+    assert kept(frame).images["thr"].dtype == np.uint16 and 2500 < kept(frame).images["thr"].mean() < 7000
     out = run(frame, **controls)
     assert out["thr"].std() > 10
     assert not visible(out["metrics"]) and not visible(out["error"])   # no ground truth for uploads
@@ -173,12 +184,12 @@ def test_real_ms2_upload_keeps_16_bit_thermal_and_says_what_was_assumed(shared_m
 def test_upload_of_a_single_spectrum_runs_spectral_wise(shared_ms2, controls):
     frame = studio.decode_upload(None, None, str(shared_ms2 / "002079_thr.png"))
     out = run(frame, **{**controls, "view": "Thermal alone"})
-    assert out["depth_thr"].shape[1] == frame.cameras["thr"].width and out["depth_rgb"] is None
+    assert out["depth_thr"].shape[1] == kept(frame).cameras["thr"].width and out["depth_rgb"] is None
 
 
 def test_a_large_upload_is_shown_at_display_size_and_downloaded_at_its_own(tmp_path, controls, samples):
     sample = studio.load_sample(samples[0].name)
-    big = np.repeat(np.repeat(sample.images["rgb"], 3, axis=0), 3, axis=1)   # 3672 x 1152
+    big = np.repeat(np.repeat(kept(sample).images["rgb"], 3, axis=0), 3, axis=1)   # 3672 x 1152
     path = tmp_path / "big_rgb.png"
     Image.fromarray(big).save(path)
     frame = studio.decode_upload(str(path), None, None)
@@ -296,7 +307,8 @@ def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monke
     assert dino.split(":", 1)[1] in caption
     first, _ = studio.show_attention(frame, "Thermal", "DINO", 0, "mean", False)
     assert not np.array_equal(first, overlay)
-    rollout, caption = studio.show_attention(frame, "RGB", "CLIP", -1, "1", True)
+    clip_layers = inference.backbone_shape("clip")[0]
+    rollout, caption = studio.show_attention(frame, "RGB", "CLIP", clip_layers - 1, "1", True)
     assert rollout.shape[1] == 1224 and "rollout over 2 layers" in caption
     near, caption = studio.show_prompt(frame, "RGB", "a very close car")
     far, _ = studio.show_prompt(frame, "RGB", "the distant sky")
@@ -312,7 +324,7 @@ def test_slider_and_error_map_beside_the_depth(first_sample):
     frame, out = first_sample["frame"], first_sample
     image, depth = out["slider"]
     assert image.shape == depth.shape == (384, 1224, 3) and image.dtype == depth.dtype == np.uint8
-    assert np.array_equal(image, frame.images["rgb"])
+    assert np.array_equal(image, kept(frame).images["rgb"])
     error = value(out["error"])
     assert visible(out["error"]) and error.shape[1] == 1224 and error.shape[0] > 384    # map + colour bar
     gt_view = dict(zip(studio.SHOW_OUTPUTS, studio.show(out["analysis"], "Ground truth", False, False, 0, 80)))
@@ -325,7 +337,7 @@ def test_robustness_probe_degrades_the_inputs_and_says_so(first_sample, controls
     assert night["rgb"].mean() < 0.35 * clean["rgb"].mean()
     assert np.array_equal(night["thr"], clean["thr"])          # thermal does not need light
     assert "Inputs probed: night at strength 1" in night["status"]
-    assert not np.array_equal(night["analysis"].depth("rgb"), clean["analysis"].depth("rgb"))
+    assert not np.array_equal(kept(night["analysis"]).depth("rgb"), kept(clean["analysis"]).depth("rgb"))
     with pytest.raises(gr.Error, match="choose a probe"):
         run(frame, **controls, probe_label="snow")
 
@@ -445,10 +457,10 @@ def test_flip_averaging_runs_two_passes_and_refuses_what_is_not_a_switch(samples
     single, averaged = (studio.analyse_frame(frame, controls["model_name"], "Both", "RGB", "none", 0.5, flip)
                         for flip in (False, True))
     assert "mean of two passes" in averaged[5] and "mean of two passes" not in single[5]
-    expected = inference.analyse(frame, inference.AnalysisRequest(controls["model_name"], "both", "rgb",
-                                                                  flip_average=True))
+    expected = inference.analyse(kept(frame), inference.AnalysisRequest(controls["model_name"], "both", "rgb",
+                                                                        flip_average=True))
     for output in ("rgb", "fused"):
-        np.testing.assert_array_equal(averaged[0].depth(output), expected.depth(output))
-        assert not np.array_equal(averaged[0].depth(output), single[0].depth(output))
+        np.testing.assert_array_equal(kept(averaged[0]).depth(output), expected.depth(output))
+        assert not np.array_equal(kept(averaged[0]).depth(output), kept(single[0]).depth(output))
     with pytest.raises(gr.Error, match="true or false"):
         studio.analyse_frame(frame, controls["model_name"], "Both", "RGB", "none", 0.5, "yes")

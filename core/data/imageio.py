@@ -40,6 +40,9 @@ def read_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
     data, label = _read_bytes(source)
     if not data:
         raise ImageDecodeError(f"{label} is empty (0 bytes): the upload or copy did not complete.")
+    if _is_16_bit_colour_png(data):
+        raise ImageDecodeError(f"{label} is a 16-bit-per-channel colour PNG, which would be cut to 8 bits "
+                               "unseen: export it as 8-bit colour (RGB, NIR), or thermal as 16-bit grey.")
     with warnings.catch_warnings():
         # PIL only warns below twice its limit; a bomb must never be decoded.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -59,6 +62,17 @@ def read_image(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXE
             # SyntaxError and impossible TIFF tile layouts as ValueError.
             raise ImageDecodeError(f"{label} is truncated or corrupt ({error}); "
                                    "export or copy the file again.") from error
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOUR_TYPES_WITH_CHANNELS = {2, 4, 6}   # RGB, grey + alpha, RGBA: PIL decodes them at 8 bits
+
+
+def _is_16_bit_colour_png(data: bytes) -> bool:
+    """Whether ``data`` is a PNG with 16 bits per sample and more than one channel (IHDR: bit
+    depth at byte 24, colour type at byte 25), which PIL would silently decode at 8 bits."""
+    return data[:8] == PNG_SIGNATURE and len(data) > 25 and data[24] == 16 and \
+        data[25] in PNG_COLOUR_TYPES_WITH_CHANNELS
 
 
 # A 16-bit NIR file whose brightest pixel is this low uses under a quarter of its range, as raw
