@@ -21,7 +21,7 @@ from core.inference import InputError
 
 LOG = logging.getLogger("spectradepth.studio")
 ECHO_CHARS = 80          # user text quoted back in a message is cut to this
-MESSAGE_CHARS = 600
+MESSAGE_CHARS = 500
 RESTARTING = "the studio is restarting, try again in a minute"
 INTERNAL = ("the studio could not finish this request (an error on our side, logged); try again, "
             "or with another input")
@@ -71,10 +71,10 @@ def input_refusal(block_fn, inputs: list, error: Exception) -> str:
         return (f"{_endpoint(block_fn)} reads only files uploaded to this studio: upload each image "
                 "(gradio_client's handle_file does) instead of naming a path on the server")
     labels = _labels(block_fn)
-    sent = [value for component, value in zip(block_fn.inputs, inputs) if not isinstance(component, gr.State)]
+    sent = len(inputs) - (len(block_fn.inputs) - len(labels))   # Gradio fills the state slots itself
     expects = f"{_endpoint(block_fn)} takes {len(labels)} values ({', '.join(labels)})"
     if len(inputs) < len(block_fn.inputs):
-        return f"{expects}; this call sent {len(sent)}: send one value for each"
+        return f"{expects}; this call sent {sent}: send one value for each"
     index = re.search(r"at index (\d+)", str(error))
     if index is not None and int(index.group(1)) < len(block_fn.inputs):
         component = block_fn.inputs[int(index.group(1))]

@@ -44,11 +44,14 @@ THREADS_PER_HEAVY_JOB = 2
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 HEAVY_CONCURRENCY = max(1, CORES // THREADS_PER_HEAVY_JOB)
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
-SESSION_TTL_S = 15 * 60
+# A session's lifetime without use; the operator (or a benchmark, to see memory come back in
+# minutes) may set it in seconds.
+SESSION_TTL_ENV = "SPECTRADEPTH_SESSION_TTL_S"
+SESSION_TTL_S = float(os.environ.get(SESSION_TTL_ENV) or 15 * 60)
 # Gradio's cache (uploads, panels, downloads) is swept every 5 min of files older than a session's
 # lifetime: a saturated studio writes a few MB a visit (bench_load prints it), so the cache stays
 # within a few GB of a Space's disk, and nothing outlives the session it was made for by much.
-CACHE_SWEEP = (300, SESSION_TTL_S)
+CACHE_SWEEP = (min(300, SESSION_TTL_S), SESSION_TTL_S)
 NO_FRAME = "pick a sample or upload images first"
 NO_ANALYSIS = "run an analysis first: pick a sample or upload images"
 

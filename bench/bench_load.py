@@ -1,6 +1,7 @@
 """The studio under load through its public API, as scripted visitors of a Space would use it.
 
     python -m bench.bench_load [--clients 20] [--requests 10] [--idle 200] [--holding 20]
+                               [--analysed 300] [--expiring 100] [--lifetime 60]
 
 Side by side in one run, against ``python -m app`` served in a child process as a Space runs it
 (the RSS figures are that process's alone; the clients are threads of gradio_client here):
@@ -10,7 +11,10 @@ Side by side in one run, against ``python -m app`` served in a child process as 
   (clients / heavy concurrency) x the single-client median; what one new frame's visit adds
   to Gradio's cache, which sizes its sweep;
 - ``idle`` sessions that only load a sample: RSS growth (target <= 200 MB);
-- ``holding`` sessions that each hold the largest accepted upload: RSS growth (target <= 300 MB).
+- ``holding`` sessions that each hold the largest accepted upload: RSS growth (target <= 300 MB);
+- ``analysed`` sessions that each hold a 2048-px upload and its analysis: RSS growth (target
+  <= +1.5 GB); then, on a studio whose session lifetime is shortened to ``lifetime`` seconds,
+  ``expiring`` such sessions and their lifetime passing: RSS back within 150 MB of where it started.
 """
 from __future__ import annotations
 
@@ -24,13 +28,18 @@ from pathlib import Path
 import numpy as np
 from gradio_client import Client, handle_file
 
-from app.studio import HEAVY_CONCURRENCY
-from bench.bench_browser import write_upload
+from app.studio import HEAVY_CONCURRENCY, SESSION_TTL_ENV
+from bench.bench_browser import upload_images, write_upload
 from bench.servers import PeakRSS, rss_bytes, studio
 from core import inference
+from core.data.imageio import write_png
 
 IDLE_TARGET_MB = 200
 HOLDING_TARGET_MB = 300
+ANALYSED_TARGET_MB = 1536
+RETURNED_TARGET_MB = 150
+# A 2048-px trio in the rig's aspects (RGB 1224 x 384, thermal 640 x 256): what a session keeps at most.
+UPLOAD_2048 = {"rgb": (642, 2048), "thr": (819, 2048)}
 P95_FACTOR = 1.5
 SINGLE_VISITS = 5    # after one warm-up visit
 
@@ -55,6 +64,9 @@ def main(argv=None) -> None:
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--idle", type=int, default=200)
     parser.add_argument("--holding", type=int, default=20)
+    parser.add_argument("--analysed", type=int, default=300)
+    parser.add_argument("--expiring", type=int, default=100)
+    parser.add_argument("--lifetime", type=float, default=60.0, help="the expiring sessions' lifetime [s]")
     args = parser.parse_args(argv)
     samples = [s.name for s in inference.list_samples()]
     with tempfile.TemporaryDirectory() as cache, studio({"GRADIO_TEMP_DIR": cache}) as (url, pid):
@@ -115,6 +127,44 @@ def main(argv=None) -> None:
             grown = rss_mb(pid) - before
         print(f"{args.holding} sessions holding the largest upload {grown:+7.0f} MB  target <= +{HOLDING_TARGET_MB} MB: "
               f"{'met' if grown <= HOLDING_TARGET_MB else 'NOT met'}")
+        grown = analysed_sessions(url, pid, args.analysed)
+        print(f"{args.analysed} sessions holding a 2048-px upload and its analysis {grown:+7.0f} MB  "
+              f"target <= +{ANALYSED_TARGET_MB} MB: {'met' if grown <= ANALYSED_TARGET_MB else 'NOT met'}")
+    with tempfile.TemporaryDirectory() as cache, \
+            studio({"GRADIO_TEMP_DIR": cache, SESSION_TTL_ENV: str(args.lifetime)}) as (url, pid):
+        start = rss_mb(pid)
+        grown = analysed_sessions(url, pid, args.expiring)
+        time.sleep(args.lifetime + 5)   # Gradio deletes expired state every second; the files go with it
+        back = rss_mb(pid) - start
+        print(f"{args.expiring} such sessions, {args.lifetime:.0f} s lifetime: {grown:+7.0f} MB held, "
+              f"{back:+7.0f} MB after it passed  target <= +{RETURNED_TARGET_MB} MB: "
+              f"{'met' if back <= RETURNED_TARGET_MB else 'NOT met'}")
+
+
+def analysed_sessions(url: str, pid: int, count: int) -> float:
+    """``count`` sessions that each upload a 2048-px trio (a different one each) and analyse it
+    with the default model, kept open; the server's RSS growth in MB, measured after a warm-up
+    session."""
+    with tempfile.TemporaryDirectory() as folder:
+        def visit(seed: int) -> Client:
+            paths = {}
+            for spectrum, image in upload_images(seed, UPLOAD_2048).items():
+                paths[spectrum] = Path(folder) / f"{seed}_{spectrum}.png"
+                write_png(paths[spectrum], image)
+            client = Client(url, verbose=False, download_files=False)
+            client.predict(handle_file(str(paths["rgb"])), None, handle_file(str(paths["thr"])),
+                           api_name="/decode_upload")
+            client.predict(inference.DEFAULT_CHECKPOINT, "Both", "RGB", "none", 0.5, api_name="/analyse")
+            for path in paths.values():
+                path.unlink()
+            return client
+
+        visit(count + 1)   # the model loaded and the decode path warmed before the baseline
+        before = rss_mb(pid)
+        clients = [visit(seed) for seed in range(count)]
+        grown = rss_mb(pid) - before
+        del clients
+        return grown
 
 
 if __name__ == "__main__":
