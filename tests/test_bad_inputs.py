@@ -8,9 +8,7 @@ import io
 import json
 import logging
 import os
-import struct
 import uuid
-import zlib
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.__main__ import launch
 from app.guard import ECHO_CHARS
+from png_writers import write_rgb16_png
 from core import inference
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,18 +51,6 @@ def client(upload_cache):
 
 def _write(path, array, mode=None):
     Image.fromarray(array, mode).save(path)
-    return str(path)
-
-
-def write_rgb16_png(path, rgb: np.ndarray) -> str:
-    """A 16-bit-per-channel colour PNG (PIL cannot write one): signature, IHDR, IDAT, IEND."""
-    height, width, _ = rgb.shape
-    rows = b"".join(b"\x00" + rgb[y].astype(">u2").tobytes() for y in range(height))
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
-                           + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
     return str(path)
 
 

@@ -215,3 +215,11 @@ def test_thermal_given_as_nir_is_refused_with_the_likely_mix_up(rng):
 def test_constant_thermal_frame_is_refused_in_words():
     with pytest.raises(ImageDecodeError, match="every pixel of this thermal image is 4000"):
         read_spectrum(png_bytes(Image.fromarray(np.full((32, 64), 4000, np.uint16))), "thr")
+
+
+def test_a_16_bit_colour_png_is_refused_in_words_not_cut_to_8_bits(tmp_path):
+    from png_writers import write_rgb16_png
+    rgb = (np.arange(48 * 64 * 3, dtype=np.uint16).reshape(48, 64, 3) * 7)
+    path = write_rgb16_png(tmp_path / "rgb48.png", rgb)
+    with pytest.raises(ImageDecodeError, match="16-bit-per-channel colour PNG"):
+        read_spectrum(path, "rgb")
