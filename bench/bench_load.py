@@ -127,13 +127,12 @@ def main(argv=None) -> None:
             grown = rss_mb(pid) - before
         print(f"{args.holding} sessions holding the largest upload {grown:+7.0f} MB  target <= +{HOLDING_TARGET_MB} MB: "
               f"{'met' if grown <= HOLDING_TARGET_MB else 'NOT met'}")
-        grown = analysed_sessions(url, pid, args.analysed)
+        _, grown = analysed_sessions(url, pid, args.analysed)
         print(f"{args.analysed} sessions holding a 2048-px upload and its analysis {grown:+7.0f} MB  "
               f"target <= +{ANALYSED_TARGET_MB} MB: {'met' if grown <= ANALYSED_TARGET_MB else 'NOT met'}")
     with tempfile.TemporaryDirectory() as cache, \
             studio({"GRADIO_TEMP_DIR": cache, SESSION_TTL_ENV: str(args.lifetime)}) as (url, pid):
-        start = rss_mb(pid)
-        grown = analysed_sessions(url, pid, args.expiring)
+        start, grown = analysed_sessions(url, pid, args.expiring)
         time.sleep(args.lifetime + 5)   # Gradio deletes expired state every second; the files go with it
         back = rss_mb(pid) - start
         print(f"{args.expiring} such sessions, {args.lifetime:.0f} s lifetime: {grown:+7.0f} MB held, "
@@ -141,10 +140,10 @@ def main(argv=None) -> None:
               f"{'met' if back <= RETURNED_TARGET_MB else 'NOT met'}")
 
 
-def analysed_sessions(url: str, pid: int, count: int) -> float:
+def analysed_sessions(url: str, pid: int, count: int) -> tuple[float, float]:
     """``count`` sessions that each upload a 2048-px trio (a different one each) and analyse it
-    with the default model, kept open; the server's RSS growth in MB, measured after a warm-up
-    session."""
+    with the default model, kept open: the server's RSS after a warm-up session (the model loaded)
+    and its growth over that, in MB."""
     with tempfile.TemporaryDirectory() as folder:
         def visit(seed: int) -> Client:
             paths = {}
@@ -164,7 +163,7 @@ def analysed_sessions(url: str, pid: int, count: int) -> float:
         clients = [visit(seed) for seed in range(count)]
         grown = rss_mb(pid) - before
         del clients
-        return grown
+        return before, grown
 
 
 if __name__ == "__main__":
