@@ -74,8 +74,8 @@ MODELS = (
                     "the student learns from it.",
                     "train/configs/msynth-teacher.yaml", ("EVAL-distill.md", "EVAL-real.md")),
     RegisteredModel("msynth-student-cycle4", "student", "lightweight student (fast, small)",
-                    "A network of 0.35 M parameters distilled from the teacher with graph and texture-robust "
-                    "losses, for about a quarter of the teacher's time.",
+                    "A small, fast network distilled from the teacher with graph and texture-robust losses; "
+                    "the studio's default student.",
                     "train/configs/msynth-student-cycle4.yaml", ("EVAL-distill.md", "EVAL-real.md")),
     RegisteredModel("msynth-student-plain-cycle4", "ablation", "student without graph and texture-robust losses",
                     "The same student and schedule distilled without the structure-centric graph and "
