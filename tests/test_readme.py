@@ -1,6 +1,5 @@
 """The README is for users: its models table is the registry's, its numbers are the reports', its
 Python example runs, and no Markdown file links to a file that is not there."""
-import json
 import os
 import re
 import subprocess
