@@ -35,7 +35,7 @@ screenshots: $(STAMP)
 	SPECTRADEPTH_SCREENSHOTS=docs SPECTRADEPTH_SCREENSHOT_MODEL=$$($(PY) -c "from core.inference import DEFAULT_CHECKPOINT; print(DEFAULT_CHECKPOINT)") HF_HUB_OFFLINE=1 \
 		$(PY) -m pytest -q tests/test_browser.py tests/test_browser_streamlit.py
 
-# The README's figures: CLIP / DINO maps of every spectrum on a night sample, and depth on the
+# The figures of docs/experiments.md: CLIP / DINO maps of every spectrum on a night sample, and depth on the
 # real MS2 and KITTI frames in ../shared (read from there, never copied).
 figures: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) scripts/attention_figure.py --out docs/attention.png

@@ -1,4 +1,4 @@
-"""The README's attention figure: CLIP and DINO maps over one MS-Synth sample, every spectrum.
+"""The attention figure of docs/experiments.md: CLIP and DINO maps over one MS-Synth sample, every spectrum.
 
     python scripts/attention_figure.py [--sample "night · scene 200002"] [--out docs/attention.png]
 

@@ -1,4 +1,4 @@
-"""The README's real-image figure: real MS2 trios and KITTI street frames beside their depth.
+"""The real-image figure of docs/experiments.md: real MS2 trios and KITTI street frames beside their depth.
 
     python scripts/real_figure.py [--model CHECKPOINT] [--out docs/real_depth.png]
 

@@ -1,4 +1,4 @@
-"""The README's real-image figure is written by a script in the repo from the frames in ../shared."""
+"""The real-image figure of docs/experiments.md is written by a script in the repo from the frames in ../shared."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -381,7 +381,7 @@ def test_controls_out_of_range_or_missing_are_refused_in_words(samples, controls
         (studio.show_cloud, (analysis, "Fused", "RGB", "lots"), "max points must be a number"),
         (studio.show_cloud, (analysis, "Fused", "UV", 1000), "choose a colour source"),
         (studio.show_cloud, (analysis, "Fused", "RGB", 10**9), "max points must be between"),
-        (studio.compare, (frame, "msynth-teacher", "msynth-student", None, False), "choose a spectrum"),
+        (studio.compare, (frame, "msynth-teacher", "msynth-student-cycle4", None, False), "choose a spectrum"),
         (studio.show_attention, (frame, "RGB", "SAM", 0, "mean", False), "choose a backbone"),
         (studio.show_attention, (frame, "RGB", "DINO", 11, "mean", False), "layer must be between"),
         (studio.show_attention, (frame, "RGB", "DINO", 0.5 * nan, "mean", False), "layer must be between"),

@@ -1,4 +1,4 @@
-"""Stage 1, align: one depth network for every spectrum (METHODS.md section 1).
+"""Stage 1, align: one depth network for every spectrum (docs/methods.md, method 1).
 
 loss = w_sup * supervised(each spectrum)
      + w_photometric * (min-reprojection photometric loss + w_smoothness * edge-aware smoothness)

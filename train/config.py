@@ -20,25 +20,13 @@ import yaml
 from core.data.dataset import DEFAULT_CROP_SCALE
 from core.data.frame import SPECTRA
 from core.data.ms2 import MS2_TEST_LISTS
+from core.models import registry
 from core.models.factory import ARCHITECTURES, AlignFuseConfig
 from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig
 
 DATASETS = ("msynth", "ms2")
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
-SHIPPED_DEPTH_CHECKPOINTS = ("msynth-align", "msynth-align-continued", "msynth-align-continued-texture",
-                             "msynth-align-texture-cycle2", "msynth-align-texture-cycle3",
-                             "msynth-align-texture-cycle2-always", "msynth-align-texture-cycle2-scenes640",
-                             "msynth-align-lcnet150",
-                             "msynth-align-lcnet150-texture", "msynth-align-lcnet150-texture-cycle2",
-                             "msynth-align-nolocal", "msynth-fuse", "msynth-fuse-nolocal",
-                             "msynth-fuse-nowarp", "msynth-fuse-continued", "msynth-fuse-continued-texture",
-                             "msynth-fuse-texture-cycle2", "msynth-teacher", "msynth-teacher-texture",
-                             "msynth-student", "msynth-student-plain", "msynth-student-continued",
-                             "msynth-student-plain-continued", "msynth-student-cycle3",
-                             "msynth-student-plain-cycle3", "msynth-student-cycle4",
-                             "msynth-student-plain-cycle4", "msynth-student-cycle4-texture",
-                             "msynth-student-cycle4-teacher-texture")
 
 
 class ConfigError(ValueError):
@@ -261,13 +249,16 @@ class PretrainStageConfig(TrainingConfig):
 @dataclass
 class EvalConfig:
     """``split``: test for reported numbers, val for design choices. ``flip_average``: every
-    prediction averaged with its mirror's (``DepthModel.infer``). ``targets``: the issues'
-    targets to check (see train/targets.py), or null."""
+    prediction averaged with its mirror's (``DepthModel.infer``). ``checkpoints``: the models to
+    evaluate; where none are given, the shipped models whose figures core/models/registry.py
+    places in ``registry_report`` (EVAL.md or EVAL-distill.md). ``targets``: the issues' targets
+    to check (see train/targets.py), or null."""
 
     stage: str = "eval"
     split: str = "test"
     flip_average: bool = False
     checkpoints: list[str] = field(default_factory=list)
+    registry_report: str = ""
     report: str = ""
     eval_max_depth: float = 80.0
     data: DataConfig = field(default_factory=DataConfig)
@@ -277,12 +268,13 @@ class EvalConfig:
 @dataclass
 class RealEvalConfig:
     """Real frames with sparse metric depth (the layout of ../shared/samples/kitti);
-    ``flip_average`` as in EvalConfig."""
+    ``flip_average`` as in EvalConfig. By default every shipped depth model, and the targets
+    read on the registry's default, its network, teacher and student, and the teacher's control."""
 
     stage: str = "eval-real"
     frames: str = "../shared/samples/kitti"
     flip_average: bool = False
-    checkpoints: list[str] = field(default_factory=lambda: list(SHIPPED_DEPTH_CHECKPOINTS))
+    checkpoints: list[str] = field(default_factory=lambda: registry.evaluated_in("EVAL-real.md"))
     report: str = "checkpoints/EVAL-real.md"
     max_depth: float = 80.0
     flat_road_height: float = 1.65
@@ -290,10 +282,11 @@ class RealEvalConfig:
     # issue 15's targets: the default checkpoint's mean AbsRel, networks below the flat road, and each
     # teacher against its equal-training no-VFM control
     targets: dict | None = field(default_factory=lambda: {
-        "default": "msynth-fuse-texture-cycle2",
-        "below_flat_road": ["msynth-align-texture-cycle2", "msynth-teacher", "msynth-student-cycle4"],
-        "teacher_controls": [["msynth-teacher", "msynth-align-continued"],
-                             ["msynth-teacher-texture", "msynth-align-texture-cycle2"]]})
+        "default": registry.the_model("default"),
+        "below_flat_road": [*(model.name for model in registry.with_role("network")), registry.the_model("teacher"),
+                            registry.the_model("student")],
+        "teacher_controls": [[registry.the_model("teacher"), control]
+                             for control in registry.controls_of(registry.the_model("teacher"))]})
 
 
 STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,
@@ -324,6 +317,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None, stage: str
     if stage is not None and declared not in allowed:
         raise ConfigError(f"{path} is a {declared!r} config; run it with `python -m train {declared}`")
     config = filled(STAGE_CONFIGS[declared](), {**raw, "stage": declared}, "")
+    if declared == "eval" and not config.checkpoints and config.registry_report:
+        config.checkpoints = registry.evaluated_in(config.registry_report)
     missing = [key for key in REQUIRED[declared] if not getattr(config, key)]
     if missing:
         raise ConfigError(f"{path}: {', '.join(missing)} must be set")

@@ -1,4 +1,4 @@
-"""Stage distill: a lightweight student from a frozen VFM teacher (METHODS.md sections 2 and 3).
+"""Stage distill: a lightweight student from a frozen VFM teacher (docs/methods.md, methods 2 and 3).
 
 Each step takes one spectrum at random. The teacher sees the clean image; the student sees
 it too, or, with probability ``p_texture_robust``, the same image after a texture swap (its

@@ -1,4 +1,4 @@
-"""Stage teacher: the VFM teacher (METHODS.md section 2), initialised from an align checkpoint.
+"""Stage teacher: the VFM teacher (docs/methods.md, method 2), initialised from an align checkpoint.
 
 Each step trains on one spectrum drawn at random (every spectrum alike over a run), so one
 forward pass feeds one backward pass, as DDP wants:

@@ -25,7 +25,7 @@ from core.inference.frames import (DATASET_ENV, DISPLAY_MAX_WIDTH, PROBES, SAMPL
 from core.inference.predict import (CHECKPOINTS_DIR, CUSTOM_MODELS_ENV, DEFAULT_CHECKPOINT, DEFAULT_STUDENT,
                                     DEFAULT_TEACHER, EXTRA_MODELS_ENV,
                                     allowed_models, can_fuse, check_model_choice, custom_models_allowed, device,
-                                    list_checkpoints, load_model, model_summary)
+                                    list_checkpoints, load_model, model_choices, model_summary)
 from core.inference.records import CheckpointRecord, checkpoint_records, evaluation_reports
 from core.inference.views import (DEFAULT_MAX_POINTS, DisplayOptions, PointCloud, colors_in_camera, depth_view,
                                   error_view, output_panels, point_cloud, slider_pair, view_camera, view_depth,
@@ -43,6 +43,7 @@ __all__ = ["CHECKPOINTS_DIR", "CUSTOM_MODELS_ENV", "EXTRA_MODELS_ENV", "allowed_
            "depth_view", "describe", "device", "evaluation_reports",
            "display_image", "downloads", "error_view", "export_depth", "file_stem", "frame_fingerprint",
            "is_msynth_sample", "list_checkpoints", "list_dataset_sequences", "list_samples", "load_dataset_frame",
-           "load_model", "load_sample", "load_upload", "load_vfm", "model_summary", "output_label", "output_panels",
+           "load_model", "load_sample", "load_upload", "load_vfm", "model_choices", "model_summary", "output_label",
+           "output_panels",
            "output_title", "point_cloud", "probe", "prompt_view", "sample_under_conditions", "slider_pair",
            "view_camera", "view_depth", "view_panel"]

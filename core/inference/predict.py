@@ -17,16 +17,14 @@ from core.data.frame import Frame
 from core.inference.errors import InputError
 from core.inference.frames import REPO_ROOT
 from core.models import (MODES, CheckpointError, DepthInference, DepthModel, FusionUnsupported, load_checkpoint,
-                         prepare_for_inference)
+                         prepare_for_inference, registry)
 from core.models.checkpoint import ConfigLimits
 
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
-# The fusion module on the texture-swap-trained network: chosen by MS-Synth validation among the
-# fusion checkpoints whose network reads the real frames no worse than the last default (README).
-DEFAULT_CHECKPOINT = "msynth-fuse-texture-cycle2"
-# Teacher vs student: the VFM teacher and its longest-trained student.
-DEFAULT_TEACHER = "msynth-teacher"
-DEFAULT_STUDENT = "msynth-student-cycle4"
+# The studio's model, and its Teacher vs student pair: named once, in core/models/registry.py.
+DEFAULT_CHECKPOINT = registry.the_model("default")
+DEFAULT_TEACHER = registry.the_model("teacher")
+DEFAULT_STUDENT = registry.the_model("student")
 # What a studio's users may load: the shipped checkpoints, the names an operator lists in
 # SPECTRADEPTH_MODELS (comma-separated folders or Hub ids) and, only where the operator sets
 # SPECTRADEPTH_ALLOW_CUSTOM_MODELS=1 (or `python -m app --allow-custom-models`), any other.
@@ -53,10 +51,18 @@ def custom_models_allowed() -> bool:
     return os.environ.get(CUSTOM_MODELS_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
+def model_choices() -> list[tuple[str, str]]:
+    """(label, name) of every model a studio offers, for a picker: the shipped depth models (the
+    default first, then by role, labelled 'Default · fused align-and-fuse (RGB/NIR/thermal)'),
+    then the operator's, labelled by their own name."""
+    shipped = [(model.choice_label, model.name) for model in registry.depth_models()]
+    names = {name for _, name in shipped}
+    return shipped + [(name, name) for name in operator_models() if name not in names]
+
+
 def allowed_models() -> list[str]:
-    """The models a studio offers: the shipped checkpoints, then the operator's."""
-    shipped = list_checkpoints()
-    return shipped + [name for name in operator_models() if name not in shipped]
+    """The names of the models a studio offers, in ``model_choices``' order."""
+    return [name for _, name in model_choices()]
 
 
 def _shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -1,4 +1,4 @@
-"""Geometry-guided contrastive alignment of spectrum-shared features (METHODS.md section 1).
+"""Geometry-guided contrastive alignment of spectrum-shared features (docs/methods.md, method 1).
 
 Encoder feature maps are split by channels into a spectrum-shared and a
 spectrum-specific half; these losses pull the shared halves of different spectra

@@ -20,7 +20,7 @@ Per encoder level, for an anchor spectrum and whichever other spectra are presen
    spectrum's full features (``base="weighted"``: an untrained module already averages the
    cameras the reference trusts, so a dark RGB anchor starts from NIR and thermal features).
    The residual-on-anchor design leaves that replacement to the small gated update, which
-   learns it slowly (README, "How the fusion module weighs the cameras").
+   learns it slowly (docs/experiments.md, "How the fusion module weighs the cameras").
 
 With a single spectrum the module is skipped and the anchor's features pass unchanged.
 """
