@@ -332,10 +332,11 @@ def show_prompt(frame: Stored | None, spectrum_label: str, prompt: str):
 def build_studio(default_model: str | None = None, data_root: Path | None = None) -> gr.Blocks:
     """The studio; ``default_model`` (a checkpoint name, folder or Hub id) preselects a model;
     ``data_root`` (an MS2 root) adds a browser over its test frames."""
-    checkpoints = inference.allowed_models()
+    checkpoints = inference.model_choices()
+    names = [name for _, name in checkpoints]
     if default_model is None:
-        default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in checkpoints else \
-            (checkpoints[0] if checkpoints else None)
+        default_model = inference.DEFAULT_CHECKPOINT if inference.DEFAULT_CHECKPOINT in names else \
+            (names[0] if names else None)
     with StudioBlocks(title="SpectraDepth studio", delete_cache=CACHE_SWEEP) as studio:
         gr.Markdown(INTRO)
         with gr.Accordion("About this studio", open=False):
@@ -395,7 +396,7 @@ def input_panel(frame_state: gr.State, data_root: Path | None) -> dict:
     return panel
 
 
-def network_controls(checkpoints: list[str], default_model: str | None) -> dict:
+def network_controls(checkpoints: list[tuple[str, str]], default_model: str | None) -> dict:
     """What the network step reads: model, mode, anchor, flip averaging, robustness probe."""
     try:
         start_mode, start_view = controls_for_model(default_model, "Both", "Fused") if default_model else \
@@ -491,7 +492,7 @@ def wire_depth_events(steps: dict, new_frames: list, network_controls: list, dis
         chain(control.input, False, first="cloud")
 
 
-def compare_tab(frame_state: gr.State, checkpoints: list[str]) -> None:
+def compare_tab(frame_state: gr.State, checkpoints: list[tuple[str, str]]) -> None:
     with gr.Row():
         teacher_name = gr.Dropdown(checkpoints, value=pick(checkpoints, inference.DEFAULT_TEACHER),
                                    allow_custom_value=True, label="Teacher checkpoint")
@@ -545,8 +546,9 @@ def dataset_browser(browser: DatasetBrowser) -> tuple[gr.Dropdown, gr.Dropdown]:
     return sequence, frame
 
 
-def pick(choices: list[str], preferred: str) -> str | None:
-    return preferred if preferred in choices else None
+def pick(choices: list[tuple[str, str]], preferred: str) -> str | None:
+    """``preferred`` where the (label, name) choices offer it, else no preselection."""
+    return preferred if preferred in {name for _, name in choices} else None
 
 
 def select_sample_name(samples):

@@ -74,11 +74,14 @@ def dataset_root() -> Path | None:
 
 
 def checkpoint_picker(label: str, preferred: str, key: str) -> str:
-    names = inference.list_checkpoints()
+    """A model from the registry's labelled choices (the default first), ``preferred`` preselected."""
+    labels = {name: label for label, name in inference.model_choices()}
+    names = list(labels)
     if not names:
         st.error("No checkpoints in checkpoints/: train one with python -m train (see the README).")
         st.stop()
-    return st.selectbox(label, names, index=names.index(preferred) if preferred in names else 0, key=key)
+    return st.selectbox(label, names, index=names.index(preferred) if preferred in names else 0,
+                        format_func=labels.get, key=key)
 
 
 def upload_frame(key: str) -> Frame | None:

@@ -11,7 +11,8 @@ from bench import tables
 from core import inference
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS
 
-SHIPPED = ("msynth-align", inference.DEFAULT_CHECKPOINT, inference.DEFAULT_TEACHER, inference.DEFAULT_STUDENT)
+# Shown at first: the registry's default, teacher, student and the default's network (its first four).
+SHIPPED = tuple(name for _, name in inference.model_choices()[:4])
 ABS_REL = inference.METRIC_LABELS["abs_rel"]
 TEST_REPORTS = ("EVAL", "EVAL-distill")   # `python -m train eval` on the MS-Synth test split
 REAL_REPORT = "EVAL-real"

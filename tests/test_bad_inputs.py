@@ -175,7 +175,7 @@ CONTROL_CASES = {
     "attention layer -1": ("/attention", ("RGB", "DINO", -1, "mean", False)),
     "attention layer text": ("/attention", ("RGB", "DINO", "top", "mean", False)),
     "attention head None": ("/attention", ("RGB", "DINO", 0, None, False)),
-    "compare teacher None": ("/compare", (None, "msynth-student", "RGB", False)),
+    "compare teacher None": ("/compare", (None, "msynth-student-cycle4", "RGB", False)),
     "compare student Hub id": ("/compare", ("msynth-teacher", "someone/student", "RGB", False)),
     "prompt spectrum list": ("/prompt_similarity", (["RGB"], "a car")),
 }
@@ -185,7 +185,7 @@ BEFORE_A_FRAME = {
     "analyse before a frame": ("/analyse", ("msynth-fuse", "Both", "RGB", "none", 0.5, False)),
     "show before an analysis": ("/show", ("Fused", False, False, 0, 80)),
     "point cloud before an analysis": ("/point_cloud", ("Fused", "RGB", 15000)),
-    "compare before a frame": ("/compare", ("msynth-teacher", "msynth-student", "RGB", False)),
+    "compare before a frame": ("/compare", ("msynth-teacher", "msynth-student-cycle4", "RGB", False)),
     "attention before a frame": ("/attention", ("RGB", "DINO", 0, "mean", False)),
     "prompt before a frame": ("/prompt_similarity", ("RGB", "a car")),
 }
