@@ -174,7 +174,8 @@ def test_checkpoints_sharing_a_folder_name_get_rows_of_their_own(tiny_frames, ti
     rows = list(json.loads((repo / "out" / "two.json").read_text())["results"]["metric"])
     assert rows == [CONSTANT_FLOOR, FLAT_ROAD_FLOOR, os.path.relpath(tiny_checkpoint, repo), "runs/b/tiny-fuse"]
     # Targets name checkpoints as the config lists them, and read the row each one got.
-    run_eval_real(real_eval_config({**cfg, "targets": {"default": "runs/b/tiny-fuse", "below_flat_road": [tiny_checkpoint]}}), repo)
+    run_eval_real(real_eval_config({**cfg, "targets": {"default": "runs/b/tiny-fuse",
+                                                       "below_flat_road": [tiny_checkpoint]}}), repo)
     report = (repo / "out" / "two.md").read_text()
     assert "| runs/b/tiny-fuse: mean AbsRel (median-scaled) on the real frames |" in report
     assert f"| {os.path.relpath(tiny_checkpoint, repo)}: worst frame's AbsRel minus its flat-road floor |" in report
@@ -216,7 +217,8 @@ def test_unknown_config_key_is_refused(tiny_frames):
 
 def test_missing_checkpoint_is_a_readable_error(tiny_frames):
     with pytest.raises(ValueError, match="checkpoint 'msynth-nothing' not found"):
-        run_eval_real(real_eval_config({"frames": str(tiny_frames), "checkpoints": ["msynth-nothing"]}), tiny_frames.parent)
+        run_eval_real(real_eval_config({"frames": str(tiny_frames), "checkpoints": ["msynth-nothing"]}),
+                      tiny_frames.parent)
 
 
 def test_shipped_config_declares_every_key_and_shipped_checkpoints():

@@ -3,9 +3,10 @@ texture (``core.data.perturb``), with the service's error type."""
 from __future__ import annotations
 
 from core.data.frame import Frame
-from core.data.perturb import PROBES as PROBES  # re-exported for the UIs' probe choices
-from core.data.perturb import perturb_frame
+from core.data.perturb import PROBES, perturb_frame
 from core.inference.errors import InputError
+
+__all__ = ["PROBES", "probe"]   # PROBES: the UIs' probe choices
 
 
 def probe(frame: Frame, kind: str, strength: float) -> Frame:
