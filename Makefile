@@ -38,5 +38,5 @@ screenshots: $(STAMP)
 # The figures of docs/experiments.md: CLIP / DINO maps of every spectrum on a night sample, and depth on the
 # real MS2 and KITTI frames in ../shared (read from there, never copied).
 figures: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) scripts/attention_figure.py --out docs/attention.png
-	HF_HUB_OFFLINE=1 $(PY) scripts/real_figure.py --out docs/real_depth.png
+	HF_HUB_OFFLINE=1 $(PY) -m scripts.attention_figure --out docs/attention.png
+	HF_HUB_OFFLINE=1 $(PY) -m scripts.real_figure --out docs/real_depth.png

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import time
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from starlette.middleware import Middleware
 from app.cache import sweep, use_studio_cache_folder
 from app.guard import LOG, UploadGuard
 from app.studio import CORES, HEAVY_CONCURRENCY, SESSION_TTL_S, build_studio
-from core import inference
+from core import inference, settings
 from core.inference import InputError
 
 # Light handlers (display redraws, loading a sample) run this many at once; heavy ones share
@@ -74,8 +73,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              f"default: ${inference.CUSTOM_MODELS_ENV})")
     args = parser.parse_args(argv)
     if args.allow_custom_models:
-        os.environ[inference.CUSTOM_MODELS_ENV] = "1"
-    given = args.data or os.environ.get(inference.DATASET_ENV)
+        settings.allow_custom_models()
+    given = args.data or settings.dataset_root_setting()
     try:
         args.data = inference.dataset_root_from(given)
     except InputError as err:

@@ -3,10 +3,11 @@ frames. Gradio sweeps only the files its running process made, so a restart woul
 last process's files for good; the studio therefore owns one folder and sweeps it on start."""
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
+
+from core import settings
 
 CACHE_FOLDER_NAME = "spectradepth-studio"
 
@@ -14,7 +15,7 @@ CACHE_FOLDER_NAME = "spectradepth-studio"
 def studio_cache_folder() -> Path:
     """The studio's folder inside Gradio's cache location ($GRADIO_TEMP_DIR, else the system's
     temporary folder). Its own subfolder, so a sweep never touches another program's files."""
-    base = Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
+    base = Path(settings.gradio_cache_setting() or tempfile.gettempdir())
     return base if base.name == CACHE_FOLDER_NAME else base / CACHE_FOLDER_NAME
 
 
@@ -22,7 +23,7 @@ def use_studio_cache_folder() -> Path:
     """Point Gradio at the studio's folder (before any component is built: each reads it then)."""
     folder = studio_cache_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    settings.set_gradio_cache(folder)
     return folder
 
 

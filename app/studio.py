@@ -22,10 +22,10 @@ import gradio as gr
 
 from app.cache import studio_cache_folder
 from app.guard import StudioBlocks, refusing, user_error
-from core import inference
+from core import inference, settings
 from core.data.frame import SPECTRA, SPECTRUM_LABELS
 from core.inference import FUSED, GROUND_TRUTH, METRIC_LABELS, AnalysisRequest, DisplayOptions, InputError
-from core.inference.frames import return_freed_memory
+from core.inference.uploads import return_freed_memory
 from core.inference.sessions import SessionStore, Stored
 
 LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
@@ -46,8 +46,7 @@ HEAVY_CONCURRENCY = max(1, CORES // THREADS_PER_HEAVY_JOB)
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
 # A session's lifetime without use; the operator (or a benchmark, to see memory come back in
 # minutes) may set it in seconds.
-SESSION_TTL_ENV = "SPECTRADEPTH_SESSION_TTL_S"
-SESSION_TTL_S = float(os.environ.get(SESSION_TTL_ENV) or 15 * 60)
+SESSION_TTL_S = settings.session_lifetime_s(default=15 * 60)
 # Gradio's cache (uploads, panels, downloads) is swept every 5 min of files older than a session's
 # lifetime: a saturated studio writes a few MB a visit (bench_load prints it), so the cache stays
 # within a few GB of a Space's disk, and nothing outlives the session it was made for by much.

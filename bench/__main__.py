@@ -7,13 +7,13 @@ import argparse
 import contextlib
 import datetime
 import io
-import json
 import os
 import sys
 import time
 
 from bench import (bench_align_fuse, bench_browser, bench_click_to_result, bench_msynth, bench_pointcloud,
                    bench_teacher_student, tables)
+from core import reports
 
 BENCHMARKS = {module.__name__.rsplit(".", 1)[1]: module for module in
               (bench_msynth, bench_pointcloud, bench_align_fuse, bench_teacher_student, bench_click_to_result,
@@ -50,14 +50,14 @@ def main() -> None:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"no benchmark {', '.join(unknown)}; there are {', '.join(BENCHMARKS)}")
-    results = tables.read_results()
+    results = reports.read_results()
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         results[name] = run(name)
         # Written after each benchmark: an interrupted run keeps what it measured.
         in_order = {benchmark: results[benchmark] for benchmark in BENCHMARKS if benchmark in results}
-        tables.RESULTS_FILE.write_text(json.dumps({"benchmarks": in_order}, indent=1) + "\n")
-    print(f"\nrecorded in {tables.RESULTS_FILE}")
+        reports.write_results(in_order)
+    print(f"\nrecorded in {reports.RESULTS_FILE}")
 
 
 main()

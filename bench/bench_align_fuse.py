@@ -27,6 +27,7 @@ from core.data.frame import SPECTRA
 from core.data.msynth import make_rig
 from core.models import AlignFuseConfig, build_model, parameter_report, prepare_for_inference
 from core.models.depthnet import SPECTRUM_CHANNELS
+from core.settings import TRAIN_CONFIGS_DIR
 from train.config import load_config
 
 
@@ -66,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    fusion_settings = load_config("train/configs/msynth-fuse.yaml")["model"]
+    fusion_settings = load_config(TRAIN_CONFIGS_DIR / "msynth-fuse.yaml").model
     config = AlignFuseConfig(**fusion_settings, input_size=(args.height, args.width))
     trained = build_model(config).eval()
     model = prepare_for_inference(copy.deepcopy(trained))

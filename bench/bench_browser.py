@@ -50,7 +50,6 @@ TARGETS_S = {"gallery click -> depth": 1.5, "MS2 upload -> depth": 2.5, "depth -
              **{f"streamlit {title}": 3.0 if title == "Results" else 10.0 for title in
                 ("Explore", "Compare", "Attention", "Point cloud", "Results")}}
 TARGETS_MB = {"largest upload, peak RSS growth": 500.0}
-REPO = Path(__file__).resolve().parents[1]
 # (height, width) of the largest upload the studio accepts, per spectrum (issue 16).
 LARGEST_UPLOAD = {"rgb": (2000, 6400), "thr": (2400, 6000)}
 # Each Streamlit page: (URL path, as st.navigation names it; the element that shows it interactive).

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 from gradio_client import Client, handle_file
 
-from app.studio import HEAVY_CONCURRENCY, SESSION_TTL_ENV
+from app.studio import HEAVY_CONCURRENCY
 from bench.bench_browser import upload_images, write_upload
 from bench.servers import PeakRSS, rss_bytes, studio
 from core import inference
+from core.settings import SESSION_TTL_ENV
 from core.data.imageio import write_png
 
 IDLE_TARGET_MB = 200

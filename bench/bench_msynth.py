@@ -7,11 +7,10 @@ per second, seconds per frame against the 0.5 s target, and the time split per c
 """
 from __future__ import annotations
 
-import os
+from core import settings
 
-# One thread for every numerical library; set before numpy / torch load their thread pools.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
+# Set before numpy / torch load their thread pools.
+settings.use_one_thread()
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

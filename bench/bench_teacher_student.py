@@ -34,6 +34,7 @@ from core.models.depthnet import SPECTRUM_CHANNELS
 from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig
 from core.models.vfm.builtin import save_clip_folder
+from core.settings import TRAIN_CONFIGS_DIR
 from train.config import load_config
 
 
@@ -70,8 +71,8 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
-    teacher_settings = load_config("train/configs/msynth-teacher.yaml")["model"]
-    student_settings = load_config("train/configs/msynth-student.yaml")["model"]
+    teacher_settings = load_config(TRAIN_CONFIGS_DIR / "msynth-teacher.yaml").model
+    student_settings = load_config(TRAIN_CONFIGS_DIR / "msynth-student.yaml").model
     if args.real_size_backbones:
         teacher_settings["dino_image_size"] = DINOV2_IMAGE_SIZE
     teacher_config = TeacherConfig(**{**teacher_settings, "clip": args.clip, "dino": args.dino,

@@ -3,7 +3,6 @@ or the Streamlit workbench served in a child process, and a process's resident m
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from core.settings import REPO_ROOT, child_environment
+
 CHROMIUM = "/usr/bin/chromium"
 # Chromium's background services would keep dialling a network this machine does not have.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -64,7 +64,7 @@ def served(command: list[str], url: str, health_url: str, env: dict, what: str,
            start_timeout_s: float) -> Iterator[subprocess.Popen]:
     """``command`` run from the repository root; yields the process once ``health_url`` answers,
     stops it on exit. RuntimeError if it does not come up in time."""
-    server = subprocess.Popen(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", **env},
+    server = subprocess.Popen(command, cwd=REPO_ROOT, env=child_environment(HF_HUB_OFFLINE="1", **env),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + start_timeout_s

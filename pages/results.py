@@ -7,9 +7,9 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from bench import tables
 from core import inference
 from core.data.frame import EVAL_CONDITIONS, SPECTRA, SPECTRUM_LABELS
+from core.reports import RESULTS_FILE, read_results
 
 # Shown at first: the registry's default, teacher, student and the default's network (its first four).
 SHIPPED = tuple(name for _, name in inference.model_choices()[:4])
@@ -31,7 +31,7 @@ def reports() -> dict[str, dict]:
 
 @st.cache_data(show_spinner="Reading the recorded benchmarks ...")
 def benchmarks(path: str) -> dict[str, dict]:
-    return tables.read_results(Path(path))
+    return read_results(Path(path))
 
 
 def metrics_on_test_split(evaluations: dict[str, dict]) -> dict[str, dict]:
@@ -129,9 +129,9 @@ markdown += ["| " + " | ".join(str(row.get(key, "")) for key in header) + " |" f
 st.code("\n".join(markdown), language="markdown")
 
 st.subheader("Benchmarks (recorded by `make bench`)")
-recorded = benchmarks(str(tables.RESULTS_FILE))
+recorded = benchmarks(str(RESULTS_FILE))
 if not recorded:
-    st.info(f"No benchmark recorded in {tables.RESULTS_FILE.name} yet: run `make bench`.")
+    st.info(f"No benchmark recorded in {RESULTS_FILE.name} yet: run `make bench`.")
 for name, result in recorded.items():
     st.markdown(f"**{name}**, recorded {result['recorded']} in {result['seconds']} s, load average "
                 f"{result['load_average'][0]} on {result['cpus']} CPUs")

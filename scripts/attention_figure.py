@@ -1,6 +1,6 @@
 """The attention figure of docs/experiments.md: CLIP and DINO maps over one MS-Synth sample, every spectrum.
 
-    python scripts/attention_figure.py [--sample "night · scene 200002"] [--out docs/attention.png]
+    python -m scripts.attention_figure [--sample "night · scene 200002"] [--out docs/attention.png]
 
 Rows: RGB, NIR, thermal. Columns: the input, DINO attention rollout, CLIP last-layer CLS
 attention (mean of heads), CLIP similarity to a prompt. Backbones resolve as in the studio
@@ -9,7 +9,6 @@ attention (mean of heads), CLIP similarity to a prompt. Backbones resolve as in 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -17,7 +16,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import inference  # noqa: E402
 from core.data.frame import SPECTRA, SPECTRUM_LABELS  # noqa: E402
 

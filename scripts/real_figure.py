@@ -1,6 +1,6 @@
 """The real-image figure of docs/experiments.md: real MS2 trios and KITTI street frames beside their depth.
 
-    python scripts/real_figure.py [--model CHECKPOINT] [--out docs/real_depth.png]
+    python -m scripts.real_figure [--model CHECKPOINT] [--out docs/real_depth.png]
 
 MS2 (../shared/samples/ms2): per frame, the RGB, NIR and thermal inputs, then each spectrum's
 own depth (spectral-wise) and the fused depth in the thermal camera. Uploads carry no
@@ -12,7 +12,6 @@ never copied into the project; the caption names their sources and licences.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -21,12 +20,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 from core import inference  # noqa: E402
 from core.data.frame import SPECTRA, SPECTRUM_LABELS  # noqa: E402
-from core.data.samples import SHARED_SAMPLES  # noqa: E402
 from core.models import FUSED  # noqa: E402
+from core.settings import REPO_ROOT, SHARED_SAMPLES  # noqa: E402
 from core.viz.colormap import DEFAULT_DEPTH_CMAP  # noqa: E402
 from train.evaluate_real import frame_ids, read_real_frame  # noqa: E402
 

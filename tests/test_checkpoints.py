@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core import inference
-from train.config import STAGE_CONFIGS, filled, load_config
+from train.config import STAGE_CONFIGS, config_record, filled, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS = REPO / "checkpoints"
@@ -47,14 +47,14 @@ def test_each_depth_checkpoint_was_trained_with_its_config(folder):
     # Completed with today's defaults: a key added after the run defaults to what the run did.
     recorded = dataclasses.asdict(filled(STAGE_CONFIGS[description["training_config"]["stage"]](),
                                          description["training_config"], ""))
-    config = load_config(CONFIGS / f"{folder.name}.yaml", stage=recorded["stage"])
+    config = config_record(load_config(CONFIGS / f"{folder.name}.yaml", stage=recorded["stage"]))
     assert differences(without_locations(config), without_locations(recorded)) == []
 
 
 @pytest.mark.parametrize("folder", shipped("builtin-*"), ids=lambda p: p.name)
 def test_each_builtin_backbone_was_trained_on_its_configs_data(folder):
     record = json.loads((folder / "training.json").read_text())
-    config = load_config(CONFIGS / f"{folder.name}.yaml", stage="pretrain-vfm")
+    config = config_record(load_config(CONFIGS / f"{folder.name}.yaml", stage="pretrain-vfm"))
     assert record["command"].startswith(f"python -m train pretrain-vfm --config train/configs/{folder.name}.yaml")
     assert differences(without_render_workers(config["data"]), without_render_workers(record["training_data"])) == []
 
@@ -68,7 +68,7 @@ def test_the_studios_defaults_are_shipped_checkpoints_of_their_kind():
 
 def test_the_eval_targets_read_the_studios_defaults_and_evaluate_them():
     def eval_config(name: str) -> dict:
-        return load_config(CONFIGS / name)
+        return config_record(load_config(CONFIGS / name))
 
     fuse, distill, real = (eval_config(n) for n in ("msynth-eval.yaml", "msynth-distill-eval.yaml", "real-eval.yaml"))
     assert fuse["targets"]["model"] == inference.DEFAULT_CHECKPOINT

@@ -20,7 +20,7 @@ from core.metrics import compute_depth_metrics
 from core.models import AlignFuseConfig, build_model, save_checkpoint
 from train.targets import real_targets
 from train.evaluate_real import (CONSTANT_FLOOR, FLAT_ROAD_FLOOR, RealEvalConfig, floor_predictions, flat_road_floor,
-                                 frame_ids, read_real_frame, run_eval_real)
+                                 frame_ids, read_real_frame, real_eval_config, run_eval_real)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_KITTI = SHARED_SAMPLES / "kitti"
@@ -99,7 +99,7 @@ def test_report_and_json_match_compute_depth_metrics(tiny_frames, tiny_checkpoin
     repo = tiny_frames.parent / "repo"
     cfg = {"stage": "eval-real", "frames": "../frames", "checkpoints": [tiny_checkpoint], "report": "out/EVAL-real.md",
            "max_depth": 80.0, "flat_road_height": HEIGHT, "flat_road_cap": CAP}
-    text = run_eval_real(cfg, repo)
+    text = run_eval_real(real_eval_config(cfg), repo)
     assert (repo / "out" / "EVAL-real.md").read_text() == text
     record = json.loads((repo / "out" / "EVAL-real.json").read_text())
     assert record["frames"] == "../frames" and record["frame_ids"] == ["road", "scatter"]
@@ -152,7 +152,7 @@ def test_flip_averaged_rows_score_the_flip_averaged_depth(tiny_frames, tmp_path)
     repo = tiny_frames.parent / "repo"
     cfg = {"stage": "eval-real", "frames": "../frames", "checkpoints": [str(checkpoint)],
            "report": "out/EVAL-real.md", "flip_average": True}
-    text = run_eval_real(cfg, repo)
+    text = run_eval_real(real_eval_config(cfg), repo)
     assert "- flip averaging: each model's depth is the mean of two passes" in text
     record = json.loads((repo / "out" / "EVAL-real.json").read_text())
     for frame_id in ("road", "scatter"):
@@ -170,21 +170,22 @@ def test_checkpoints_sharing_a_folder_name_get_rows_of_their_own(tiny_frames, ti
     copy = repo / "runs" / "b" / Path(tiny_checkpoint).name
     shutil.copytree(tiny_checkpoint, copy, dirs_exist_ok=True)
     cfg = {"frames": "../frames", "checkpoints": [tiny_checkpoint, "runs/b/tiny-fuse"], "report": "out/two.md"}
-    run_eval_real(cfg, repo)
+    run_eval_real(real_eval_config(cfg), repo)
     rows = list(json.loads((repo / "out" / "two.json").read_text())["results"]["metric"])
     assert rows == [CONSTANT_FLOOR, FLAT_ROAD_FLOOR, os.path.relpath(tiny_checkpoint, repo), "runs/b/tiny-fuse"]
     # Targets name checkpoints as the config lists them, and read the row each one got.
-    run_eval_real({**cfg, "targets": {"default": "runs/b/tiny-fuse", "below_flat_road": [tiny_checkpoint]}}, repo)
+    run_eval_real(real_eval_config({**cfg, "targets": {"default": "runs/b/tiny-fuse",
+                                                       "below_flat_road": [tiny_checkpoint]}}), repo)
     report = (repo / "out" / "two.md").read_text()
     assert "| runs/b/tiny-fuse: mean AbsRel (median-scaled) on the real frames |" in report
     assert f"| {os.path.relpath(tiny_checkpoint, repo)}: worst frame's AbsRel minus its flat-road floor |" in report
     with pytest.raises(ValueError, match="listed twice"):
-        run_eval_real({**cfg, "checkpoints": ["runs/b/tiny-fuse", str(copy)]}, repo)
+        run_eval_real(real_eval_config({**cfg, "checkpoints": ["runs/b/tiny-fuse", str(copy)]}), repo)
 
 
 def test_real_kitti_floors_match_the_issue(shared_kitti, tiny_checkpoint, tmp_path):
     cfg = {"frames": "../shared/samples/kitti", "checkpoints": [tiny_checkpoint], "report": str(tmp_path / "r.md")}
-    text = run_eval_real(cfg, REPO_ROOT)
+    text = run_eval_real(real_eval_config(cfg), REPO_ROOT)
     assert "`../shared/samples/kitti`" in text and str(Path.home()) not in text
     results = json.loads((tmp_path / "r.json").read_text())["results"]["median_scaled"]
     # Measured in the issue (constant, flat road): 000001 0.450, 0.280; 000002 0.345, 0.405. Rows at integer
@@ -199,24 +200,25 @@ def test_empty_folder_is_a_readable_error(tmp_path):
     with pytest.raises(ValueError, match="has no frames: expected <id>_rgb.png"):
         frame_ids(tmp_path)
     with pytest.raises(ValueError, match="does not exist"):
-        run_eval_real({"frames": "missing"}, tmp_path)
+        run_eval_real(real_eval_config({"frames": "missing"}), tmp_path)
 
 
 @pytest.mark.parametrize("missing", ["road_K.json", "road_depth.png"])
 def test_frame_without_its_depth_or_k_is_a_readable_error(tiny_frames, missing):
     (tiny_frames / missing).unlink()
     with pytest.raises(ValueError, match=f"frame road in .* lacks {missing}"):
-        run_eval_real({"frames": str(tiny_frames), "checkpoints": []}, tiny_frames.parent)
+        run_eval_real(real_eval_config({"frames": str(tiny_frames), "checkpoints": []}), tiny_frames.parent)
 
 
 def test_unknown_config_key_is_refused(tiny_frames):
     with pytest.raises(ValueError, match="unknown config key .max_dept.; did you mean .max_depth."):
-        run_eval_real({"frames": str(tiny_frames), "max_dept": 50}, tiny_frames.parent)
+        run_eval_real(real_eval_config({"frames": str(tiny_frames), "max_dept": 50}), tiny_frames.parent)
 
 
 def test_missing_checkpoint_is_a_readable_error(tiny_frames):
     with pytest.raises(ValueError, match="checkpoint 'msynth-nothing' not found"):
-        run_eval_real({"frames": str(tiny_frames), "checkpoints": ["msynth-nothing"]}, tiny_frames.parent)
+        run_eval_real(real_eval_config({"frames": str(tiny_frames), "checkpoints": ["msynth-nothing"]}),
+                      tiny_frames.parent)
 
 
 def test_shipped_config_declares_every_key_and_shipped_checkpoints():

@@ -9,11 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from core.data.augment import illumination_change, texture_swap
 from core.geometry import make_transform
-from core.losses import illumination_change, texture_swap
 from core.models import AlignFuseConfig, build_model
 from core.models.teacher import TeacherConfig
 from train.align import make_align_losses
+from train.config import AlignLoss, DistillLoss, FuseLoss, PretrainStageConfig, TeacherLoss, filled
 from train.distill import make_distill_losses, student_for_teacher
 from train.engine import Runtime
 from train.fuse import make_fuse_losses
@@ -27,16 +28,16 @@ CPU = torch.device("cpu")
 SEED = 7
 RESUME_STEP = 2
 
-ALIGN_LOSS = {"supervised": "silog", "w_supervised": 1.0, "w_photometric": 0.1, "w_smoothness": 1e-3,
+ALIGN_LOSS = filled(AlignLoss(), {"supervised": "silog", "w_supervised": 1.0, "w_photometric": 0.1, "w_smoothness": 1e-3,
               "w_contrastive": 0.01, "w_global": 0.5, "w_local": 0.5, "local_level": 2, "local_samples": 16,
               "anchor": "thr", "query": "rgb", "w_consistency": 0.5,
-              "p_texture_swap": 0.5, "texture_gain_range": [0.0, 3.0]}  # the swaps draw from (seed, step) too
-FUSE_LOSS = {"supervised": "silog", "drop_probability": 0.5}
-TEACHER_LOSS = {"supervised": "silog", "w_regression": 0.5, "w_bins": 0.5,
-                "p_texture_swap": 0.5, "texture_gain_range": [0.0, 3.0]}
-DISTILL_LOSS = {"supervised": "silog", "w_supervised": 0.5, "w_depth": 1.0, "w_feature": 0.1, "w_bins": 0.5,
+              "p_texture_swap": 0.5, "texture_gain_range": [0.0, 3.0]})  # the swaps draw from (seed, step) too
+FUSE_LOSS = filled(FuseLoss(), {"supervised": "silog", "drop_probability": 0.5})
+TEACHER_LOSS = filled(TeacherLoss(), {"supervised": "silog", "w_regression": 0.5, "w_bins": 0.5,
+                                      "p_texture_swap": 0.5, "texture_gain_range": [0.0, 3.0]})
+DISTILL_LOSS = filled(DistillLoss(), {"supervised": "silog", "w_supervised": 0.5, "w_depth": 1.0, "w_feature": 0.1, "w_bins": 0.5,
                 "w_graph": 1.0, "graph_regions": [2, 4], "graph_temperature": 0.1, "p_texture_robust": 1.0,
-                "texture_gain_range": [0.0, 3.0]}  # the gain draws from (seed, step) too
+                "texture_gain_range": [0.0, 3.0]})  # the gain draws from (seed, step) too
 
 
 def translation(x: float) -> torch.Tensor:
@@ -122,10 +123,11 @@ def test_the_same_step_draws_differently_under_another_seed(stage):
 @torch.no_grad()
 def test_dino_pretraining_draws_its_spectrum_and_crops_from_seed_and_step():
     torch.manual_seed(0)
-    cfg = {"seed": SEED, "dino": {"head": {"hidden_dim": 32, "bottleneck_dim": 16, "prototypes": 32},
-                                  "global_scale": [0.35, 1.0], "local_scale": [0.08, 0.35], "local_crops": 2,
-                                  "student_temperature": 0.1, "teacher_temperature": 0.04, "center_momentum": 0.9}}
-    model = DinoPretrainer(cfg["dino"]["head"]).eval()
+    cfg = filled(PretrainStageConfig(), {
+        "seed": SEED, "dino": {"head": {"hidden_dim": 32, "bottleneck_dim": 16, "prototypes": 32},
+                               "global_scale": [0.35, 1.0], "local_scale": [0.08, 0.35], "local_crops": 2,
+                               "student_temperature": 0.1, "teacher_temperature": 0.04, "center_momentum": 0.9}})
+    model = DinoPretrainer(cfg.dino.head).eval()
     runtime = Runtime(device=CPU, rank=0, world_size=1)
     batch = synthetic_batch()
 
@@ -174,7 +176,8 @@ def test_align_feeds_the_network_texture_swapped_inputs_only_when_asked(p_textur
     seen = {}
     module.register_forward_pre_hook(lambda _, args: seen.update(args[0]))
     batch = synthetic_batch()
-    loss_cfg = {**ALIGN_LOSS, "w_photometric": 0.0, "p_texture_swap": p_texture_swap, "texture_gain_range": [0.0, 0.0]}
+    loss_cfg = filled(ALIGN_LOSS, {"w_photometric": 0.0, "p_texture_swap": p_texture_swap,
+                                   "texture_gain_range": [0.0, 0.0]})
     make_align_losses(loss_cfg, SEED, CPU)(module, batch, 0)
     for spectrum in CHANNELS:
         expected = expected_input(batch[f"image/{spectrum}"], texture_removed)
@@ -188,7 +191,7 @@ def test_teacher_feeds_its_drawn_spectrum_texture_swapped_only_when_asked(tiny_t
     seen = []
     hook = tiny_teacher.register_forward_pre_hook(lambda _, args: seen.append(args))
     batch = synthetic_batch()
-    loss_cfg = {**TEACHER_LOSS, "p_texture_swap": p_texture_swap, "texture_gain_range": [0.0, 0.0]}
+    loss_cfg = filled(TEACHER_LOSS, {"p_texture_swap": p_texture_swap, "texture_gain_range": [0.0, 0.0]})
     try:
         for step in range(3):
             make_teacher_losses(loss_cfg, SEED, CPU)(tiny_teacher, batch, step)

@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from bench import tables
-from core import inference
+from core import inference, reports
 from core.data.msynth import render_frame
 from core.inference import predict
 from core.models import DepthModel
@@ -135,7 +134,7 @@ def test_results_page_reads_recorded_figures_and_runs_no_model(monkeypatch, tmp_
         "output": "latency  ms\nexample pass  12.5", "tables": [{"title": "latency", "unit": "ms",
                                                                  "rows": {"example pass": 12.5}}],
         "seconds": 1.0, "load_average": [2.5, 2.0, 2.0], "cpus": 2, "recorded": "2026-12-03T10:00:00+00:00"}}}))
-    monkeypatch.setattr(tables, "RESULTS_FILE", recorded)
+    monkeypatch.setattr(reports, "RESULTS_FILE", recorded)
     at = page("results").run()
     assert not at.exception and not at.error
     # Training curves, AbsRel per condition, size against accuracy, real frames, the recorded benchmark.

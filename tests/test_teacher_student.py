@@ -13,14 +13,13 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import Dinov2Config, Dinov2Model
 
+from core.data.augment import illumination_change, texture_swap
 from core.losses.distillation import (
     affinity_graph,
     bin_distribution_loss,
     depth_imitation_loss,
     feature_imitation_loss,
-    illumination_change,
     isomorphic_graph_loss,
-    texture_swap,
 )
 from core.models import build_model, load_checkpoint, parameter_report, prepare_for_inference, save_checkpoint
 from core.models.bins import DepthBinsHead, log_uniform_bin_centres

@@ -1,5 +1,6 @@
 """The training CLI end to end on tiny configurations: align, fuse, eval, resume, DDP."""
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -145,8 +146,8 @@ def test_eval_feeds_each_checkpoint_at_the_input_size_it_was_trained_at(trained,
                  f"data.cache_root={trained / 'cache'}"]
     train_main(["eval", "--config", str(CONFIGS / "msynth-eval.yaml"), *[a for o in overrides for a in ("--set", o)]])
     assert "network input as trained: align 64 x 160, small 32 x 96;" in (tmp_path / "EVAL.md").read_text()
-    data = load_config(CONFIGS / "msynth-eval.yaml", overrides, stage="eval")["data"]
-    own_size = evaluate_model(load_checkpoint(small)[0], {**data, "size": [32, 96]}, 80.0, torch.device("cpu"),
+    data = load_config(CONFIGS / "msynth-eval.yaml", overrides, stage="eval").data
+    own_size = evaluate_model(load_checkpoint(small)[0], dataclasses.replace(data, size=[32, 96]), 80.0, torch.device("cpu"),
                               show_progress=False)
     reported = json.loads((tmp_path / "EVAL.json").read_text())["small"]
     assert reported["metric"]["spectral"]["rgb"]["all"] == pytest.approx(own_size["metric"]["spectral"]["rgb"]["all"])
@@ -162,9 +163,9 @@ def test_flip_averaged_eval_says_so_and_scores_the_two_pass_depth(trained, tmp_p
                     *[a for o in [*overrides, f"flip_average={flip}", f"report={report}"] for a in ("--set", o)]])
         reports[flip] = (report.read_text(), json.loads(report.with_suffix(".json").read_text())["fuse"])
     assert "averaged with its mirror" in reports["true"][0] and "averaged with its mirror" not in reports["false"][0]
-    data = load_config(CONFIGS / "msynth-eval.yaml", overrides, stage="eval")["data"]
+    data = load_config(CONFIGS / "msynth-eval.yaml", overrides, stage="eval").data
     model = load_checkpoint(trained / "fuse")[0]
-    averaged = evaluate_model(model, {**data, "size": list(model.input_size)}, 80.0, torch.device("cpu"),
+    averaged = evaluate_model(model, dataclasses.replace(data, size=list(model.input_size)), 80.0, torch.device("cpu"),
                               show_progress=False, flip_average=True)
     for flip, (_, results) in reports.items():
         same = results["metric"]["fused"]["rgb"]["all"] == pytest.approx(averaged["metric"]["fused"]["rgb"]["all"])

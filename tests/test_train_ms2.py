@@ -93,7 +93,7 @@ def test_no_frame_of_a_test_list_reaches_training(ms2_root):
     cfg = load_config(ms2_config("align"), ["data.dataset=ms2", f"data.root={root}"], stage="align")
     test_sequences = {seq for name in TEST_LISTS for seq in lists[name]}
     for split in ("train", "val"):
-        dataset = build_dataset(cfg["data"], split, augment=False)
+        dataset = build_dataset(cfg.data, split, augment=False)
         read = {dataset.source[i].name.split("/")[0] for i in range(len(dataset))}
         assert read and not read & test_sequences, split
 
@@ -106,7 +106,7 @@ def test_a_test_sequence_listed_for_training_is_refused(ms2_root, tmp_path):
     (leaky / "train_list.txt").write_text("\n".join([*lists["train_list.txt"], night]) + "\n")
     cfg = load_config(ms2_config("align"), ["data.dataset=ms2", f"data.root={leaky}"], stage="align")
     with pytest.raises(DataError, match=f"{night}.*test_night_list.txt.*never reach train"):
-        build_dataset(cfg["data"], "train", augment=True)
+        build_dataset(cfg.data, "train", augment=True)
 
 
 def test_eval_reports_each_test_split_and_the_mean_of_their_means(ms2_root, trained, tmp_path, capsys):
@@ -133,7 +133,7 @@ def test_eval_reports_each_test_split_and_the_mean_of_their_means(ms2_root, trai
 def test_eval_uses_every_tenth_frame_at_native_ground_truth(ms2_root):
     root, lists = ms2_root
     cfg = load_config(ms2_config("eval"), [f"data.root={root}", "data.size=[64,160]"], stage="eval")
-    dataset = build_dataset(cfg["data"], "test", augment=False, native_depth=True)
+    dataset = build_dataset(cfg.data, "test", augment=False, native_depth=True)
     sequences = [seq for name in TEST_LISTS for seq in lists[name]]
     # every 10th frame of each sequence from its first: one frame of each 2-frame sequence
     assert len(dataset) == len(sequences)
@@ -165,10 +165,10 @@ def test_pickled_calibration_needs_the_trust_flag_or_the_converter(ms2_root, tmp
     overrides = ["data.dataset=ms2", f"data.root={pickled}"]
     cfg = load_config(ms2_config("align"), overrides, stage="align")
     with pytest.raises(CalibrationError, match="convert-calib"):
-        build_dataset(cfg["data"], "train", augment=True)
+        build_dataset(cfg.data, "train", augment=True)
     trusted = load_config(ms2_config("align"), [*overrides, "data.trust_pickled_calib=true"], stage="align")
-    trusted["data"]["size"] = [64, 160]
-    assert len(build_dataset(trusted["data"], "train", augment=True)) == 4
+    trusted.data.size = [64, 160]
+    assert len(build_dataset(trusted.data, "train", augment=True)) == 4
 
     result = subprocess.run([sys.executable, "-m", "core.data.ms2", "convert-calib", str(pickled)], cwd=REPO,
                             capture_output=True, text=True, timeout=120)

@@ -17,6 +17,7 @@ Multi-GPU / multi-node: launch the same command with `torchrun --nproc_per_node 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import shutil
@@ -29,10 +30,12 @@ from core.data.msynth import RENDER_VERSION
 from core.metrics import MIN_DEPTH
 from core.models import build_model, load_checkpoint, save_checkpoint, update_checkpoint
 from core.models.vfm.builtin import save_builtin
+from core.settings import REPO_ROOT
 from train.align import make_align_losses
 from train.calibrate import calibrate_statistics
 from train.checkpoint_rows import checkpoint_rows, label_targets
-from train.config import STAGE_CONFIGS, load_config
+from train.config import (STAGE_CONFIGS, DataConfig, EvalConfig, PretrainStageConfig, TrainingConfig, config_record,
+                          load_config)
 from train.data import build_dataset, dataset_record, sampling_step
 from train.engine import seed_everything, setup_runtime, teardown_runtime
 from train.evaluate import evaluate_model, results_table, validation_score
@@ -44,31 +47,29 @@ from train.pretrain_vfm import build_pretrainer
 from train.targets import target_report
 from train.teacher import make_teacher_losses, teacher_from_align
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 
 def training_command(argv: list[str]) -> str:
     return shlex.join(["python", "-m", "train", *argv])
 
 
-def build_stage(stage: str, cfg: dict, seed: int, device: torch.device):
+def build_stage(stage: str, cfg: TrainingConfig, seed: int, device: torch.device):
     """(model, loss function) of a training stage."""
     if stage == "align":
-        model = build_model(cfg["model"])
-        if cfg["init_checkpoint"]:
-            continue_from(model, REPO_ROOT / cfg["init_checkpoint"])
-        return model, make_align_losses(cfg["loss"], seed, device)
+        model = build_model(cfg.model)
+        if cfg.init_checkpoint:
+            continue_from(model, REPO_ROOT / cfg.init_checkpoint)
+        return model, make_align_losses(cfg.loss, seed, device)
     if stage == "fuse":
-        model = fusion_model_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg["model"])
-        return model, make_fuse_losses(cfg["loss"], seed, device)
+        model = fusion_model_from_align(str(REPO_ROOT / cfg.align_checkpoint), cfg.model)
+        return model, make_fuse_losses(cfg.loss, seed, device)
     if stage == "teacher":
-        model = teacher_from_align(str(REPO_ROOT / cfg["align_checkpoint"]), cfg["model"])
-        return model, make_teacher_losses(cfg["loss"], seed, device)
-    teacher = load_frozen_teacher(str(REPO_ROOT / cfg["teacher_checkpoint"]), device)
-    student = student_for_teacher(teacher, cfg["model"])
-    if cfg["init_checkpoint"]:
-        continue_from(student, REPO_ROOT / cfg["init_checkpoint"])
-    return student, make_distill_losses(cfg["loss"], teacher, seed, device)
+        model = teacher_from_align(str(REPO_ROOT / cfg.align_checkpoint), cfg.model)
+        return model, make_teacher_losses(cfg.loss, seed, device)
+    teacher = load_frozen_teacher(str(REPO_ROOT / cfg.teacher_checkpoint), device)
+    student = student_for_teacher(teacher, cfg.model)
+    if cfg.init_checkpoint:
+        continue_from(student, REPO_ROOT / cfg.init_checkpoint)
+    return student, make_distill_losses(cfg.loss, teacher, seed, device)
 
 
 def continue_from(model: torch.nn.Module, checkpoint: Path) -> None:
@@ -81,84 +82,84 @@ def continue_from(model: torch.nn.Module, checkpoint: Path) -> None:
     model.load_state_dict(trained.state_dict())
 
 
-def validator(cfg: dict, device: torch.device):
+def validator(cfg: TrainingConfig, device: torch.device):
     """Scores a model on the validation split (lower is better), for choosing the checkpoint."""
     def validate(model: torch.nn.Module) -> tuple[float, dict]:
-        results = evaluate_model(model, cfg["data"], cfg["eval_max_depth"], device, show_progress=False, split="val")
+        results = evaluate_model(model, cfg.data, cfg.eval_max_depth, device, show_progress=False, split="val")
         return validation_score(results), results
     return validate
 
 
-def run_training(stage: str, cfg: dict, resume: bool, command: str) -> None:
+def run_training(stage: str, cfg: TrainingConfig, resume: bool, command: str) -> None:
     runtime = setup_runtime()
-    seed = cfg["seed"] + runtime.rank
+    seed = cfg.seed + runtime.rank
     seed_everything(seed)
-    run_dir = REPO_ROOT / cfg["run_dir"]
+    run_dir = REPO_ROOT / cfg.run_dir
     model, losses = build_stage(stage, cfg, seed, runtime.device)
     model.to(runtime.device)
     selection = fit(cfg, runtime, model, losses, run_dir, resume, validate=validator(cfg, runtime.device))
     if runtime.is_main:
         model.eval()
-        record = {"training_data": dataset_record(cfg["data"], build_dataset(cfg["data"], "train", augment=True,
+        record = {"training_data": dataset_record(cfg.data, build_dataset(cfg.data, "train", augment=True,
                                                                               show_progress=False)),
-                  "training_config": cfg, "stage": stage, "log": "log.csv",
+                  "training_config": config_record(cfg), "stage": stage, "log": "log.csv",
                   "selection": {"split": "val", "step": selection.step, "score": selection.score,
                                 "score_is": "metric AbsRel, mean over the main outputs"}}
-        out = save_checkpoint(REPO_ROOT / cfg["out"], model.cpu(), model.config, metrics=selection.results,
+        out = save_checkpoint(REPO_ROOT / cfg.out, model.cpu(), model.config, metrics=selection.results,
                               command=command, extra=record)
         shutil.copy(run_dir / "log.csv", out / "log.csv")  # the checkpoint carries its training log
-        print(f"saved {out}: the best of {cfg['optim']['steps']} steps on the validation split "
+        print(f"saved {out}: the best of {cfg.optim.steps} steps on the validation split "
               f"(step {selection.step}, score {selection.score:.4f})")
-        print(results_table(selection.results, label=f"{cfg['name']} (validation)"))
+        print(results_table(selection.results, label=f"{cfg.name} (validation)"))
     teardown_runtime(runtime)
 
 
-def run_pretrain_vfm(cfg: dict, resume: bool, command: str) -> None:
+def run_pretrain_vfm(cfg: PretrainStageConfig, resume: bool, command: str) -> None:
     runtime = setup_runtime()
-    seed_everything(cfg["seed"] + runtime.rank)
-    run_dir = REPO_ROOT / cfg["run_dir"]
+    seed_everything(cfg.seed + runtime.rank)
+    run_dir = REPO_ROOT / cfg.run_dir
     model, compute_losses, after_step = build_pretrainer(cfg, runtime)
     model.to(runtime.device)
     fit(cfg, runtime, model, compute_losses, run_dir, resume, after_step)
     if runtime.is_main:
-        out = save_builtin(cfg["backbone"], model.trained_model().cpu(), REPO_ROOT / cfg["out"],
-                           {"command": command, "training_data": cfg["data"], "stage": "pretrain-vfm",
+        out = save_builtin(cfg.backbone, model.trained_model().cpu(), REPO_ROOT / cfg.out,
+                           {"command": command, "training_data": config_record(cfg.data), "stage": "pretrain-vfm",
                             "log": "log.csv"})
         shutil.copy(run_dir / "log.csv", out / "log.csv")
         print(f"saved {out}")
     teardown_runtime(runtime)
 
 
-def run_calibrate(cfg: dict, command: str) -> None:
+def run_calibrate(cfg: TrainingConfig, command: str) -> None:
     """Statistics of cfg.calibration_batches training batches per spectrum; weights unchanged.
     The checkpoint's metrics become the validation split's after calibration."""
     runtime = setup_runtime()
-    seed_everything(cfg["seed"])
-    folder = REPO_ROOT / cfg["out"]
+    seed_everything(cfg.seed)
+    folder = REPO_ROOT / cfg.out
     model, _ = load_checkpoint(folder)
     model.to(runtime.device)
     loader = iter(build_train_loader(cfg, runtime))
-    batches = [next(loader) for _ in range(cfg["calibration_batches"])]
+    batches = [next(loader) for _ in range(cfg.calibration_batches)]
     layers = calibrate_statistics(model, batches, runtime.device)
     print(f"calibrated {layers} BatchNorm layers on {len(batches)} batches per spectrum")
-    results = evaluate_model(model, cfg["data"], cfg["eval_max_depth"], runtime.device, split="val")
+    results = evaluate_model(model, cfg.data, cfg.eval_max_depth, runtime.device, split="val")
     update_checkpoint(folder, model.cpu(), metrics=results, calibration_command=command)
     print(f"saved {folder}")
-    print(results_table(results, label=f"{cfg['name']} (validation)"))
+    print(results_table(results, label=f"{cfg.name} (validation)"))
     teardown_runtime(runtime)
 
 
-def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes: dict[str, tuple[int, int]],
+def split_description(data_cfg: DataConfig, split: str, max_depth: float, input_sizes: dict[str, tuple[int, int]],
                       flip_average: bool = False) -> str:
     """The heading of an evaluation report: what was read and under which protocol;
     ``input_sizes``: each checkpoint's network input (height, width)."""
-    split_cfg = data_cfg[split]
+    split_cfg = getattr(data_cfg, split)
     step = sampling_step(data_cfg, split)
-    if data_cfg["dataset"] == "ms2":
-        source = f"MS2 {split} split ({', '.join(split_cfg['lists'])}"
+    if data_cfg.dataset == "ms2":
+        source = f"MS2 {split} split ({', '.join(split_cfg.lists)}"
     else:
-        source = (f"MS-Synth {split} split ({split_cfg['n_sequences']} sequences x "
-                  f"{split_cfg['frames_per_sequence']} frames, render version {RENDER_VERSION} at scale {data_cfg['scale']:g}")
+        source = (f"MS-Synth {split} split ({split_cfg.n_sequences} sequences x "
+                  f"{split_cfg.frames_per_sequence} frames, render version {RENDER_VERSION} at scale {data_cfg.scale:g}")
     sizes = {f"{h} x {w}" for h, w in input_sizes.values()}
     inputs = f"network input {sizes.pop()}" if len(sizes) == 1 else "network input as trained: " + ", ".join(
         f"{name} {h} x {w}" for name, (h, w) in input_sizes.items())
@@ -168,30 +169,30 @@ def split_description(data_cfg: dict, split: str, max_depth: float, input_sizes:
             f"'all' = mean of the condition means)")
 
 
-def run_eval(cfg: dict) -> None:
+def run_eval(cfg: EvalConfig) -> None:
     runtime = setup_runtime()
-    split = cfg["split"]
+    split = cfg.split
     all_results, parameters, input_sizes = {}, {}, {}
-    checkpoints = checkpoint_rows(cfg["checkpoints"], REPO_ROOT)
+    checkpoints = checkpoint_rows(cfg.checkpoints, REPO_ROOT)
     for name, folder in checkpoints.values():
         model, description = load_checkpoint(folder)
         parameters[name] = description["parameters"]
         # One test split for every checkpoint, each fed at the input size it was trained at.
         input_sizes[name] = tuple(model.input_size)
-        data = {**cfg["data"], "size": list(model.input_size)}
-        all_results[name] = evaluate_model(model, data, cfg["eval_max_depth"], runtime.device, split=split,
-                                           flip_average=cfg["flip_average"])
-    report = [split_description(cfg["data"], split, cfg["eval_max_depth"], input_sizes, cfg["flip_average"])]
+        data = dataclasses.replace(cfg.data, size=list(model.input_size))
+        all_results[name] = evaluate_model(model, data, cfg.eval_max_depth, runtime.device, split=split,
+                                           flip_average=cfg.flip_average)
+    report = [split_description(cfg.data, split, cfg.eval_max_depth, input_sizes, cfg.flip_average)]
     for scaling in ("metric", "median_scaled"):
         report.append(f"\n### {scaling.replace('_', '-')}\n")
         rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]
         report.append("\n".join(rows[0] + [line for table in rows[1:] for line in table[2:]]))
-    if cfg["targets"]:
+    if cfg.targets:
         report.append("\n### Targets\n")
-        report.append(target_report(all_results, label_targets(cfg["targets"], checkpoints), parameters))
+        report.append(target_report(all_results, label_targets(cfg.targets, checkpoints), parameters))
     text = "\n".join(report)
     print(text)
-    out = REPO_ROOT / cfg["report"]
+    out = REPO_ROOT / cfg.report
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     (out.with_suffix(".json")).write_text(json.dumps(all_results, indent=1))

@@ -3,8 +3,13 @@ against one typed declaration per stage.
 
 Every option is declared once below, with its default. A config names its stage
 (``stage: align``); unknown keys and typos are refused with the nearest valid name, values of
-the wrong type are refused, and the loaded config is a plain dict with every default filled
-in, so the record a checkpoint keeps says exactly what ran.
+the wrong type are refused, and the loaded config is the stage's dataclass with every default
+filled in (``config_record`` gives it as the plain dict a checkpoint keeps, so the record says
+exactly what ran).
+
+An experiment states only what it changes: ``base: msynth-align.yaml`` (a path relative to the
+file) loads that config first and deep-merges this file's keys over it (mappings merge key by
+key; any other value, lists included, replaces the base's). Bases may have bases of their own.
 """
 from __future__ import annotations
 
@@ -289,6 +294,8 @@ class RealEvalConfig:
                              for control in registry.controls_of(registry.the_model("teacher"))]})
 
 
+StageConfig = (AlignStageConfig | FuseStageConfig | TeacherStageConfig | DistillStageConfig | PretrainStageConfig
+               | EvalConfig | RealEvalConfig)
 STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,
                  "distill": DistillStageConfig, "pretrain-vfm": PretrainStageConfig, "eval": EvalConfig,
                  "eval-real": RealEvalConfig}
@@ -301,13 +308,17 @@ REQUIRED = {"align": ("name", "out", "run_dir"), "fuse": ("name", "out", "run_di
 
 # --- loading -----------------------------------------------------------------------------
 
-def load_config(path: str | Path, overrides: list[str] | None = None, stage: str | None = None) -> dict:
-    """The config at ``path`` with ``overrides`` applied, checked and completed with defaults.
+BASE_KEY = "base"
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, stage: str | None = None) -> StageConfig:
+    """The config at ``path`` (merged over its bases) with ``overrides`` applied, checked and
+    completed with defaults.
 
     ``stage``: the command's stage; the file's own ``stage`` key must agree with it ('calibrate'
     accepts any training stage's config). Raises ConfigError naming the bad key.
     """
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = merged_yaml(Path(path))
     for override in overrides or []:
         apply_override(raw, override)
     declared = raw.get("stage") or (stage if stage != "calibrate" else None)
@@ -316,17 +327,53 @@ def load_config(path: str | Path, overrides: list[str] | None = None, stage: str
     allowed = TRAINING_STAGES if stage == "calibrate" else (stage,)
     if stage is not None and declared not in allowed:
         raise ConfigError(f"{path} is a {declared!r} config; run it with `python -m train {declared}`")
-    config = filled(STAGE_CONFIGS[declared](), {**raw, "stage": declared}, "")
+    config = filled(STAGE_CONFIGS[declared](), {**raw, "stage": declared})
     if declared == "eval" and not config.checkpoints and config.registry_report:
         config.checkpoints = registry.evaluated_in(config.registry_report)
     missing = [key for key in REQUIRED[declared] if not getattr(config, key)]
     if missing:
         raise ConfigError(f"{path}: {', '.join(missing)} must be set")
-    values = dataclasses.asdict(config)
+    values = config_record(config)
     check_values(values, path)
     if "model" in values:
         check_model_keys(declared, values["model"], path)
-    return values
+    return config
+
+
+def config_record(config) -> dict:
+    """A loaded config as plain values (nested dicts and lists), as a checkpoint records it."""
+    return dataclasses.asdict(config)
+
+
+def merged_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The YAML mapping at ``path`` deep-merged over its ``base`` (and that one's), without the
+    ``base`` key."""
+    path = path.resolve()
+    if path in chain:
+        raise ConfigError(f"{path}: its bases lead back to it ({' -> '.join(p.name for p in (*chain, path))})")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config must be a mapping, got {raw!r}")
+    base = raw.pop(BASE_KEY, None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: 'base' must be a config file's path relative to this one, got {base!r}")
+    base_path = path.parent / base
+    if not base_path.is_file():
+        raise ConfigError(f"{path}: base config {base} not found beside it")
+    return deep_merge(merged_yaml(base_path, (*chain, path)), raw)
+
+
+def deep_merge(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` applied: mappings merge key by key, other values replace."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def apply_override(config: dict, override: str) -> None:
@@ -343,7 +390,7 @@ def apply_override(config: dict, override: str) -> None:
     node[leaf] = yaml.safe_load(raw)
 
 
-def filled(default, values: dict, prefix: str):
+def filled(default, values: dict, prefix: str = ""):
     """``default`` (a dataclass instance) with ``values`` set, recursively; refuses unknown keys."""
     if not isinstance(values, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'the config'} must be a mapping, got {values!r}")

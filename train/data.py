@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
@@ -19,8 +20,9 @@ from tqdm import tqdm
 from core.data import ms2
 from core.data.dataset import FrameDataset
 from core.data.msynth import RENDER_VERSION, MSynthSource, msynth_sequence_meta
+from core.settings import MSYNTH_CACHE_DIR
+from train.config import DataConfig
 
-CACHE_ROOT = Path(__file__).resolve().parent.parent / "runs" / "cache"
 # The reference keeps every 3rd frame of a validation sequence and every 10th of a test sequence.
 MS2_SAMPLING_STEPS = {"train": 1, "val": 3, "test": 10}
 
@@ -30,7 +32,7 @@ class DataError(ValueError):
 
 
 def msynth_cache(split: str, n_sequences: int, frames_per_sequence: int, scale: float,
-                 root: Path = CACHE_ROOT, conditions: list[str] | None = None, show_progress: bool = True,
+                 root: Path = MSYNTH_CACHE_DIR, conditions: list[str] | None = None, show_progress: bool = True,
                  randomised: float = 0.0, workers: int = 1) -> Path:
     """Render (once) an MS-Synth split into ``root`` in the MS2 layout and return its folder.
     ``randomised``: share of sequences in the domain-randomised appearance; ``workers``:
@@ -102,27 +104,27 @@ class ChainedSource:
         return source.neighbour(local, offset)
 
 
-def sampling_step(data_cfg: dict, split: str) -> int:
-    step = data_cfg[split]["sampling_step"]
+def sampling_step(data_cfg: DataConfig, split: str) -> int:
+    step = getattr(data_cfg, split).sampling_step
     if step is not None:
         return step
-    return MS2_SAMPLING_STEPS[split] if data_cfg["dataset"] == "ms2" else 1
+    return MS2_SAMPLING_STEPS[split] if data_cfg.dataset == "ms2" else 1
 
 
-def ms2_source(data_cfg: dict, split: str) -> ChainedSource:
+def ms2_source(data_cfg: DataConfig, split: str) -> ChainedSource:
     """The MS2 root's ``split``, one source per split file, after checking no test sequence
     is listed for training or validation."""
-    root = Path(data_cfg["root"])
+    root = Path(data_cfg.root)
     if not (root / "sync_data").is_dir():
         raise DataError(f"data.root {root} is not an MS2 root: it has no sync_data folder")
-    lists = data_cfg[split]["lists"]
+    lists = getattr(data_cfg, split).lists
     if not lists:
         raise DataError(f"data.{split}.lists is empty: name the split files of the MS2 root")
     if split != "test":
         check_no_test_sequences(root, data_cfg, split)
     step = sampling_step(data_cfg, split)
-    return ChainedSource([ms2.MS2Source(root, split_file(root, name), spectra=tuple(data_cfg["spectra"]),
-                                        trust_pickled_calib=data_cfg["trust_pickled_calib"],
+    return ChainedSource([ms2.MS2Source(root, split_file(root, name), spectra=tuple(data_cfg.spectra),
+                                        trust_pickled_calib=data_cfg.trust_pickled_calib,
                                         condition=ms2.split_condition(name), sampling_step=step)
                           for name in lists])
 
@@ -134,36 +136,36 @@ def split_file(root: Path, list_name: str) -> Path:
     return path
 
 
-def check_no_test_sequences(root: Path, data_cfg: dict, split: str) -> None:
-    used = set().union(*(ms2.read_split_list(split_file(root, name)) for name in data_cfg[split]["lists"]))
-    for name in data_cfg["test"]["lists"]:
+def check_no_test_sequences(root: Path, data_cfg: DataConfig, split: str) -> None:
+    used = set().union(*(ms2.read_split_list(split_file(root, name)) for name in getattr(data_cfg, split).lists))
+    for name in data_cfg.test.lists:
         if (root / name).is_file() and (shared := used & set(ms2.read_split_list(root / name))):
             raise DataError(f"sequences {sorted(shared)} are in {name} and in the {split} lists "
-                            f"{data_cfg[split]['lists']}: test frames must never reach {split}")
+                            f"{getattr(data_cfg, split).lists}: test frames must never reach {split}")
 
 
-def msynth_source(data_cfg: dict, split: str, show_progress: bool) -> ms2.MS2Source:
-    split_cfg = data_cfg[split]
-    folder = msynth_cache(split, split_cfg["n_sequences"], split_cfg["frames_per_sequence"], data_cfg["scale"],
-                          root=Path(data_cfg["cache_root"] or CACHE_ROOT), conditions=split_cfg["conditions"],
-                          show_progress=show_progress, randomised=data_cfg["randomised"] if split == "train" else 0.0,
-                          workers=data_cfg["render_workers"])
-    return ms2.MS2Source(folder, spectra=tuple(data_cfg["spectra"]), sampling_step=sampling_step(data_cfg, split))
+def msynth_source(data_cfg: DataConfig, split: str, show_progress: bool) -> ms2.MS2Source:
+    split_cfg = getattr(data_cfg, split)
+    folder = msynth_cache(split, split_cfg.n_sequences, split_cfg.frames_per_sequence, data_cfg.scale,
+                          root=Path(data_cfg.cache_root or MSYNTH_CACHE_DIR), conditions=split_cfg.conditions,
+                          show_progress=show_progress, randomised=data_cfg.randomised if split == "train" else 0.0,
+                          workers=data_cfg.render_workers)
+    return ms2.MS2Source(folder, spectra=tuple(data_cfg.spectra), sampling_step=sampling_step(data_cfg, split))
 
 
-def build_dataset(data_cfg: dict, split: str, augment: bool, show_progress: bool = True,
+def build_dataset(data_cfg: DataConfig, split: str, augment: bool, show_progress: bool = True,
                   native_depth: bool = False) -> FrameDataset:
     """A FrameDataset over ``split`` of the configured dataset. ``native_depth`` keeps ground
     truth at each camera's native resolution (evaluation) while images are resized."""
-    source = (ms2_source(data_cfg, split) if data_cfg["dataset"] == "ms2"
+    source = (ms2_source(data_cfg, split) if data_cfg.dataset == "ms2"
               else msynth_source(data_cfg, split, show_progress))
-    return FrameDataset(source, spectra=tuple(data_cfg["spectra"]), size=tuple(data_cfg["size"]),
-                        augment=augment, seed=data_cfg["seed"], native_depth=native_depth,
-                        neighbours=tuple(data_cfg["neighbours"]) if split == "train" else (),
-                        photometric=data_cfg["photometric"], crop_scale=data_cfg["crop_scale"],
-                        zoom_scales_depth=data_cfg["zoom_scales_depth"])
+    return FrameDataset(source, spectra=tuple(data_cfg.spectra), size=tuple(data_cfg.size),
+                        augment=augment, seed=data_cfg.seed, native_depth=native_depth,
+                        neighbours=tuple(data_cfg.neighbours) if split == "train" else (),
+                        photometric=data_cfg.photometric, crop_scale=data_cfg.crop_scale,
+                        zoom_scales_depth=data_cfg.zoom_scales_depth)
 
 
-def dataset_record(data_cfg: dict, dataset: FrameDataset) -> dict:
+def dataset_record(data_cfg: DataConfig, dataset: FrameDataset) -> dict:
     """What a checkpoint trained on: the data config plus the sequences and frame count read."""
-    return {**data_cfg, "train_sequences": list(dataset.source.sequences), "train_frames": len(dataset)}
+    return {**dataclasses.asdict(data_cfg), "train_sequences": list(dataset.source.sequences), "train_frames": len(dataset)}

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import torch
 
-from core.losses import (bin_distribution_loss, depth_imitation_loss, feature_imitation_loss,
-                         illumination_change, isomorphic_graph_loss, texture_swap)
+from core.data.augment import illumination_change, texture_swap
+from core.losses import bin_distribution_loss, depth_imitation_loss, feature_imitation_loss, isomorphic_graph_loss
 from core.models import build_model, load_checkpoint
 from core.models.student import StudentConfig, VFMStudent
 from core.models.teacher import VFMTeacher
 from train.align import SUPERVISED_LOSSES, seed_for_step, step_rng
+from train.config import DistillLoss
 from train.teacher import random_spectrum
 
 
@@ -38,15 +39,15 @@ def load_frozen_teacher(teacher_checkpoint: str, device: torch.device) -> VFMTea
     return teacher.requires_grad_(False).eval().to(device)
 
 
-def make_distill_losses(loss_cfg: dict, teacher: VFMTeacher, seed: int, device: torch.device):
+def make_distill_losses(loss_cfg: DistillLoss, teacher: VFMTeacher, seed: int, device: torch.device):
     """compute(module, batch, step) -> loss terms; the spectrum and augmentation come from
     (seed, step), the augmentation's draws from a generator on ``device``, the batch's."""
-    supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
+    supervised = SUPERVISED_LOSSES[loss_cfg.supervised]
     generator = torch.Generator(device=device)
-    regions = tuple(loss_cfg["graph_regions"])
+    regions = tuple(loss_cfg.graph_regions)
 
     def texture_swap_with_gain(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return texture_swap(image, generator, gain_range=tuple(loss_cfg["texture_gain_range"]))
+        return texture_swap(image, generator, gain_range=tuple(loss_cfg.texture_gain_range))
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
         rng = step_rng(seed, step)
@@ -54,7 +55,7 @@ def make_distill_losses(loss_cfg: dict, teacher: VFMTeacher, seed: int, device: 
         image = batch[f"image/{spectrum}"]
         with torch.no_grad():
             target = teacher(image, spectrum)
-        if loss_cfg["p_texture_robust"] > 0 and rng.random() < loss_cfg["p_texture_robust"]:
+        if loss_cfg.p_texture_robust > 0 and rng.random() < loss_cfg.p_texture_robust:
             augment = texture_swap_with_gain if rng.random() < 0.5 else illumination_change
             image = augment(image, seed_for_step(generator, seed, step))
         out = module(image, spectrum)
@@ -65,12 +66,12 @@ def make_distill_losses(loss_cfg: dict, teacher: VFMTeacher, seed: int, device: 
                                               [f.float() for f in target["features"]]),
             "bins": bin_distribution_loss(out["bin_logits"].float(), target["bin_logits"].float()),
         }
-        loss = (loss_cfg["w_depth"] * terms["depth"] + loss_cfg["w_supervised"] * terms["supervised"]
-                + loss_cfg["w_feature"] * terms["feature"] + loss_cfg["w_bins"] * terms["bins"])
-        if loss_cfg["w_graph"] > 0:
+        loss = (loss_cfg.w_depth * terms["depth"] + loss_cfg.w_supervised * terms["supervised"]
+                + loss_cfg.w_feature * terms["feature"] + loss_cfg.w_bins * terms["bins"])
+        if loss_cfg.w_graph > 0:
             terms["graph"] = isomorphic_graph_loss(out["features"][-1].float(), target["semantic_features"].float(),
-                                                   regions=regions, temperature=loss_cfg["graph_temperature"])
-            loss = loss + loss_cfg["w_graph"] * terms["graph"]
+                                                   regions=regions, temperature=loss_cfg.graph_temperature)
+            loss = loss + loss_cfg.w_graph * terms["graph"]
         terms["loss"] = loss
         return terms
 

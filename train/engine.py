@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from core.settings import distributed_launch
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,8 @@ class Runtime:
 
 def setup_runtime() -> Runtime:
     """CUDA when present, CPU otherwise; joins the process group when launched by torchrun."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    rank, world_size, local_rank = distributed_launch()
     if torch.cuda.is_available():
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     else:

@@ -20,9 +20,11 @@ from tqdm import tqdm
 
 from core.data.dataset import collate_frames
 from core.data.frame import EVAL_CONDITIONS, SPECTRUM_LABELS, TEST_ONLY_CONDITIONS
+from core.inference import infer_batch
 from core.metrics import METRIC_NAMES, MIN_DEPTH, MetricAccumulator
 from core.models import FUSED, DepthModel
-from train.batching import batch_spectra, model_inputs, to_device
+from train.batching import batch_spectra, to_device
+from train.config import DataConfig
 from train.data import build_dataset
 
 ALL_CONDITIONS = "all"
@@ -33,7 +35,7 @@ def depth_bands(max_depth: float) -> tuple[float, ...]:
     return (0.0, 10.0, 20.0, 40.0, max_depth)
 
 
-def evaluate_model(model: DepthModel, data_cfg: dict, max_depth: float, device: torch.device,
+def evaluate_model(model: DepthModel, data_cfg: DataConfig, max_depth: float, device: torch.device,
                    show_progress: bool = True, split: str = "test", flip_average: bool = False) -> dict:
     """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'.
     ``split`` 'val' serves model choice and design, so the test split is left for reports.
@@ -49,12 +51,12 @@ def evaluate_model(model: DepthModel, data_cfg: dict, max_depth: float, device: 
         for batch in tqdm(loader, desc=f"evaluating ({split})", disable=not show_progress):
             batch = to_device(batch, device)
             spectra = batch_spectra(batch)
-            images, K, T = model_inputs(batch, spectra)
-            spectral = model.infer(images, mode="spectral", flip_average=flip_average).depth
+            # The service's network call (core.inference), so `eval` and `eval-real` score the same pass.
+            spectral = infer_batch(model, batch, spectra, "spectral", flip_average=flip_average).depth
             predictions = {("spectral", s): d for s, d in spectral.items()}
             if fuses and len(spectra) > 1:
                 for anchor in spectra:
-                    fused = model.infer(images, K, T, mode="fused", anchor=anchor, flip_average=flip_average)
+                    fused = infer_batch(model, batch, spectra, "fused", anchor, flip_average)
                     predictions[("fused", anchor)] = fused.depth[FUSED]
             condition = batch["condition"][0]
             for (mode, spectrum), depth in predictions.items():

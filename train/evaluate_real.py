@@ -33,7 +33,7 @@ MODEL_INPUT = "RGB, spectral-wise"
 
 def real_eval_config(cfg: dict) -> RealEvalConfig:
     """The typed config; an unknown key is refused with the nearest valid name."""
-    return filled(RealEvalConfig(), cfg, "")
+    return filled(RealEvalConfig(), cfg)
 
 
 # --- frames ------------------------------------------------------------------------------
@@ -216,10 +216,9 @@ def report_text(results: dict, frames_label: str, frames: list[Frame], config: R
     return "\n".join(lines) + "\n"
 
 
-def run_eval_real(cfg: dict, repo_root: Path) -> str:
-    """Evaluate every configured checkpoint and both floors on every frame of cfg['frames']; write the markdown
-    report to cfg['report'] and the numbers beside it as JSON; print and return the report."""
-    config = real_eval_config(cfg)
+def run_eval_real(config: RealEvalConfig, repo_root: Path) -> str:
+    """Evaluate every configured checkpoint and both floors on every frame of config.frames; write the markdown
+    report to config.report and the numbers beside it as JSON; print and return the report."""
     folder = repo_root / config.frames
     frames = [read_real_frame(folder, frame_id) for frame_id in frame_ids(folder)]
     rows = checkpoint_rows(config.checkpoints, repo_root)

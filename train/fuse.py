@@ -12,6 +12,7 @@ import torch
 from core.models import build_model, load_checkpoint
 from train.align import SUPERVISED_LOSSES, step_rng
 from train.batching import batch_spectra, model_inputs
+from train.config import FuseLoss
 
 
 def fusion_model_from_align(align_checkpoint: str, model_overrides: dict):
@@ -24,17 +25,17 @@ def fusion_model_from_align(align_checkpoint: str, model_overrides: dict):
     return model
 
 
-def make_fuse_losses(loss_cfg: dict, seed: int, device: torch.device):
+def make_fuse_losses(loss_cfg: FuseLoss, seed: int, device: torch.device):
     """compute(module, batch, step) -> loss terms; the anchor and dropped spectrum come from
     (seed, step). ``device`` keeps the stages' signatures alike: this stage draws on the host only."""
-    supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
+    supervised = SUPERVISED_LOSSES[loss_cfg.supervised]
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
         rng = step_rng(seed, step)
         spectra = batch_spectra(batch)
         anchor = spectra[rng.integers(len(spectra))]
         others = [s for s in spectra if s != anchor]
-        if others and rng.random() < loss_cfg["drop_probability"]:
+        if others and rng.random() < loss_cfg.drop_probability:
             others.remove(others[rng.integers(len(others))])
         images, K, T = model_inputs(batch, [anchor, *others])
         out = module(images, K, T, anchor=anchor, fuse=True)

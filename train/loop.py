@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from core.data.dataset import collate_frames
 from train.batching import to_device
+from train.config import TrainingConfig
 from train.data import build_dataset
 from train.engine import (CsvLog, Runtime, autocast, load_rng_state, load_training_state, mean_over_ranks,
                           rng_state_path, save_rng_state, save_training_state, wrap_ddp)
@@ -49,21 +50,21 @@ class ResumableSampler(DistributedSampler):
         return self.num_samples - self.skip
 
 
-def build_train_loader(cfg: dict, runtime: Runtime) -> DataLoader:
+def build_train_loader(cfg: TrainingConfig, runtime: Runtime) -> DataLoader:
     # Rank 0 renders the MS-Synth cache; the others wait for it instead of racing on the files.
     if runtime.is_main:
-        dataset = build_dataset(cfg["data"], "train", augment=True)
+        dataset = build_dataset(cfg.data, "train", augment=True)
     if runtime.distributed:
         dist.barrier()
     if not runtime.is_main:
-        dataset = build_dataset(cfg["data"], "train", augment=True, show_progress=False)
-    sampler = ResumableSampler(dataset, runtime.world_size, runtime.rank, cfg["seed"])
-    return DataLoader(dataset, batch_size=cfg["optim"]["batch_size"], sampler=sampler, drop_last=True,
-                      num_workers=cfg["num_workers"], collate_fn=collate_frames,
+        dataset = build_dataset(cfg.data, "train", augment=True, show_progress=False)
+    sampler = ResumableSampler(dataset, runtime.world_size, runtime.rank, cfg.seed)
+    return DataLoader(dataset, batch_size=cfg.optim.batch_size, sampler=sampler, drop_last=True,
+                      num_workers=cfg.num_workers, collate_fn=collate_frames,
                       pin_memory=runtime.device.type == "cuda", persistent_workers=False)
 
 
-def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: LossFn, run_dir: Path,
+def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_losses: LossFn, run_dir: Path,
         resume: bool, after_step: Callable[[int], None] | None = None,
         validate: Validator | None = None) -> Selection | None:
     """Train ``model``'s trainable parameters for cfg.optim.steps steps.
@@ -74,30 +75,30 @@ def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: Los
     runs on rank 0 every cfg.validate_every steps and at the last step; the model is left
     with the weights of the best validation score, which is returned (None without validate).
     """
-    optim_cfg = cfg["optim"]
+    optim_cfg = cfg.optim
     loader = build_train_loader(cfg, runtime)
     if len(loader) == 0:
         raise ValueError(f"the training split has {len(loader.dataset)} frames, fewer than one batch of "
-                         f"{optim_cfg['batch_size']} per process")
+                         f"{optim_cfg.batch_size} per process")
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=optim_cfg["lr"], weight_decay=optim_cfg["weight_decay"])
+    optimizer = torch.optim.AdamW(trainable, lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-        optimizer, T_0=optim_cfg["restart_steps"] or optim_cfg["steps"])
+        optimizer, T_0=optim_cfg.restart_steps or optim_cfg.steps)
     state_path = run_dir / "training_state.pt"
     step, best = 0, None
     if resume and state_path.exists():
         step, best = load_training_state(state_path, model, optimizer, scheduler)
         best = Selection(**best) if best else None
         load_rng_state(rng_state_path(run_dir, runtime.rank))
-    module = wrap_ddp(model, runtime, cfg["ddp_find_unused_parameters"])
+    module = wrap_ddp(model, runtime, cfg.ddp_find_unused_parameters)
     if step == 0 and runtime.is_main:
         (run_dir / "log.csv").unlink(missing_ok=True)  # a fresh run never continues an old run's log
     log = CsvLog(run_dir / "log.csv")
-    total_steps, validate_every = optim_cfg["steps"], cfg["validate_every"]
+    total_steps, validate_every = optim_cfg.steps, cfg.validate_every
     batches_per_epoch = len(loader)
     epoch = step // batches_per_epoch
-    loader.sampler.skip = (step % batches_per_epoch) * optim_cfg["batch_size"]
-    progress = tqdm(total=total_steps, initial=step, desc=cfg["name"], disable=not runtime.is_main)
+    loader.sampler.skip = (step % batches_per_epoch) * optim_cfg.batch_size
+    progress = tqdm(total=total_steps, initial=step, desc=cfg.name, disable=not runtime.is_main)
     start = time.perf_counter()
     model.train()
     while step < total_steps:
@@ -109,7 +110,7 @@ def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: Los
                 terms = compute_losses(module, batch, step)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(trainable, optim_cfg["clip_grad"])
+            torch.nn.utils.clip_grad_norm_(trainable, optim_cfg.clip_grad)
             optimizer.step()
             scheduler.step()
             if after_step is not None:
@@ -117,7 +118,7 @@ def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: Los
             step += 1
             progress.update(1)
             last = step == total_steps
-            if step % cfg["log_every"] == 0 or last:
+            if step % cfg.log_every == 0 or last:
                 values = mean_over_ranks(terms, runtime)  # every rank joins the reduction
                 if runtime.is_main:
                     progress.set_postfix(loss=f"{values['loss']:.4f}")
@@ -125,7 +126,7 @@ def fit(cfg: dict, runtime: Runtime, model: torch.nn.Module, compute_losses: Los
                                "seconds": round(time.perf_counter() - start, 1), **values})
             if validate is not None and ((validate_every and step % validate_every == 0) or last):
                 best = validated(model, validate, step, best, run_dir, runtime)
-            if step % cfg["save_every"] == 0 or last:
+            if step % cfg.save_every == 0 or last:
                 save_rng_state(rng_state_path(run_dir, runtime.rank))
                 if runtime.is_main:
                     save_training_state(state_path, model, optimizer, scheduler, step,

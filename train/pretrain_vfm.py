@@ -30,6 +30,7 @@ from core.models.vfm.clip import ClipBackbone
 from core.models.vfm.dino import DinoBackbone
 from train.align import seed_for_step, step_rng
 from train.batching import batch_spectra
+from train.config import DinoHeadConfig, PretrainStageConfig
 from train.engine import Runtime
 
 
@@ -96,14 +97,14 @@ class DinoPretrainer(nn.Module):
     """Student ViT + head (trained) and their EMA teacher (not trained, kept in the state
     so a resumed run continues exactly), plus the teacher's running centre."""
 
-    def __init__(self, head_cfg: dict) -> None:
+    def __init__(self, head_cfg: DinoHeadConfig) -> None:
         super().__init__()
         self.student = DinoBackbone(new_builtin_dino(), "builtin-dino", "training", BUILTIN_IMAGE_SIZE)
-        self.student_head = DinoHead(self.student.embed_dim, head_cfg["hidden_dim"], head_cfg["bottleneck_dim"],
-                                     head_cfg["prototypes"])
+        self.student_head = DinoHead(self.student.embed_dim, head_cfg.hidden_dim, head_cfg.bottleneck_dim,
+                                     head_cfg.prototypes)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
         self.teacher_head = copy.deepcopy(self.student_head).requires_grad_(False)
-        self.register_buffer("center", torch.zeros(1, head_cfg["prototypes"]))
+        self.register_buffer("center", torch.zeros(1, head_cfg.prototypes))
 
     def embed(self, backbone: DinoBackbone, head: DinoHead, crops: torch.Tensor) -> torch.Tensor:
         # normalize, not preprocess: local crops keep their own, smaller size.
@@ -137,10 +138,10 @@ def random_crops(images: torch.Tensor, size: tuple[int, int], scale: tuple[float
     return torch.stack(crops)
 
 
-def make_dino_losses(cfg: dict, runtime: Runtime, model: DinoPretrainer):
+def make_dino_losses(cfg: PretrainStageConfig, runtime: Runtime, model: DinoPretrainer):
     """compute(module, batch, step) -> loss terms; the spectrum and crops come from (seed + rank, step)."""
-    dino_cfg = cfg["dino"]
-    seed = cfg["seed"] + runtime.rank
+    dino_cfg = cfg.dino
+    seed = cfg.seed + runtime.rank
     # On the host: the crop boxes are Python ints that slice the images, so drawing them on
     # the accelerator would make every crop wait for it.
     generator = torch.Generator()
@@ -151,30 +152,30 @@ def make_dino_losses(cfg: dict, runtime: Runtime, model: DinoPretrainer):
         # Views of one spectrum: crops across spectra look too unlike each other early on, and
         # the student then settles for the same output everywhere (collapse).
         images = as_three_channels(batch[f"image/{step_rng(seed, step).choice(batch_spectra(batch))}"])
-        global_crops = [random_crops(images, BUILTIN_IMAGE_SIZE, tuple(dino_cfg["global_scale"]), generator)
+        global_crops = [random_crops(images, BUILTIN_IMAGE_SIZE, tuple(dino_cfg.global_scale), generator)
                         for _ in range(2)]
-        local_crops = [random_crops(images, local_size, tuple(dino_cfg["local_scale"]), generator)
-                       for _ in range(dino_cfg["local_crops"])]
+        local_crops = [random_crops(images, local_size, tuple(dino_cfg.local_scale), generator)
+                       for _ in range(dino_cfg.local_crops)]
         student, teacher = module(global_crops, local_crops)
-        loss = dino_loss(student, teacher, model.center, dino_cfg["student_temperature"],
-                         dino_cfg["teacher_temperature"])
-        center = updated_center(model.center, teacher, dino_cfg["center_momentum"])
+        loss = dino_loss(student, teacher, model.center, dino_cfg.student_temperature,
+                         dino_cfg.teacher_temperature)
+        center = updated_center(model.center, teacher, dino_cfg.center_momentum)
         if runtime.distributed:
             dist.all_reduce(center)
             center /= runtime.world_size
         model.center.copy_(center)
         # The targets' entropy: near log(prototypes) means uniform collapse, near 0 one-prototype collapse.
-        targets = F.softmax((teacher[0] - model.center) / dino_cfg["teacher_temperature"], dim=-1)
+        targets = F.softmax((teacher[0] - model.center) / dino_cfg.teacher_temperature, dim=-1)
         entropy = torch.special.entr(targets).sum(-1).mean()
         return {"loss": loss, "target_entropy": entropy.detach()}
 
     return compute
 
 
-def make_teacher_update(cfg: dict, model: DinoPretrainer):
+def make_teacher_update(cfg: PretrainStageConfig, model: DinoPretrainer):
     """After each step: EMA of the student into the teacher, momentum rising from its base
     value to 1 on a cosine over the run."""
-    base, steps = cfg["dino"]["teacher_momentum"], cfg["optim"]["steps"]
+    base, steps = cfg.dino.teacher_momentum, cfg.optim.steps
 
     def update(step: int) -> None:
         momentum = 1.0 - (1.0 - base) * (math.cos(math.pi * step / steps) + 1.0) / 2.0
@@ -184,13 +185,13 @@ def make_teacher_update(cfg: dict, model: DinoPretrainer):
     return update
 
 
-def build_pretrainer(cfg: dict, runtime: Runtime):
+def build_pretrainer(cfg: PretrainStageConfig, runtime: Runtime):
     """(module, compute_losses, after_step) for cfg.backbone 'clip' or 'dino'."""
-    kind = cfg["backbone"]
+    kind = cfg.backbone
     if kind == "clip":
         model = ClipPretrainer()
         return model, make_clip_losses(runtime), None
     if kind == "dino":
-        model = DinoPretrainer(cfg["dino"]["head"])
+        model = DinoPretrainer(cfg.dino.head)
         return model, make_dino_losses(cfg, runtime, model), make_teacher_update(cfg, model)
     raise ValueError(f"backbone must be 'clip' or 'dino', got {kind!r}")

@@ -18,11 +18,13 @@ import dataclasses
 import numpy as np
 import torch
 
+from core.data.augment import texture_swapped
 from core.models import build_model, load_checkpoint
 from core.models.depthnet import DepthNetConfig
 from core.models.teacher import TeacherConfig, VFMTeacher
-from train.align import SUPERVISED_LOSSES, seed_for_step, step_rng, texture_swapped
+from train.align import SUPERVISED_LOSSES, seed_for_step, step_rng
 from train.batching import batch_spectra
+from train.config import TeacherLoss
 
 
 def depth_net_settings(config: DepthNetConfig) -> dict:
@@ -44,24 +46,25 @@ def random_spectrum(batch: dict, rng: np.random.Generator) -> str:
     return spectra[rng.integers(len(spectra))]
 
 
-def make_teacher_losses(loss_cfg: dict, seed: int, device: torch.device):
+def make_teacher_losses(loss_cfg: TeacherLoss, seed: int, device: torch.device):
     """compute(module, batch, step) -> loss terms; the spectrum and the texture swap come from
     (seed, step), the swap's draws on ``device``, the batch's."""
-    supervised = SUPERVISED_LOSSES[loss_cfg["supervised"]]
+    supervised = SUPERVISED_LOSSES[loss_cfg.supervised]
     generator = torch.Generator(device=device)
 
     def compute(module: torch.nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
         rng = step_rng(seed, step)
         spectrum = random_spectrum(batch, rng)
         image = batch[f"image/{spectrum}"]
-        if loss_cfg["p_texture_swap"] > 0:
-            image = texture_swapped({spectrum: image}, loss_cfg, rng, seed_for_step(generator, seed, step))[spectrum]
+        if loss_cfg.p_texture_swap > 0:
+            image = texture_swapped({spectrum: image}, loss_cfg.p_texture_swap, loss_cfg.texture_gain_range, rng,
+                                    seed_for_step(generator, seed, step))[spectrum]
         out = module(image, spectrum)
         gt, valid = batch[f"depth/{spectrum}"], batch[f"valid/{spectrum}"]
         terms = {name: supervised(out[key].float(), gt, valid)
                  for name, key in (("depth", "depth"), ("regression", "regression_depth"), ("bins", "bin_depth"))}
-        terms["loss"] = (terms["depth"] + loss_cfg["w_regression"] * terms["regression"]
-                         + loss_cfg["w_bins"] * terms["bins"])
+        terms["loss"] = (terms["depth"] + loss_cfg.w_regression * terms["regression"]
+                         + loss_cfg.w_bins * terms["bins"])
         return terms
 
     return compute

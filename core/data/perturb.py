@@ -16,7 +16,7 @@ import torch
 
 from core.data.frame import Frame
 from core.data.msynth.sensors import add_rain_streaks, encode_8bit
-from core.losses.distillation import texture_swap
+from core.data.augment import texture_swap
 
 PROBES = ("none", "night", "fog", "rain", "noise", "texture")
 GAMMA = 2.2

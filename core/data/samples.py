@@ -15,9 +15,8 @@ from PIL import Image
 from core.data import ms2
 from core.data.frame import CONDITIONS
 from core.data.msynth import RENDER_VERSION, msynth_sequence_meta, render_frame, split_seeds
+from core.settings import SHARED_SAMPLES
 
-# Real frames the project reads but never copies: ../shared/samples beside the repository.
-SHARED_SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 SHARED_MS2 = SHARED_SAMPLES / "ms2"
 SCENES_PER_CONDITION = 2
 FRAME_INDEX = 5

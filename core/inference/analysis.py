@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from core.data.frame import SPECTRUM_LABELS, Frame
-from core.inference.frames import at_display_size, is_msynth_sample, probe
+from core.inference.display import at_display_size
+from core.inference.gallery import is_msynth_sample
+from core.inference.probes import probe
 from core.inference.predict import DEFAULT_CHECKPOINT, run_model
 from core.metrics import METRIC_NAMES, compute_depth_metrics
 from core.models import FUSED

@@ -3,16 +3,16 @@ rolled out, and CLIP's patch similarity to a prompt, as overlays on the input.""
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from core import settings
 from core.data.frame import SPECTRUM_LABELS, Frame
 from core.data.thermal import spectrum_to_float
 from core.inference.errors import InputError
-from core.inference.frames import at_display_size, display_image
+from core.inference.display import at_display_size, display_image
 from core.inference.predict import device
 from core.models.vfm import (VFMBackbone, as_three_channels, attention_rollout, cls_attention,
                              load_backbone_or_builtin, prompt_similarity, rollout_cls_map)
@@ -31,7 +31,7 @@ def load_vfm(kind: str, spec: str | None = None) -> tuple[VFMBackbone, str]:
     SPECTRADEPTH_<KIND>, else DEFAULT_VFM_SPECS), or the built-in one when it cannot be loaded."""
     if kind not in DEFAULT_VFM_SPECS:
         raise InputError(f"unknown backbone kind {kind!r}: use 'clip' or 'dino'")
-    spec = spec or os.environ.get(f"SPECTRADEPTH_{kind.upper()}") or DEFAULT_VFM_SPECS[kind]
+    spec = spec or settings.vfm_spec(kind) or DEFAULT_VFM_SPECS[kind]
     try:
         return load_backbone_or_builtin(spec, device())
     except (ValueError, RuntimeError) as err:

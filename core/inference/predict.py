@@ -1,11 +1,11 @@
 """Models in and depth out: the shipped checkpoints, loading once per process, and one
-network pass over a frame (``run_model``), the only place the service calls a network."""
+network pass over a batch (``infer_batch``), the only place the service and both evaluations
+(`train eval`, `train eval-real`) call a depth network."""
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
-import os
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -15,21 +15,19 @@ import torch
 from core.data.dataset import collate_frames, frame_to_item, resize_frame
 from core.data.frame import Frame
 from core.inference.errors import InputError
-from core.inference.frames import REPO_ROOT
 from core.models import (MODES, CheckpointError, DepthInference, DepthModel, FusionUnsupported, load_checkpoint,
                          prepare_for_inference, registry)
 from core.models.checkpoint import ConfigLimits
+# What a studio's users may load: the shipped checkpoints, the names an operator lists in
+# SPECTRADEPTH_MODELS (comma-separated folders or Hub ids) and, only where the operator sets
+# SPECTRADEPTH_ALLOW_CUSTOM_MODELS=1 (or `python -m app --allow-custom-models`), any other.
+from core.settings import (CHECKPOINTS_DIR, CUSTOM_MODELS_ENV, EXTRA_MODELS_ENV, custom_models_allowed,
+                           extra_models)
 
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 # The studio's model, and its Teacher vs student pair: named once, in core/models/registry.py.
 DEFAULT_CHECKPOINT = registry.the_model("default")
 DEFAULT_TEACHER = registry.the_model("teacher")
 DEFAULT_STUDENT = registry.the_model("student")
-# What a studio's users may load: the shipped checkpoints, the names an operator lists in
-# SPECTRADEPTH_MODELS (comma-separated folders or Hub ids) and, only where the operator sets
-# SPECTRADEPTH_ALLOW_CUSTOM_MODELS=1 (or `python -m app --allow-custom-models`), any other.
-EXTRA_MODELS_ENV = "SPECTRADEPTH_MODELS"
-CUSTOM_MODELS_ENV = "SPECTRADEPTH_ALLOW_CUSTOM_MODELS"
 SERVICE_LIMITS = ConfigLimits()
 MAX_MESSAGE_CHARS = 300
 
@@ -42,22 +40,13 @@ def list_checkpoints(root: Path = CHECKPOINTS_DIR) -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/config.json") if "model" in json.loads(p.read_text()))
 
 
-def operator_models() -> list[str]:
-    """Extra checkpoints the operator allows (SPECTRADEPTH_MODELS)."""
-    return [name.strip() for name in os.environ.get(EXTRA_MODELS_ENV, "").split(",") if name.strip()]
-
-
-def custom_models_allowed() -> bool:
-    return os.environ.get(CUSTOM_MODELS_ENV, "").strip().lower() in ("1", "true", "yes")
-
-
 def model_choices() -> list[tuple[str, str]]:
     """(label, name) of every model a studio offers, for a picker: the shipped depth models (the
     default first, then by role, labelled 'Default · fused align-and-fuse (RGB/NIR/thermal)'),
     then the operator's, labelled by their own name."""
     shipped = [(model.choice_label, model.name) for model in registry.depth_models()]
     names = {name for _, name in shipped}
-    return shipped + [(name, name) for name in operator_models() if name not in names]
+    return shipped + [(name, name) for name in extra_models() if name not in names]
 
 
 def allowed_models() -> list[str]:
@@ -116,6 +105,14 @@ def model_summary(name_or_path: str) -> str:
     return text
 
 
+def infer_batch(model: DepthModel, batch: dict, spectra: Collection[str], mode: str, anchor: str | None = None,
+                flip_average: bool = False) -> DepthInference:
+    """Depth of ``mode`` from the ``spectra`` of a collated batch (``collate_frames`` of items at the
+    model's input size, on the model's device); ``DepthModel.infer`` says what the arguments mean."""
+    images, K, T = ({s: batch[f"{key}/{s}"] for s in spectra} for key in ("image", "K", "T_rig_cam"))
+    return model.infer(images, K, T, mode=mode, anchor=anchor, flip_average=flip_average)
+
+
 def run_model(frame: Frame, model_name: str, mode: str, anchor: str | None = None,
               spectra: Collection[str] | None = None, flip_average: bool = False) -> tuple[DepthInference, dict]:
     """(depth at the model's input size per output, config.json) for ``frame``: 'spectral'
@@ -133,10 +130,9 @@ def run_model(frame: Frame, model_name: str, mode: str, anchor: str | None = Non
     small = resize_frame(dataclasses.replace(frame, depth={}, classes={}), model.input_size)
     batch = {k: v.to(device()) if isinstance(v, torch.Tensor) else v
              for k, v in collate_frames([frame_to_item(small)]).items()}
-    images, K, T = ({s: batch[f"{key}/{s}"] for s in used} for key in ("image", "K", "T_rig_cam"))
     preprocess_ms = (time.perf_counter() - start) * 1000
     try:
-        result = model.infer(images, K, T, mode=mode, anchor=anchor, flip_average=flip_average)
+        result = infer_batch(model, batch, used, mode, anchor, flip_average)
     except FusionUnsupported as err:
         raise InputError(f"{model_name} has no fusion module; pick a fusion checkpoint or spectral-wise mode") from err
     result.depth = {output: depth.cpu() for output, depth in result.depth.items()}

@@ -28,7 +28,8 @@ from core.data.frame import Frame
 from core.geometry.camera import Camera
 from core.inference.analysis import Analysis, AnalysisRequest
 from core.inference.errors import InputError
-from core.inference.frames import is_msynth_sample, load_sample, return_freed_memory
+from core.inference.gallery import is_msynth_sample, load_sample
+from core.inference.uploads import return_freed_memory
 
 # Calls made in-process without a web session (tests, scripts) keep every value they store, each
 # in its own folder, until the process ends; a web session keeps one value per slot.

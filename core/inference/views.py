@@ -12,7 +12,7 @@ from core.data.frame import SPECTRUM_LABELS, Frame
 from core.geometry import relative_pose, warp_to_camera
 from core.inference.analysis import GROUND_TRUTH, Analysis, output_title
 from core.inference.errors import InputError
-from core.inference.frames import display_image
+from core.inference.display import display_image
 from core.models import FUSED
 from core.viz.colormap import colorize_depth, depth_panel, error_panel
 from core.viz.pointcloud import depth_to_points, downsample_points, pointcloud_figure

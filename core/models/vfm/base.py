@@ -21,8 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core.models.hub import hub_offline
+from core.settings import proxy_configured
 
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 _REACHABILITY_TIMEOUT_S = 3.0
 
 
@@ -151,7 +151,7 @@ def download_blocker(url: str | None = None) -> str | None:
     """
     if hub_offline():
         return "HF_HUB_OFFLINE is set"
-    if any(os.environ.get(variable) for variable in _PROXY_VARIABLES):
+    if proxy_configured():
         return None
     if url is None:
         from huggingface_hub import constants

@@ -26,8 +26,9 @@ from transformers import Dinov2Config, Dinov2Model
 from core.models.vfm.base import BackboneUnavailable, VFMBackbone
 from core.models.vfm.clip import load_clip
 from core.models.vfm.dino import load_dino
+from core.settings import CHECKPOINTS_DIR
 
-BUILTIN_ROOT = Path(__file__).resolve().parents[3] / "checkpoints"
+BUILTIN_ROOT = CHECKPOINTS_DIR
 BUILTIN_FOLDERS = {"clip": "builtin-clip", "dino": "builtin-dino"}
 # Both see the cameras' 2.5 : 1 aspect (a driving scene squeezed into a square loses its
 # horizontal detail); 16-pixel patches give a 6 x 15 grid.
