@@ -81,8 +81,8 @@ def test_operator_models_follow_the_shipped_ones_labelled_by_name(monkeypatch):
 def test_evaluation_configs_and_reports_hold_the_registered_models(config_name, report):
     assert "checkpoints" not in yaml.safe_load((CONFIGS / config_name).read_text())
     config = load_config(CONFIGS / config_name)
-    assert config["checkpoints"] == registry.evaluated_in(report)
-    assert Path(config["report"]).name == report
+    assert config.checkpoints == registry.evaluated_in(report)
+    assert Path(config.report).name == report
     figures = json.loads((CHECKPOINTS / report).with_suffix(".json").read_text())
     rows = list(figures["results"]["metric"])[2:] if "results" in figures else list(figures)  # eval-real: floors first
     assert rows == registry.evaluated_in(report)
@@ -93,4 +93,4 @@ def test_evaluation_configs_and_reports_hold_the_registered_models(config_name, 
 
 def test_an_explicit_checkpoint_list_overrides_the_registry():
     config = load_config(CONFIGS / "msynth-eval.yaml", ["checkpoints=[msynth-fuse]"])
-    assert config["checkpoints"] == ["msynth-fuse"]
+    assert config.checkpoints == ["msynth-fuse"]
