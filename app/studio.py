@@ -24,13 +24,13 @@ from app.cache import studio_cache_folder
 from app.guard import StudioBlocks, refusing, user_error
 from core import inference, settings
 from core.data.frame import SPECTRA, SPECTRUM_LABELS
-from core.inference import FUSED, GROUND_TRUTH, METRIC_LABELS, AnalysisRequest, DisplayOptions, InputError
+from core.inference import FUSED, METRIC_LABELS, AnalysisRequest, DisplayOptions, InputError
+from core.inference.vocabulary import (LABEL_TO_MODE, LABEL_TO_SPECTRUM, LABEL_TO_VIEW, NO_ANALYSIS, NO_FRAME,
+                                       UPLOAD_LABELS)
 from core.inference.uploads import return_freed_memory
 from core.inference.sessions import SessionStore, Stored
 
-LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
-MODES = {label: mode for mode, label in inference.MODE_LABELS.items()}
-VIEWS = {"Fused": FUSED, **{f"{label} alone": s for s, label in SPECTRUM_LABELS.items()}, "Ground truth": GROUND_TRUTH}
+MODES, VIEWS = LABEL_TO_MODE, LABEL_TO_VIEW
 VIEW_CHOICES = list(VIEWS)
 INFO_HEADERS = ["spectrum", "size", "format", "values", "GT depth"]
 COMPARE_HEADERS = ["role", "checkpoint", "parameters [M]", "time [ms]", "AbsRel"]
@@ -51,8 +51,6 @@ SESSION_TTL_S = settings.session_lifetime_s(default=15 * 60)
 # lifetime: a saturated studio writes a few MB a visit (bench_load prints it), so the cache stays
 # within a few GB of a Space's disk, and nothing outlives the session it was made for by much.
 CACHE_SWEEP = (min(300, SESSION_TTL_S), SESSION_TTL_S)
-NO_FRAME = "pick a sample or upload images first"
-NO_ANALYSIS = "run an analysis first: pick a sample or upload images"
 
 # One line in view (a phone's first screen is for the samples and the result); the rest folds.
 INTRO = """# SpectraDepth studio
@@ -371,9 +369,8 @@ def input_panel(frame_state: gr.State, data_root: Path | None) -> dict:
                 browser = DatasetBrowser(data_root)
                 sequence, frame_id = dataset_browser(browser)
             with gr.Accordion("Upload your own RGB / NIR / thermal images", open=False):
-                rgb_file = gr.File(label="RGB (8-bit PNG/JPEG)", file_types=["image"], height=120)
-                nir_file = gr.File(label="NIR (8-bit PNG)", file_types=["image"], height=120)
-                thr_file = gr.File(label="Thermal (16-bit raw PNG)", file_types=["image"], height=120)
+                rgb_file, nir_file, thr_file = (gr.File(label=UPLOAD_LABELS[s], file_types=["image"], height=120)
+                                                for s in SPECTRA)
                 upload_button = gr.Button("Run on upload", variant="primary")
         with gr.Column(scale=4):   # the result, beside what was clicked
             panel["status"] = gr.Markdown("Pick a sample or upload images.", label="Status", elem_id="status")

@@ -13,12 +13,10 @@ from pathlib import Path
 import streamlit as st
 
 from core import inference
-from core.data.frame import SPECTRUM_LABELS, Frame
+from core.data.frame import Frame
 from core.inference import InputError
+from core.inference.vocabulary import MAX_UPLOAD_MB, UPLOAD_LABELS, UPLOAD_TYPES
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff"]
-MAX_UPLOAD_MB = 50
-LABEL_TO_SPECTRUM = {label: s for s, label in SPECTRUM_LABELS.items()}
 EXPORTS = inference.ExportDir()   # downloads' scratch files, one per process, removed at exit
 
 
@@ -88,9 +86,8 @@ def upload_frame(key: str) -> Frame | None:
     """A frame from uploaded files (any subset of spectra), or None with the reason shown."""
     columns = st.columns(3)
     files = {}
-    for column, (spectrum, label) in zip(columns, SPECTRUM_LABELS.items()):
-        kind = "16-bit raw PNG" if spectrum == "thr" else "8-bit"
-        files[spectrum] = column.file_uploader(f"{label} ({kind})", type=UPLOAD_TYPES, key=f"{key}-{spectrum}")
+    for column, (spectrum, label) in zip(columns, UPLOAD_LABELS.items()):
+        files[spectrum] = column.file_uploader(label, type=UPLOAD_TYPES, key=f"{key}-{spectrum}")
     if not any(files.values()):
         st.info("Upload RGB, NIR and/or thermal images of one capture.")
         return None

@@ -4,13 +4,14 @@ import streamlit as st
 
 from core import inference
 from core.inference import InputError
+from core.inference.vocabulary import LABEL_TO_SPECTRUM
 from pages import _shared as ui
 
 st.title("Attention")
 frame = ui.choose_frame("attention")
 left, middle, right = st.columns(3)
 with left:
-    spectrum = ui.LABEL_TO_SPECTRUM[st.radio("Spectrum", list(ui.LABEL_TO_SPECTRUM), horizontal=True)]
+    spectrum = LABEL_TO_SPECTRUM[st.radio("Spectrum", list(LABEL_TO_SPECTRUM), horizontal=True)]
 with middle:
     kind = st.radio("Backbone", ["dino", "clip"], horizontal=True, format_func=str.upper)
 with right:

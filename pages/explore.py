@@ -4,6 +4,7 @@ import streamlit as st
 from core import inference
 from core.data.frame import SPECTRUM_LABELS
 from core.inference import AnalysisRequest, DisplayOptions, InputError
+from core.inference.vocabulary import LABEL_TO_SPECTRUM
 from pages import _shared as ui
 
 st.title("Explore")
@@ -15,7 +16,7 @@ with middle:
     mode = st.radio("Mode", list(inference.MODE_LABELS), index=2, horizontal=True,
                     format_func=inference.MODE_LABELS.get)
 with right:
-    anchor = ui.LABEL_TO_SPECTRUM[st.radio("Anchor camera", list(ui.LABEL_TO_SPECTRUM), horizontal=True)]
+    anchor = LABEL_TO_SPECTRUM[st.radio("Anchor camera", list(LABEL_TO_SPECTRUM), horizontal=True)]
 invert = st.toggle("Invert colours (near = blue)")
 flip_average = st.toggle("Average with the mirrored images (twice the time)")
 

@@ -4,6 +4,7 @@ import streamlit as st
 from core import inference
 from core.data.frame import SPECTRUM_LABELS
 from core.inference import AnalysisRequest, DisplayOptions, InputError
+from core.inference.vocabulary import LABEL_TO_SPECTRUM
 from pages import _shared as ui
 
 st.title("Point cloud")
@@ -12,9 +13,9 @@ left, middle, right = st.columns(3)
 with left:
     model_name = ui.checkpoint_picker("Checkpoint", inference.DEFAULT_CHECKPOINT, "cloud-model")
 with middle:
-    camera = ui.LABEL_TO_SPECTRUM[st.radio("Depth of", list(ui.LABEL_TO_SPECTRUM), horizontal=True)]
+    camera = LABEL_TO_SPECTRUM[st.radio("Depth of", list(LABEL_TO_SPECTRUM), horizontal=True)]
 with right:
-    colour = ui.LABEL_TO_SPECTRUM[st.radio("Colour by", list(ui.LABEL_TO_SPECTRUM), horizontal=True)]
+    colour = LABEL_TO_SPECTRUM[st.radio("Colour by", list(LABEL_TO_SPECTRUM), horizontal=True)]
 max_points = st.slider("Points after voxel downsampling (at most)", 5000, 200000, inference.DEFAULT_MAX_POINTS,
                        step=5000)
 

@@ -72,3 +72,18 @@ def test_a_refused_trio_fixed_and_run_again_shows_depth(studio_url, browser, tmp
     assert "upload" in page.locator("#status").inner_text()
     assert page.get_by_text("does not exist").count() == 0
     page.close()
+
+
+def test_the_model_choice_is_the_registry_labelled_with_the_default_first(studio_url, browser):
+    from core import inference
+    from core.models import registry
+    shipped = [label for label, name in inference.model_choices() if name in {m.name for m in registry.depth_models()}]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(studio_url)
+    page.get_by_label("Checkpoint").first.click()
+    options = page.locator("[data-testid=dropdown-option]")
+    options.first.wait_for(timeout=30000)
+    offered = [option.get_attribute("aria-label") for option in options.all()]
+    assert len(shipped) <= 10 and offered[:len(shipped)] == shipped, offered
+    assert offered[0].startswith("Default · ") and all(" · " in label for label in offered[:len(shipped)])
+    page.close()
