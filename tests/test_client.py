@@ -125,3 +125,17 @@ def test_spaces_front_matter_matches_the_installed_stack():
     assert fields["sdk"] == "gradio" and fields["sdk_version"] == gradio.__version__
     assert (Path(__file__).resolve().parents[1] / fields["app_file"]).is_file()
     assert fields["python_version"].strip('"') == "3.11"
+
+
+def test_a_session_keeps_one_frame_and_one_analysis_on_disk_however_often_it_uploads(client, tiny_checkpoint, tmp_path):
+    from app import studio
+    before = set(studio.sessions().root.rglob("*.npz")) if studio.sessions().root.exists() else set()
+    session = Client(client.src, verbose=False)
+    for seed in range(3):
+        path = tmp_path / f"street{seed}.png"
+        Image.fromarray(np.random.default_rng(seed).integers(0, 255, (384, 1224, 3)).astype(np.uint8)).save(path)
+        session.predict(handle_file(str(path)), None, None, api_name="/decode_upload")
+        session.predict(tiny_checkpoint, "Spectral-wise", "RGB", "none", 0.5, False, api_name="/analyse")
+    kept = set(studio.sessions().root.rglob("*.npz")) - before
+    assert sorted(path.name.split("-")[0] for path in kept) == ["analysis", "frame"]
+    assert len({path.parent for path in kept}) == 1       # one folder: this session's
