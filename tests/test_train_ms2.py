@@ -24,7 +24,7 @@ from train.data import DataError, build_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "train" / "configs"
-TEST_LISTS = ("test_day_list.txt", "test_night_list.txt", "test_rain_list.txt")
+TEST_LISTS = ("test_day_list.txt", "test_night_list.txt", "test_rainy_list.txt")
 
 
 @pytest.fixture(scope="module")

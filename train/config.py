@@ -44,8 +44,9 @@ class ConfigError(ValueError):
 class SplitConfig:
     """One split. MS-Synth renders ``n_sequences`` x ``frames_per_sequence`` frames (of
     ``conditions``; None: all, balanced). MS2 reads the sequences named in ``lists`` (split
-    files at the dataset root; a test list's condition is in its name, test_<condition>_list.txt).
-    ``sampling_step`` keeps every k-th frame of each sequence; None: the dataset's default
+    files at the dataset root; a test list's condition is in its name, test_<condition>_list.txt;
+    MS2's test_rainy_list.txt is 'rain'). ``sampling_step`` k keeps the frames the reference
+    keeps (``MS2Source``: ``[0:-1:k]`` over each list's frames); None: the dataset's default
     (MS2 as the reference: validation 3, test 10; otherwise 1)."""
 
     n_sequences: int = 0
