@@ -38,7 +38,7 @@ from train.config import (STAGE_CONFIGS, DataConfig, EvalConfig, PretrainStageCo
                           load_config)
 from train.data import build_dataset, dataset_record, sampling_step
 from train.engine import seed_everything, setup_runtime, teardown_runtime
-from train.evaluate import evaluate_model, results_table, validation_score
+from train.evaluate import evaluate_model, reference_table, results_table, validation_score
 from train.evaluate_real import run_eval_real
 from train.distill import load_frozen_teacher, make_distill_losses, student_for_teacher
 from train.fuse import fusion_model_from_align, make_fuse_losses
@@ -157,15 +157,17 @@ def split_description(data_cfg: DataConfig, split: str, max_depth: float, input_
     step = sampling_step(data_cfg, split)
     if data_cfg.dataset == "ms2":
         source = f"MS2 {split} split ({', '.join(split_cfg.lists)}"
+        sampled = f", frames [0:-1:{step}] of each list as the reference samples them" if step > 1 else ""
     else:
         source = (f"MS-Synth {split} split ({split_cfg.n_sequences} sequences x "
                   f"{split_cfg.frames_per_sequence} frames, render version {RENDER_VERSION} at scale {data_cfg.scale:g}")
+        sampled = f", one frame in {step}" if step > 1 else ""
     sizes = {f"{h} x {w}" for h, w in input_sizes.values()}
     inputs = f"network input {sizes.pop()}" if len(sizes) == 1 else "network input as trained: " + ", ".join(
         f"{name} {h} x {w}" for name, (h, w) in input_sizes.items())
     flip = "each prediction averaged with its mirror's; " if flip_average else ""
-    return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; {inputs}; {flip}"
-            f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt <= {max_depth:g} m; "
+    return (f"## {source}{sampled}; {inputs}; {flip}"
+            f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt < {max_depth:g} m; "
             f"'all' = mean of the condition means)")
 
 
@@ -183,10 +185,11 @@ def run_eval(cfg: EvalConfig) -> None:
         all_results[name] = evaluate_model(model, data, cfg.eval_max_depth, runtime.device, split=split,
                                            flip_average=cfg.flip_average)
     report = [split_description(cfg.data, split, cfg.eval_max_depth, input_sizes, cfg.flip_average)]
-    for scaling in ("metric", "median_scaled"):
-        report.append(f"\n### {scaling.replace('_', '-')}\n")
-        rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]
-        report.append("\n".join(rows[0] + [line for table in rows[1:] for line in table[2:]]))
+    # Median-scaled first: the reference's default (align=True), so the table published numbers compare with.
+    report.append("\n### median-scaled (the reference's default: compare with published numbers)\n")
+    report.append(reference_table(all_results, "median_scaled"))
+    report.append("\n### metric\n")
+    report.append(reference_table(all_results, "metric"))
     if cfg.targets:
         report.append("\n### Targets\n")
         report.append(target_report(all_results, label_targets(cfg.targets, checkpoints), parameters))

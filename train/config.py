@@ -320,9 +320,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None, stage: str
     accepts any training stage's config). Raises ConfigError naming the bad key.
     """
     raw = merged_yaml(Path(path))
-    for override in overrides or []:
-        apply_override(raw, override)
     declared = raw.get("stage") or (stage if stage != "calibrate" else None)
+    for override in overrides or []:
+        if declared == "eval" and training_only(override.partition("=")[0]):
+            # scripts/train_ms2.sh hands every command the same options: eval has no use for these
+            print(f"eval: ignoring {override} (a training option)")
+            continue
+        apply_override(raw, override)
+    declared = raw.get("stage") or declared
     if declared not in STAGE_CONFIGS:
         raise ConfigError(f"{path}: 'stage' must be one of {', '.join(STAGE_CONFIGS)}, got {declared!r}")
     allowed = TRAINING_STAGES if stage == "calibrate" else (stage,)
@@ -339,6 +344,23 @@ def load_config(path: str | Path, overrides: list[str] | None = None, stage: str
     if "model" in values:
         check_model_keys(declared, values["model"], path)
     return config
+
+
+def declares(config_class, dotted_key: str) -> bool:
+    """Whether ``config_class`` (a dataclass) has the option ``a.b.c``."""
+    head, _, rest = dotted_key.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    if head not in fields:
+        return False
+    if not rest:
+        return True
+    field_type = typing.get_type_hints(config_class)[head]
+    return dataclasses.is_dataclass(field_type) and declares(field_type, rest)
+
+
+def training_only(dotted_key: str) -> bool:
+    """An option every training stage has and evaluation has not (optim.*, num_workers, ...)."""
+    return declares(TrainingConfig, dotted_key) and not declares(EvalConfig, dotted_key)
 
 
 def config_record(config) -> dict:

@@ -3,7 +3,7 @@
 Modes: spectral-wise (each spectrum alone) and, for models with a fusion module, fused in
 each anchor camera with all spectra present. Per image, the prediction is upsampled
 (bilinear) to the native resolution of the camera's ground truth, and ``core.metrics`` keeps
-pixels with 1e-3 < gt <= max depth, both metric and median-scaled. A condition's score is the
+pixels with 1e-3 < gt < max depth, both metric and median-scaled. A condition's score is the
 mean over its images; "all" is the mean of the condition (test split) means, as the
 reference averages its day / night / rain results. AbsRel is also kept per ground-truth depth
 band (``depth_bands``: 0-10-20-40 m and on to the max depth) to show where a condition costs.
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from core.data.dataset import collate_frames
 from core.data.frame import EVAL_CONDITIONS, SPECTRUM_LABELS, TEST_ONLY_CONDITIONS
-from core.inference import infer_batch
+from core.inference import METRIC_LABELS, infer_batch
 from core.metrics import METRIC_NAMES, MIN_DEPTH, MetricAccumulator
 from core.models import FUSED, DepthModel
 from train.batching import batch_spectra, to_device
@@ -107,4 +107,26 @@ def results_table(results: dict, scaling: str = "metric", metric_names=METRIC_NA
                 values = [f"{by_condition[cond][m]:.3f}" for m in metric_names]
                 mode_text = "spectral-wise" if mode == "spectral" else "fused"
                 lines.append("| " + " | ".join([label, mode_text, SPECTRUM_LABELS[spectrum], cond, *values]) + " |")
+    return "\n".join(lines)
+
+
+def reference_table(results_by_model: dict[str, dict], scaling: str, metric_names=METRIC_NAMES) -> str:
+    """The reference's layout (BridgeMultiSpectralDepth's MS2 tables): one row per model and
+    output (spectral-wise per spectrum, then fused per anchor), one column group per condition
+    and the mean of the condition means last, ``metric_names`` in each group."""
+    conditions = [c for c in EVAL_CONDITIONS if any(c in by_condition for results in results_by_model.values()
+                                                     for by_spectrum in results[scaling].values()
+                                                     for by_condition in by_spectrum.values())]
+    groups = [*conditions, ALL_CONDITIONS]
+    header = ["model", "output", *(f"{'mean' if group == ALL_CONDITIONS else group} {METRIC_LABELS[name]}"
+                                    for group in groups for name in metric_names)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, results in results_by_model.items():
+        for mode in ("spectral", "fused"):
+            for spectrum, by_condition in results[scaling].get(mode, {}).items():
+                output = (f"spectral-wise {SPECTRUM_LABELS[spectrum]}" if mode == "spectral"
+                          else f"fused in {SPECTRUM_LABELS[spectrum]}")
+                values = [f"{by_condition[group][name]:.3f}" if group in by_condition else "-"
+                          for group in groups for name in metric_names]
+                lines.append("| " + " | ".join([label, output, *values]) + " |")
     return "\n".join(lines)

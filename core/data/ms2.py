@@ -106,13 +106,10 @@ def depth_from_uint16(encoded: np.ndarray) -> np.ndarray:
 
 # --- calibration -----------------------------------------------------------------------
 
-def read_calibration(root: str | Path, seq: str, *, trust_pickled_calib: bool = False,
-                     image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> dict[str, Camera]:
+def read_calibration(root: str | Path, seq: str, *, trust_pickled_calib: bool = False) -> dict[str, Camera]:
     """The cameras of a sequence: its calib.json, else the one convert-calib left in our cache
-    for a read-only root, else MS2's calib.npy when trusted.
-
-    ``image_sizes`` ((height, width) per spectrum) is only used for calib.npy, which has no
-    image sizes of its own.
+    for a read-only root, else MS2's calib.npy when trusted (sized as the sequence's images,
+    ``sequence_image_sizes``: calib.npy has no image sizes of its own).
     """
     folder = sequence_dir(root, seq)
     json_path, npy_path = folder / "calib.json", folder / "calib.npy"
@@ -134,9 +131,20 @@ def read_calibration(root: str | Path, seq: str, *, trust_pickled_calib: bool = 
                 "(beside each calib.npy, or in our cache when the root is read-only):\n"
                 f"  python -m core.data.ms2 convert-calib {Path(root)}\n"
                 "or set data.trust_pickled_calib: true (trust_pickled_calib=True in code).")
-        return cameras_from_ms2_calib(_load_pickled_calib(npy_path), image_sizes)
+        return cameras_from_ms2_calib(_load_pickled_calib(npy_path), sequence_image_sizes(root, seq))
     raise CalibrationError(f"Sequence '{seq}' has no calibration: expected {json_path} "
                            f"(or MS2's calib.npy beside it).")
+
+
+def sequence_image_sizes(root: str | Path, seq: str) -> dict[str, tuple[int, int]]:
+    """(height, width) per spectrum from the sequence's first left image; MS2's own sizes for a
+    spectrum without images."""
+    sizes = dict(MS2_IMAGE_SIZES)
+    for spectrum in SPECTRA:
+        first = next(iter(sorted((sequence_dir(root, seq) / spectrum / "img_left").glob("*.png"))), None)
+        if first is not None and (size := png_size(first)):
+            sizes[spectrum] = size
+    return sizes
 
 
 def cached_calibration_path(root: str | Path, seq: str, cache_dir: Path | None = None) -> Path:
@@ -491,12 +499,13 @@ def _write_png_into(path: Path, array: np.ndarray) -> None:
 
 # --- command line ----------------------------------------------------------------------
 
-def convert_root_calibrations(root: str | Path, image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES,
-                              to_cache: bool = False, cache_dir: Path | None = None) -> dict[str, Path]:
-    """Convert every sequence's calib.npy that has no calib.json yet; returns {sequence: the
-    JSON written}. The JSON goes beside the npy, or into our cache (``cached_calibration_path``)
-    when ``to_cache`` or when the sequence folder refuses the write (a read-only share).
-    Calling this is the opt-in to unpickling the root's calib.npy files."""
+def convert_root_calibrations(root: str | Path, to_cache: bool = False,
+                              cache_dir: Path | None = None) -> dict[str, Path]:
+    """Convert every sequence's calib.npy that has no calib.json yet (cameras sized as the
+    sequence's images); returns {sequence: the JSON written}. The JSON goes beside the npy, or
+    into our cache (``cached_calibration_path``) when ``to_cache`` or when the sequence folder
+    refuses the write (a read-only share). Calling this is the opt-in to unpickling the root's
+    calib.npy files."""
     converted = {}
     for seq in list_sequences(root):
         folder = sequence_dir(root, seq)
@@ -505,13 +514,13 @@ def convert_root_calibrations(root: str | Path, image_sizes: Mapping[str, tuple[
             continue
         if not to_cache:
             try:
-                convert_ms2_calib(npy_path, folder / "calib.json", image_sizes)
+                convert_ms2_calib(npy_path, folder / "calib.json", sequence_image_sizes(root, seq))
                 converted[seq] = folder / "calib.json"
                 continue
             except OSError:  # read-only: fall through to the cache
                 pass
         if not cached.is_file() or _read_calib_content(cached).get("source_sha256") != _sha256(npy_path):
-            convert_ms2_calib(npy_path, cached, image_sizes, record_source=True)
+            convert_ms2_calib(npy_path, cached, sequence_image_sizes(root, seq), record_source=True)
             converted[seq] = cached
     return converted
 
@@ -567,7 +576,7 @@ def _check_sequence(root: Path, seq: str, list_name: str, trust: bool, report: R
     if not _SAFE_NAME.match(seq) or not folder.is_dir():
         report.problems.append(f"{folder} is missing: {list_name} names sequence '{seq}'")
         return 0
-    sizes = dict(MS2_IMAGE_SIZES)
+    sizes = sequence_image_sizes(root, seq)
     try:
         sizes.update({s: camera.size for s, camera in read_calibration(root, seq, trust_pickled_calib=trust).items()})
     except CalibrationError as error:
