@@ -31,6 +31,7 @@ from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig
 
 DATASETS = ("msynth", "ms2")
+PRECISIONS = ("bf16", "fp32")  # bf16: autocast on CUDA; fp32: none (the reference trains fp32)
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 
 
@@ -189,7 +190,8 @@ class TrainingConfig:
     validation split (0: only at the end); the checkpoint written is the best on validation.
     ``num_workers``: data-loading processes per training process.
     ``ddp_find_unused_parameters``: only stages whose step leaves parameters unused (one
-    spectrum per step) need DDP's search for them."""
+    spectrum per step) need DDP's search for them. ``precision``: bf16 (autocast on CUDA) or
+    fp32 (as the reference trains); geometry and depth heads are float32 in both."""
 
     stage: str = ""
     name: str = ""
@@ -203,6 +205,7 @@ class TrainingConfig:
     eval_max_depth: float = 80.0
     calibration_batches: int = 40
     ddp_find_unused_parameters: bool = False
+    precision: str = "bf16"
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
@@ -492,6 +495,8 @@ def check_values(values: dict, path: str | Path) -> None:
         probability = values.get("loss", {}).get(key)
         if probability is not None and not 0 <= probability <= 1:
             raise ConfigError(f"{path}: loss.{key} is a probability, between 0 and 1; got {probability}")
+    if values.get("precision", "bf16") not in PRECISIONS:
+        raise ConfigError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {values['precision']!r}")
     data = values.get("data")
     if data is None:
         return

@@ -71,9 +71,10 @@ def mean_over_ranks(terms: dict[str, torch.Tensor], runtime: Runtime) -> dict[st
     return dict(zip(names, values.tolist()))
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision on CPU (the same code path otherwise)."""
-    if device.type == "cuda":
+def autocast(device: torch.device, precision: str = "bf16"):
+    """bf16 autocast on CUDA when ``precision`` is bf16; full precision otherwise (fp32: as the
+    reference trains). Geometry and depth heads run in float32 either way (core.geometry.precision)."""
+    if device.type == "cuda" and precision == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

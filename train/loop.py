@@ -106,7 +106,7 @@ def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_l
         loader.dataset.set_epoch(epoch)
         for batch in loader:
             batch = to_device(batch, runtime.device)
-            with autocast(runtime.device):
+            with autocast(runtime.device, cfg.precision):
                 terms = compute_losses(module, batch, step)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
