@@ -136,6 +136,23 @@ class MetricAccumulator:
                     self._band_counts[key] = self._band_counts.get(key, 0) + 1
         return per_image
 
+    def state(self) -> list[float]:
+        """Every sum and count, in a fixed order (to add accumulators across processes)."""
+        bands = [range_key(low, high) for low, high in zip(self.depth_ranges[:-1], self.depth_ranges[1:])]
+        return ([self._sums[name] for name in METRIC_NAMES] + [float(self._count)]
+                + [value for key in bands for value in (self._band_sums.get(key, 0.0),
+                                                         float(self._band_counts.get(key, 0)))])
+
+    def load_state(self, values: Sequence[float]) -> None:
+        """Set the sums and counts from ``state()``'s list (e.g. summed over processes)."""
+        n = len(METRIC_NAMES)
+        self._sums = dict(zip(METRIC_NAMES, values[:n]))
+        self._count = round(values[n])
+        bands = [range_key(low, high) for low, high in zip(self.depth_ranges[:-1], self.depth_ranges[1:])]
+        pairs = list(zip(values[n + 1::2], values[n + 2::2]))
+        self._band_sums = {key: total for key, (total, count) in zip(bands, pairs) if count}
+        self._band_counts = {key: round(count) for key, (_, count) in zip(bands, pairs) if count}
+
     def compute(self) -> dict[str, float]:
         """Mean of each metric over the accumulated images (NaN when there are none); with
         ``depth_ranges``, each band's mean over the images with pixels in it (NaN without)."""

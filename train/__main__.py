@@ -82,22 +82,24 @@ def continue_from(model: torch.nn.Module, checkpoint: Path) -> None:
     model.load_state_dict(trained.state_dict())
 
 
-def validator(cfg: TrainingConfig, device: torch.device):
-    """Scores a model on the validation split (lower is better), for choosing the checkpoint."""
+def validator(cfg: TrainingConfig, runtime):
+    """Scores a model on the validation split (lower is better), for choosing the checkpoint;
+    every rank scores its share of the frames and all get the same score."""
     def validate(model: torch.nn.Module) -> tuple[float, dict]:
-        results = evaluate_model(model, cfg.data, cfg.eval_max_depth, device, show_progress=False, split="val")
+        results = evaluate_model(model, cfg.data, cfg.eval_max_depth, runtime.device, show_progress=False,
+                                 split="val", shard=(runtime.rank, runtime.world_size), num_workers=cfg.num_workers)
         return validation_score(results), results
     return validate
 
 
 def run_training(stage: str, cfg: TrainingConfig, resume: bool, command: str) -> None:
-    runtime = setup_runtime()
+    runtime = setup_runtime(cfg.ddp_timeout_minutes)
     seed = cfg.seed + runtime.rank
     seed_everything(seed)
     run_dir = REPO_ROOT / cfg.run_dir
     model, losses = build_stage(stage, cfg, seed, runtime.device)
     model.to(runtime.device)
-    selection = fit(cfg, runtime, model, losses, run_dir, resume, validate=validator(cfg, runtime.device))
+    selection = fit(cfg, runtime, model, losses, run_dir, resume, validate=validator(cfg, runtime))
     if runtime.is_main:
         model.eval()
         record = {"training_data": dataset_record(cfg.data, build_dataset(cfg.data, "train", augment=True,
@@ -115,7 +117,7 @@ def run_training(stage: str, cfg: TrainingConfig, resume: bool, command: str) ->
 
 
 def run_pretrain_vfm(cfg: PretrainStageConfig, resume: bool, command: str) -> None:
-    runtime = setup_runtime()
+    runtime = setup_runtime(cfg.ddp_timeout_minutes)
     seed_everything(cfg.seed + runtime.rank)
     run_dir = REPO_ROOT / cfg.run_dir
     model, compute_losses, after_step = build_pretrainer(cfg, runtime)

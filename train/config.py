@@ -95,9 +95,13 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     """AdamW with cosine warm restarts every ``restart_steps`` (None: one cycle over ``steps``).
-    ``batch_size`` is per process; ``lr`` is not scaled with the number of processes."""
+    ``batch_size`` is per process; a step adds the gradients of ``accumulate`` batches. ``lr`` is
+    meant for a global batch of ``lr_global_batch`` frames and scaled linearly to the run's
+    (processes x batch_size x accumulate); None: used as given, whatever the global batch."""
 
     batch_size: int = 8
+    accumulate: int = 1
+    lr_global_batch: int | None = None
     steps: int = 1500
     lr: float = 1.0e-3
     weight_decay: float = 1.0e-4
@@ -190,7 +194,8 @@ class TrainingConfig:
     validation split (0: only at the end); the checkpoint written is the best on validation.
     ``num_workers``: data-loading processes per training process.
     ``ddp_find_unused_parameters``: only stages whose step leaves parameters unused (one
-    spectrum per step) need DDP's search for them. ``precision``: bf16 (autocast on CUDA) or
+    spectrum per step) need DDP's search for them. ``ddp_timeout_minutes``: how long a rank waits
+    at a collective for the others before the run stops. ``precision``: bf16 (autocast on CUDA) or
     fp32 (as the reference trains); geometry and depth heads are float32 in both."""
 
     stage: str = ""
@@ -206,6 +211,7 @@ class TrainingConfig:
     calibration_batches: int = 40
     ddp_find_unused_parameters: bool = False
     precision: str = "bf16"
+    ddp_timeout_minutes: float = 30.0
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
@@ -495,6 +501,9 @@ def check_values(values: dict, path: str | Path) -> None:
         probability = values.get("loss", {}).get(key)
         if probability is not None and not 0 <= probability <= 1:
             raise ConfigError(f"{path}: loss.{key} is a probability, between 0 and 1; got {probability}")
+    optim = values.get("optim", {})
+    if optim.get("accumulate", 1) < 1 or (optim.get("lr_global_batch") or 1) < 1:
+        raise ConfigError(f"{path}: optim.accumulate and optim.lr_global_batch must be at least 1")
     if values.get("precision", "bf16") not in PRECISIONS:
         raise ConfigError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {values['precision']!r}")
     data = values.get("data")

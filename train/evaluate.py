@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from core.data.dataset import collate_frames
@@ -36,12 +37,18 @@ def depth_bands(max_depth: float) -> tuple[float, ...]:
 
 
 def evaluate_model(model: DepthModel, data_cfg: DataConfig, max_depth: float, device: torch.device,
-                   show_progress: bool = True, split: str = "test", flip_average: bool = False) -> dict:
+                   show_progress: bool = True, split: str = "test", flip_average: bool = False,
+                   shard: tuple[int, int] = (0, 1), num_workers: int = 0) -> dict:
     """{scaling: {mode: {spectrum: {condition: metrics}}}}; mode 'spectral' or 'fused'.
     ``split`` 'val' serves model choice and design, so the test split is left for reports.
-    ``flip_average``: each prediction averaged with its mirror's (``DepthModel.infer``)."""
+    ``flip_average``: each prediction averaged with its mirror's (``DepthModel.infer``).
+    ``shard`` (rank, world size): each process of a process group scores every world-size-th
+    frame and the metric sums are added over all of them, so every rank returns the tables of
+    the whole split; every rank must call this."""
     dataset = build_dataset(data_cfg, split, augment=False, show_progress=show_progress, native_depth=True)
-    loader = DataLoader(dataset, batch_size=1, collate_fn=collate_frames)
+    rank, world_size = shard
+    loader = DataLoader(Subset(dataset, range(rank, len(dataset), world_size)), batch_size=1,
+                        collate_fn=collate_frames, num_workers=num_workers)
     accumulators = {scaling: defaultdict(lambda s=scaling: MetricAccumulator(
         MIN_DEPTH, max_depth, median_scaling=s == "median_scaled", depth_ranges=depth_bands(max_depth)))
         for scaling in ("metric", "median_scaled")}
@@ -66,7 +73,22 @@ def evaluate_model(model: DepthModel, data_cfg: DataConfig, max_depth: float, de
                 pred = F.interpolate(depth.float(), size=gt.shape[-2:], mode="bilinear", align_corners=False).cpu()
                 for by_condition in accumulators.values():
                     by_condition[mode, spectrum, condition].update(pred, gt)
+    if world_size > 1:
+        add_over_processes(accumulators, device)
     return {scaling: with_condition_means(accs) for scaling, accs in accumulators.items()}
+
+
+def add_over_processes(accumulators: dict[str, defaultdict], device: torch.device) -> None:
+    """Every process's sums and counts added (one all-reduce), in place on every process. A
+    process that saw no frame of an output or condition joins with zeros for it."""
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, sorted({key for accs in accumulators.values() for key in accs}))
+    keys = sorted(set().union(*map(set, gathered)))
+    ordered = [accs[key] for accs in accumulators.values() for key in keys]  # defaultdict: creates the missing
+    states = torch.tensor([accumulator.state() for accumulator in ordered], dtype=torch.float64, device=device)
+    dist.all_reduce(states, op=dist.ReduceOp.SUM)
+    for accumulator, state in zip(ordered, states.cpu().tolist()):
+        accumulator.load_state(state)
 
 
 def with_condition_means(accumulators: dict) -> dict:
