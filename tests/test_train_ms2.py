@@ -88,6 +88,20 @@ def test_every_stage_records_exactly_what_it_trained_on(ms2_root, trained):
     assert load_checkpoint(trained / "align")[1]["calibration_command"].startswith("python -m train calibrate")
 
 
+def test_tensorboard_events_hold_losses_lr_throughput_validation_and_depth_images(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = trained / "runs" / "align"
+    assert list(run.glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
+    scalars = set(events.Tags()["scalars"])
+    logged = set(log_rows(run / "log.csv")[0]) - {"step", "epoch", "lr", "seconds"}
+    assert {f"loss/{name}" for name in logged} | {"optim/lr", "throughput/frames_per_second", "val/score"} <= scalars
+    assert "val_median_scaled/spectral_thr/abs_rel" in scalars
+    assert [event.step for event in events.Scalars("loss/loss")] == [1, 2]
+    assert {"input/rgb", "depth/rgb", "input/thr", "depth/thr"} <= set(events.Tags()["images"])
+
+
 def test_no_frame_of_a_test_list_reaches_training(ms2_root):
     root, lists = ms2_root
     cfg = load_config(ms2_config("align"), ["data.dataset=ms2", f"data.root={root}"], stage="align")
@@ -236,9 +250,12 @@ def test_ddp_two_processes_with_gloo_on_the_ms2_root(ms2_root, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": "29517"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
            "-m", "train", "align", "--config", ms2_config("align"), *on_ms2(root, tmp_path, "ddp"),
-           "--set", "optim.batch_size=1"]
+           "--set", "optim.batch_size=1", "--set", "optim.accumulate=2", "--set", "ddp_timeout_minutes=5"]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    # ms2-align.yaml's lr 5e-4 is for 16 frames a step; 2 processes x 1 x 2 accumulated = 4
+    assert "optim.lr 0.0005 is for a global batch of 16; this run's is 2 processes x 1 x 2 accumulated = 4: " \
+           "lr 0.000125" in result.stdout
     assert [row["step"] for row in log_rows(tmp_path / "runs" / "ddp" / "log.csv")] == ["1", "2"]
     _, description = load_checkpoint(tmp_path / "ddp")
     assert description["training_data"]["dataset"] == "ms2"

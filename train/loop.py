@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from core.data.dataset import collate_frames
 from train.batching import to_device
+from train.board import Board
 from train.config import OptimConfig, TrainingConfig
 from train.data import build_dataset
 from train.engine import (CsvLog, Runtime, autocast, load_rng_state, load_training_state, mean_over_ranks,
@@ -113,6 +114,7 @@ def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_l
     if step == 0 and runtime.is_main:
         (run_dir / "log.csv").unlink(missing_ok=True)  # a fresh run never continues an old run's log
     log = CsvLog(run_dir / "log.csv")
+    board = Board(run_dir, runtime.is_main)
     total_steps, validate_every, accumulate = optim_cfg.steps, cfg.validate_every, optim_cfg.accumulate
     # A step takes ``accumulate`` batches; an epoch's batches left over after its last whole step are not used.
     steps_per_epoch = len(loader) // accumulate
@@ -123,6 +125,7 @@ def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_l
     loader.sampler.skip = (step % steps_per_epoch) * accumulate * optim_cfg.batch_size
     progress = tqdm(total=total_steps, initial=step, desc=cfg.name, disable=not runtime.is_main)
     start = time.perf_counter()
+    logged_at, logged_step = start, step
     model.train()
     while step < total_steps:
         loader.sampler.set_epoch(epoch)
@@ -153,12 +156,16 @@ def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_l
             if step % cfg.log_every == 0 or last:
                 values = mean_over_ranks(terms, runtime)  # every rank joins the reduction
                 synchronise(runtime.device)  # CUDA runs ahead of the host: time what it has done
+                now = time.perf_counter()
+                frames_per_second = global_batch(optim_cfg, runtime.world_size) * (step - logged_step) / (now - logged_at)
+                logged_at, logged_step = now, step
                 if runtime.is_main:
                     progress.set_postfix(loss=f"{values['loss']:.4f}")
                     log.write({"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                               "seconds": round(time.perf_counter() - start, 1), **values})
+                               "seconds": round(now - start, 1), **values})
+                board.training(step, values, scheduler.get_last_lr()[0], frames_per_second)
             if validate is not None and ((validate_every and step % validate_every == 0) or last):
-                best = validated(model, validate, step, best, run_dir, runtime)
+                best = validated(model, validate, step, best, run_dir, runtime, board, batch)
             if step % cfg.save_every == 0 or last:
                 save_rng_state(rng_state_path(run_dir, runtime.rank))
                 if runtime.is_main:
@@ -169,22 +176,24 @@ def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_l
         loader.sampler.skip = 0
         epoch += 1
     progress.close()
+    board.close()
     if best is not None and runtime.is_main:
         model.load_state_dict(torch.load(run_dir / BEST_WEIGHTS, map_location=runtime.device, weights_only=True))
     return best
 
 
 def validated(model: torch.nn.Module, validate: Validator, step: int, best: Selection | None, run_dir: Path,
-              runtime: Runtime) -> Selection | None:
+              runtime: Runtime, board: Board, batch: dict) -> Selection | None:
     """Every rank scores its shard of the validation split (the sums are added over ranks, so
     all see one score and keep the same best); rank 0 keeps the best weights."""
     model.eval()
     score, results = validate(model)
-    model.train()
     if best is None or score < best.score:
         best = Selection(step, score, results)
         if runtime.is_main:
             torch.save(model.state_dict(), run_dir / BEST_WEIGHTS)
+    board.validation(step, score, results, model, batch)
+    model.train()
     if runtime.is_main:
         tqdm.write(f"step {step}: validation score {score:.4f} (best {best.score:.4f} at step {best.step})")
     if runtime.distributed:
