@@ -5,7 +5,8 @@ scored and every metric of every output, condition and mean agrees to 1e-6.
 The transcription follows the reference's DataLoader_MS2.crawl_folders_depth (set_length 1:
 the sorted left images of every sequence of one list, concatenated, then ``[0:-1:step]``), its
 test scripts (the float32 prediction upsampled bilinearly to the ground truth's size) and its
-compute_depth_errors (in float64 here, where the reference runs float32 on the GPU): valid 1e-3 < gt < 80, median scaling when aligned, clamp, per-image means.
+compute_depth_errors (in float64 here, where the reference runs float32 on the GPU): valid
+1e-3 < gt < 80, median scaling when aligned, clamp, per-image means.
 The network is replaced on both sides by the same made-up depth per frame and output, so the
 comparison is about which frames are read and how they are scored.
 """

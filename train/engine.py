@@ -74,7 +74,7 @@ def mean_over_ranks(terms: dict[str, torch.Tensor], runtime: Runtime) -> dict[st
         every_rank = [None] * runtime.world_size
         dist.all_gather_object(every_rank, names)
         if any(other != names for other in every_rank):
-            raise RuntimeError(f"the ranks computed different loss terms, so their means cannot be taken: "
+            raise RuntimeError("the ranks computed different loss terms, so their means cannot be taken: "
                                + "; ".join(f"rank {rank}: {', '.join(keys)}" for rank, keys in enumerate(every_rank)))
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         values /= runtime.world_size

@@ -8,6 +8,8 @@ mean over its images; "all" is the mean of the condition (test split) means, as 
 reference averages its day / night / rain results. AbsRel is also kept per ground-truth depth
 band (``depth_bands``: 0-10-20-40 m and on to the max depth) to show where a condition costs.
 Held-out conditions ('texture') stay out of "all", so it means the same in every table.
+``reference_table`` lays the tables out as the reference's MS2 tables. With ``shard`` each rank of
+a process group scores its share of the frames and the sums are added over the ranks.
 """
 from __future__ import annotations
 

@@ -46,9 +46,13 @@ def losses_that_did_not_fall(log_csv: Path) -> list[str]:
     with log_csv.open() as f:
         rows = list(csv.DictReader(f))
     fifth = max(1, len(rows) // 5)
+    # '_valid' columns are shares of usable pixels, not losses
     terms = [name for name in rows[0] if name not in ("step", "epoch", "lr", "seconds") and not name.endswith("_valid")]
-    mean = lambda part, name: sum(float(row[name]) for row in part) / len(part)  # noqa: E731
-    return [name for name in terms if mean(rows[-fifth:], name) >= mean(rows[:fifth], name)]
+    return [name for name in terms if mean_of(rows[-fifth:], name) >= mean_of(rows[:fifth], name)]
+
+
+def mean_of(rows: list[dict], name: str) -> float:
+    return sum(float(row[name]) for row in rows) / len(rows)
 
 
 def main() -> int:
@@ -76,7 +80,8 @@ def main() -> int:
             seconds = time.perf_counter() - start
             flat = losses_that_did_not_fall(out / "runs" / stage / "log.csv")
             failures += [f"{stage}: loss term '{name}' did not fall" for name in flat]
-            rows.append((stage, STEPS / seconds, torch.cuda.max_memory_allocated() / 2**30, "ok" if not flat else "FLAT"))
+            memory_gib = torch.cuda.max_memory_allocated() / 2**30
+            rows.append((stage, STEPS / seconds, memory_gib, "FLAT" if flat else "ok"))
     print(f"\ngpu-check on {torch.cuda.get_device_name()}: bf16 vs fp32 warp {error:.4f} px")
     print(f"{'stage':<10}{'steps/s':>10}{'peak GiB':>10}  losses")
     for stage, speed, memory, verdict in rows:

@@ -87,8 +87,9 @@ def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_l
     ``compute_losses(module, batch, step)`` returns named loss terms with the total under
     'loss'; ``module`` is the DDP wrapper when distributed. ``after_step(step)`` runs after
     each optimiser step (e.g. an EMA teacher's update). ``validate(model) -> (score, results)``
-    runs on every rank (each scores its shard) every cfg.validate_every steps and at the last step; the model is left
-    with the weights of the best validation score, which is returned (None without validate).
+    runs on every rank (each scores its shard) every cfg.validate_every steps and at the last
+    step; the model is left with the weights of the best validation score, which is returned
+    (None without validate). A step adds the gradients of cfg.optim.accumulate batches.
     """
     optim_cfg = cfg.optim
     loader = build_train_loader(cfg, runtime)
@@ -157,7 +158,8 @@ def fit(cfg: TrainingConfig, runtime: Runtime, model: torch.nn.Module, compute_l
                 values = mean_over_ranks(terms, runtime)  # every rank joins the reduction
                 synchronise(runtime.device)  # CUDA runs ahead of the host: time what it has done
                 now = time.perf_counter()
-                frames_per_second = global_batch(optim_cfg, runtime.world_size) * (step - logged_step) / (now - logged_at)
+                frames = global_batch(optim_cfg, runtime.world_size) * (step - logged_step)
+                frames_per_second = frames / (now - logged_at)
                 logged_at, logged_step = now, step
                 if runtime.is_main:
                     progress.set_postfix(loss=f"{values['loss']:.4f}")
