@@ -138,10 +138,10 @@ def reference_table(results_by_model: dict[str, dict], scaling: str, metric_name
     """The reference's layout (BridgeMultiSpectralDepth's MS2 tables): one row per model and
     output (spectral-wise per spectrum, then fused per anchor), one column group per condition
     and the mean of the condition means last, ``metric_names`` in each group."""
-    conditions = [c for c in EVAL_CONDITIONS if any(c in by_condition for results in results_by_model.values()
-                                                     for by_spectrum in results[scaling].values()
-                                                     for by_condition in by_spectrum.values())]
-    groups = [*conditions, ALL_CONDITIONS]
+    seen = {condition for results in results_by_model.values() for by_spectrum in results[scaling].values()
+            for by_condition in by_spectrum.values() for condition in by_condition} - {ALL_CONDITIONS}
+    known = [c for c in EVAL_CONDITIONS if c in seen]
+    groups = [*known, *sorted(seen - set(known)), ALL_CONDITIONS]
     header = ["model", "output", *(f"{'mean' if group == ALL_CONDITIONS else group} {METRIC_LABELS[name]}"
                                     for group in groups for name in metric_names)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
