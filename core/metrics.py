@@ -1,8 +1,9 @@
 """Depth metrics: the one implementation every evaluation table goes through.
 
 Protocol (the MS2 reference evaluation): per image, keep ground-truth pixels with
-``min_depth < gt <= max_depth`` (1e-3 and 80 m); optionally rescale the prediction by
-median(gt) / median(pred) over those pixels; clamp the prediction to
+``min_depth < gt < max_depth`` (1e-3 and 80 m, both excluded as the reference does);
+optionally rescale the prediction by median(gt) / median(pred) over those pixels (the lower
+middle value of an even count, as torch.median in the reference); clamp the prediction to
 [min_depth, max_depth]; compute the metrics; a dataset score is the mean of per-image
 scores (not a pixel-weighted mean).
 
@@ -50,16 +51,22 @@ def depth_band_labels(metrics: dict) -> dict[str, str]:
             for key in metrics if key.startswith(BAND_PREFIX)}
 
 
+def lower_median(values: np.ndarray) -> float:
+    """The median as the reference computes it (torch.median): of an even count, the lower of
+    the two middle values, not their mean."""
+    return float(np.partition(values, (values.size - 1) // 2)[(values.size - 1) // 2])
+
+
 def _image_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
                    median_scaling: bool, depth_ranges: Sequence[float] = ()) -> dict[str, float] | None:
     """Metrics of one (H, W) prediction, or None when the image has no valid ground truth;
     a band of ``depth_ranges`` without pixels in this image has no key."""
-    in_range = (gt > min_depth) & (gt <= max_depth)
+    in_range = (gt > min_depth) & (gt < max_depth)
     if not in_range.any():
         return None
     pred, gt = pred[in_range], gt[in_range]
     if median_scaling:
-        pred = pred * (np.median(gt) / np.median(pred))
+        pred = pred * (lower_median(gt) / lower_median(pred))
     pred = np.clip(pred, min_depth, max_depth)
 
     ratio = np.maximum(gt / pred, pred / gt)
@@ -128,6 +135,23 @@ class MetricAccumulator:
                     self._band_sums[key] = self._band_sums.get(key, 0.0) + metrics[key]
                     self._band_counts[key] = self._band_counts.get(key, 0) + 1
         return per_image
+
+    def state(self) -> list[float]:
+        """Every sum and count, in a fixed order (to add accumulators across processes)."""
+        bands = [range_key(low, high) for low, high in zip(self.depth_ranges[:-1], self.depth_ranges[1:])]
+        return ([self._sums[name] for name in METRIC_NAMES] + [float(self._count)]
+                + [value for key in bands for value in (self._band_sums.get(key, 0.0),
+                                                         float(self._band_counts.get(key, 0)))])
+
+    def load_state(self, values: Sequence[float]) -> None:
+        """Set the sums and counts from ``state()``'s list (e.g. summed over processes)."""
+        n = len(METRIC_NAMES)
+        self._sums = dict(zip(METRIC_NAMES, values[:n]))
+        self._count = round(values[n])
+        bands = [range_key(low, high) for low, high in zip(self.depth_ranges[:-1], self.depth_ranges[1:])]
+        pairs = list(zip(values[n + 1::2], values[n + 2::2]))
+        self._band_sums = {key: total for key, (total, count) in zip(bands, pairs) if count}
+        self._band_counts = {key: round(count) for key, (_, count) in zip(bands, pairs) if count}
 
     def compute(self) -> dict[str, float]:
         """Mean of each metric over the accumulated images (NaN when there are none); with

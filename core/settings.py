@@ -14,6 +14,8 @@ SAMPLES_DIR = REPO_ROOT / "assets" / "samples"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 TRAIN_CONFIGS_DIR = REPO_ROOT / "train" / "configs"
 MSYNTH_CACHE_DIR = REPO_ROOT / "runs" / "cache"
+# Calibrations converted from the calib.npy of an MS2 root we may not write into (a read-only share).
+MS2_CALIB_CACHE_ENV = "SPECTRADEPTH_MS2_CALIB_CACHE"
 # Beside the code that measures it: the figures describe this code on this machine, not a
 # checkpoint, and checkpoints/ is what training writes and reads.
 BENCH_RESULTS_FILE = REPO_ROOT / "bench" / "results.json"
@@ -41,6 +43,12 @@ def _flag(name: str) -> bool:
 def dataset_root_setting() -> str | None:
     """$SPECTRADEPTH_DATA, or None when unset or empty."""
     return os.environ.get(DATASET_ENV) or None
+
+
+def ms2_calib_cache_dir() -> Path:
+    """$SPECTRADEPTH_MS2_CALIB_CACHE, else runs/cache/ms2-calib: where ``python -m core.data.ms2
+    convert-calib`` puts the calib.json of a root it cannot write into (one folder per root)."""
+    return Path(os.environ.get(MS2_CALIB_CACHE_ENV) or MSYNTH_CACHE_DIR / "ms2-calib")
 
 
 def extra_models() -> list[str]:

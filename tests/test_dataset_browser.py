@@ -79,7 +79,7 @@ def test_a_frame_comes_with_its_own_calibration_and_ground_truth(tiny_root):
 def test_studio_handler_gives_depth_metrics_and_error_map(tiny_root, controls):
     root, lists = tiny_root
     browser = studio.DatasetBrowser(root)
-    sequence = lists["test_rain_list.txt"][0]
+    sequence = lists["test_rainy_list.txt"][0]
     assert (f"rain · {sequence} (2 frames)", sequence) in browser.sequence_choices()
     first, last = ms2.list_frames(root, sequence)
     frame_choice, stored = browser.choose_sequence(sequence)

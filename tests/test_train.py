@@ -119,9 +119,10 @@ def test_eval_prints_tables_and_targets(trained, capsys, tmp_path):
                 "--set", "data.test.n_sequences=5", "--set", "data.test.frames_per_sequence=1",
                 "--set", f"data.cache_root={trained / 'cache'}"])
     report = (tmp_path / "EVAL.md").read_text()
-    assert "| fused | RGB | night |" in report and "| fused | RGB | clear |" in report and "median-scaled" in report
+    median_scaled, metric = report.split("### median-scaled")[1].split("### metric")
+    assert "| night AbsRel |" in metric and "| clear AbsRel |" in metric and "| mean AbsRel |" in median_scaled
     # Rows are named by the checkpoint's folder, as eval-real names them: no home path in a report.
-    assert "| fuse | fused | RGB | night |" in report and str(trained) not in report
+    assert "| fuse | fused in RGB |" in metric and str(trained) not in report
     assert "AbsRel thermal at night / RGB by day" in report
     assert "AbsRel rise RGB on the fog scenes, without fog -> in fog" in report
     # Where fog costs: RGB's AbsRel by ground-truth depth band, its last column the condition's AbsRel.

@@ -21,7 +21,7 @@ TINY_LISTS = {
     "val_list.txt": ("val", "day", 1),
     "test_day_list.txt": ("test", "day", 1),
     "test_night_list.txt": ("test", "night", 1),
-    "test_rain_list.txt": ("test", "rain", 1),
+    "test_rainy_list.txt": ("test", "rain", 1),
 }
 REAL_SEQUENCE = "real_ms2_samples"
 

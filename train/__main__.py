@@ -9,6 +9,8 @@ Stages:
   calibrate     re-estimate the per-spectrum BatchNorm statistics of the config's checkpoint (cfg.out)
   eval          evaluate checkpoints on a test split (MS2 reference protocol) and print the tables
   eval-real     score checkpoints on real frames with sparse LiDAR depth, beside two floors
+  gpu-check     a few hundred bf16 steps of every stage on MS-Synth: losses fall, warps agree,
+                steps/s and peak memory per stage (no config; exits 3 without CUDA)
 A config names its dataset (data.dataset: msynth | ms2, data.root) and its stage; every option is
 declared in train/config.py and a typo is refused. Training validates every validate_every steps
 and keeps the best checkpoint on the validation split; only eval reads a test split.
@@ -38,10 +40,11 @@ from train.config import (STAGE_CONFIGS, DataConfig, EvalConfig, PretrainStageCo
                           load_config)
 from train.data import build_dataset, dataset_record, sampling_step
 from train.engine import seed_everything, setup_runtime, teardown_runtime
-from train.evaluate import evaluate_model, results_table, validation_score
+from train.evaluate import evaluate_model, reference_table, results_table, validation_score
 from train.evaluate_real import run_eval_real
 from train.distill import load_frozen_teacher, make_distill_losses, student_for_teacher
 from train.fuse import fusion_model_from_align, make_fuse_losses
+from train.gpu_check import main as gpu_check
 from train.loop import build_train_loader, fit
 from train.pretrain_vfm import build_pretrainer
 from train.targets import target_report
@@ -82,22 +85,24 @@ def continue_from(model: torch.nn.Module, checkpoint: Path) -> None:
     model.load_state_dict(trained.state_dict())
 
 
-def validator(cfg: TrainingConfig, device: torch.device):
-    """Scores a model on the validation split (lower is better), for choosing the checkpoint."""
+def validator(cfg: TrainingConfig, runtime):
+    """Scores a model on the validation split (lower is better), for choosing the checkpoint;
+    every rank scores its share of the frames and all get the same score."""
     def validate(model: torch.nn.Module) -> tuple[float, dict]:
-        results = evaluate_model(model, cfg.data, cfg.eval_max_depth, device, show_progress=False, split="val")
+        results = evaluate_model(model, cfg.data, cfg.eval_max_depth, runtime.device, show_progress=False,
+                                 split="val", shard=(runtime.rank, runtime.world_size), num_workers=cfg.num_workers)
         return validation_score(results), results
     return validate
 
 
 def run_training(stage: str, cfg: TrainingConfig, resume: bool, command: str) -> None:
-    runtime = setup_runtime()
+    runtime = setup_runtime(cfg.ddp_timeout_minutes)
     seed = cfg.seed + runtime.rank
     seed_everything(seed)
     run_dir = REPO_ROOT / cfg.run_dir
     model, losses = build_stage(stage, cfg, seed, runtime.device)
     model.to(runtime.device)
-    selection = fit(cfg, runtime, model, losses, run_dir, resume, validate=validator(cfg, runtime.device))
+    selection = fit(cfg, runtime, model, losses, run_dir, resume, validate=validator(cfg, runtime))
     if runtime.is_main:
         model.eval()
         record = {"training_data": dataset_record(cfg.data, build_dataset(cfg.data, "train", augment=True,
@@ -115,7 +120,7 @@ def run_training(stage: str, cfg: TrainingConfig, resume: bool, command: str) ->
 
 
 def run_pretrain_vfm(cfg: PretrainStageConfig, resume: bool, command: str) -> None:
-    runtime = setup_runtime()
+    runtime = setup_runtime(cfg.ddp_timeout_minutes)
     seed_everything(cfg.seed + runtime.rank)
     run_dir = REPO_ROOT / cfg.run_dir
     model, compute_losses, after_step = build_pretrainer(cfg, runtime)
@@ -157,15 +162,17 @@ def split_description(data_cfg: DataConfig, split: str, max_depth: float, input_
     step = sampling_step(data_cfg, split)
     if data_cfg.dataset == "ms2":
         source = f"MS2 {split} split ({', '.join(split_cfg.lists)}"
+        sampled = f", frames [0:-1:{step}] of each list as the reference samples them" if step > 1 else ""
     else:
         source = (f"MS-Synth {split} split ({split_cfg.n_sequences} sequences x "
                   f"{split_cfg.frames_per_sequence} frames, render version {RENDER_VERSION} at scale {data_cfg.scale:g}")
+        sampled = f", one frame in {step}" if step > 1 else ""
     sizes = {f"{h} x {w}" for h, w in input_sizes.values()}
     inputs = f"network input {sizes.pop()}" if len(sizes) == 1 else "network input as trained: " + ", ".join(
         f"{name} {h} x {w}" for name, (h, w) in input_sizes.items())
     flip = "each prediction averaged with its mirror's; " if flip_average else ""
-    return (f"## {source}{f', one frame in {step}' if step > 1 else ''}; {inputs}; {flip}"
-            f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt <= {max_depth:g} m; "
+    return (f"## {source}{sampled}; {inputs}; {flip}"
+            f"prediction upsampled to the native ground truth; valid {MIN_DEPTH:g} < gt < {max_depth:g} m; "
             f"'all' = mean of the condition means)")
 
 
@@ -183,10 +190,11 @@ def run_eval(cfg: EvalConfig) -> None:
         all_results[name] = evaluate_model(model, data, cfg.eval_max_depth, runtime.device, split=split,
                                            flip_average=cfg.flip_average)
     report = [split_description(cfg.data, split, cfg.eval_max_depth, input_sizes, cfg.flip_average)]
-    for scaling in ("metric", "median_scaled"):
-        report.append(f"\n### {scaling.replace('_', '-')}\n")
-        rows = [results_table(r, scaling, label=name).splitlines() for name, r in all_results.items()]
-        report.append("\n".join(rows[0] + [line for table in rows[1:] for line in table[2:]]))
+    # Median-scaled first: the reference's default (align=True), so the table published numbers compare with.
+    report.append("\n### median-scaled (the reference's default: compare with published numbers)\n")
+    report.append(reference_table(all_results, "median_scaled"))
+    report.append("\n### metric\n")
+    report.append(reference_table(all_results, "metric"))
     if cfg.targets:
         report.append("\n### Targets\n")
         report.append(target_report(all_results, label_targets(cfg.targets, checkpoints), parameters))
@@ -202,6 +210,8 @@ def run_eval(cfg: EvalConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gpu-check"]:
+        raise SystemExit(gpu_check())
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=[*STAGE_CONFIGS, "calibrate"])

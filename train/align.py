@@ -53,8 +53,10 @@ def make_align_losses(loss_cfg: AlignLoss, seed: int, device: torch.device):
                                      step_rng(seed, step), generator)
         out = module(images, K, T, fuse=False)
         depth, features = out["depth"], out["features"]
+        # One term per spectrum on every rank (a zero where this batch has no depth for it), so
+        # the ranks' terms line up in the all-reduce that logs them.
         terms = {f"sup_{s}": supervised(depth[s].float(), batch[f"depth/{s}"], batch[f"valid/{s}"])
-                 for s in spectra if f"depth/{s}" in batch}
+                 if f"depth/{s}" in batch else depth[s].float().sum() * 0 for s in spectra}
         loss = loss_cfg.w_supervised * sum(terms.values())
         if loss_cfg.w_photometric > 0:
             terms["photometric"] = photometric_terms(batch, spectra, depth, K, T, loss_cfg.w_smoothness, generator)

@@ -31,6 +31,7 @@ from core.models.student import StudentConfig
 from core.models.teacher import TeacherConfig
 
 DATASETS = ("msynth", "ms2")
+PRECISIONS = ("bf16", "fp32")  # bf16: autocast on CUDA; fp32: none (the reference trains fp32)
 TRAINING_STAGES = ("align", "fuse", "teacher", "distill", "pretrain-vfm")
 
 
@@ -44,8 +45,9 @@ class ConfigError(ValueError):
 class SplitConfig:
     """One split. MS-Synth renders ``n_sequences`` x ``frames_per_sequence`` frames (of
     ``conditions``; None: all, balanced). MS2 reads the sequences named in ``lists`` (split
-    files at the dataset root; a test list's condition is in its name, test_<condition>_list.txt).
-    ``sampling_step`` keeps every k-th frame of each sequence; None: the dataset's default
+    files at the dataset root; a test list's condition is in its name, test_<condition>_list.txt;
+    MS2's test_rainy_list.txt is 'rain'). ``sampling_step`` k keeps the frames the reference
+    keeps (``MS2Source``: ``[0:-1:k]`` over each list's frames); None: the dataset's default
     (MS2 as the reference: validation 3, test 10; otherwise 1)."""
 
     n_sequences: int = 0
@@ -93,9 +95,13 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     """AdamW with cosine warm restarts every ``restart_steps`` (None: one cycle over ``steps``).
-    ``batch_size`` is per process; ``lr`` is not scaled with the number of processes."""
+    ``batch_size`` is per process; a step adds the gradients of ``accumulate`` batches. ``lr`` is
+    meant for a global batch of ``lr_global_batch`` frames and scaled linearly to the run's
+    (processes x batch_size x accumulate); None: used as given, whatever the global batch."""
 
     batch_size: int = 8
+    accumulate: int = 1
+    lr_global_batch: int | None = None
     steps: int = 1500
     lr: float = 1.0e-3
     weight_decay: float = 1.0e-4
@@ -188,7 +194,9 @@ class TrainingConfig:
     validation split (0: only at the end); the checkpoint written is the best on validation.
     ``num_workers``: data-loading processes per training process.
     ``ddp_find_unused_parameters``: only stages whose step leaves parameters unused (one
-    spectrum per step) need DDP's search for them."""
+    spectrum per step) need DDP's search for them. ``ddp_timeout_minutes``: how long a rank waits
+    at a collective for the others before the run stops. ``precision``: bf16 (autocast on CUDA) or
+    fp32 (as the reference trains); geometry and depth heads are float32 in both."""
 
     stage: str = ""
     name: str = ""
@@ -202,6 +210,8 @@ class TrainingConfig:
     eval_max_depth: float = 80.0
     calibration_batches: int = 40
     ddp_find_unused_parameters: bool = False
+    precision: str = "bf16"
+    ddp_timeout_minutes: float = 30.0
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
@@ -319,9 +329,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None, stage: str
     accepts any training stage's config). Raises ConfigError naming the bad key.
     """
     raw = merged_yaml(Path(path))
-    for override in overrides or []:
-        apply_override(raw, override)
     declared = raw.get("stage") or (stage if stage != "calibrate" else None)
+    for override in overrides or []:
+        if declared == "eval" and training_only(override.partition("=")[0]):
+            # scripts/train_ms2.sh hands every command the same options: eval has no use for these
+            print(f"eval: ignoring {override} (a training option)")
+            continue
+        apply_override(raw, override)
+    declared = raw.get("stage") or declared
     if declared not in STAGE_CONFIGS:
         raise ConfigError(f"{path}: 'stage' must be one of {', '.join(STAGE_CONFIGS)}, got {declared!r}")
     allowed = TRAINING_STAGES if stage == "calibrate" else (stage,)
@@ -338,6 +353,23 @@ def load_config(path: str | Path, overrides: list[str] | None = None, stage: str
     if "model" in values:
         check_model_keys(declared, values["model"], path)
     return config
+
+
+def declares(config_class, dotted_key: str) -> bool:
+    """Whether ``config_class`` (a dataclass) has the option ``a.b.c``."""
+    head, _, rest = dotted_key.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    if head not in fields:
+        return False
+    if not rest:
+        return True
+    field_type = typing.get_type_hints(config_class)[head]
+    return dataclasses.is_dataclass(field_type) and declares(field_type, rest)
+
+
+def training_only(dotted_key: str) -> bool:
+    """An option every training stage has and evaluation has not (optim.*, num_workers, ...)."""
+    return declares(TrainingConfig, dotted_key) and not declares(EvalConfig, dotted_key)
 
 
 def config_record(config) -> dict:
@@ -469,6 +501,11 @@ def check_values(values: dict, path: str | Path) -> None:
         probability = values.get("loss", {}).get(key)
         if probability is not None and not 0 <= probability <= 1:
             raise ConfigError(f"{path}: loss.{key} is a probability, between 0 and 1; got {probability}")
+    optim = values.get("optim", {})
+    if optim.get("accumulate", 1) < 1 or (optim.get("lr_global_batch") or 1) < 1:
+        raise ConfigError(f"{path}: optim.accumulate and optim.lr_global_batch must be at least 1")
+    if values.get("precision", "bf16") not in PRECISIONS:
+        raise ConfigError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {values['precision']!r}")
     data = values.get("data")
     if data is None:
         return

@@ -23,9 +23,6 @@ from core.data.msynth import RENDER_VERSION, MSynthSource, msynth_sequence_meta
 from core.settings import MSYNTH_CACHE_DIR
 from train.config import DataConfig
 
-# The reference keeps every 3rd frame of a validation sequence and every 10th of a test sequence.
-MS2_SAMPLING_STEPS = {"train": 1, "val": 3, "test": 10}
-
 
 class DataError(ValueError):
     """A dataset that cannot be read as configured (missing split files, leaking splits)."""
@@ -108,7 +105,7 @@ def sampling_step(data_cfg: DataConfig, split: str) -> int:
     step = getattr(data_cfg, split).sampling_step
     if step is not None:
         return step
-    return MS2_SAMPLING_STEPS[split] if data_cfg.dataset == "ms2" else 1
+    return ms2.REFERENCE_SAMPLING_STEPS[split] if data_cfg.dataset == "ms2" else 1
 
 
 def ms2_source(data_cfg: DataConfig, split: str) -> ChainedSource:
@@ -130,16 +127,19 @@ def ms2_source(data_cfg: DataConfig, split: str) -> ChainedSource:
 
 
 def split_file(root: Path, list_name: str) -> Path:
-    path = root / list_name
-    if not path.is_file():
-        raise DataError(f"split file {list_name} not found at the root of {root}")
+    """The split file at the root, under its name or its other name (test_rainy / test_rain)."""
+    path = ms2.split_list_path(root, list_name)
+    if path is None:
+        raise DataError(f"split file {list_name} not found at the root of {root}; "
+                        f"check the root with `python -m core.data.ms2 check {root}`")
     return path
 
 
 def check_no_test_sequences(root: Path, data_cfg: DataConfig, split: str) -> None:
+    """Every test list must be there (a missing one cannot be checked for leaks)."""
     used = set().union(*(ms2.read_split_list(split_file(root, name)) for name in getattr(data_cfg, split).lists))
     for name in data_cfg.test.lists:
-        if (root / name).is_file() and (shared := used & set(ms2.read_split_list(root / name))):
+        if shared := used & set(ms2.read_split_list(split_file(root, name))):
             raise DataError(f"sequences {sorted(shared)} are in {name} and in the {split} lists "
                             f"{getattr(data_cfg, split).lists}: test frames must never reach {split}")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,10 @@ class Runtime:
         return self.world_size > 1
 
 
-def setup_runtime() -> Runtime:
-    """CUDA when present, CPU otherwise; joins the process group when launched by torchrun."""
+def setup_runtime(timeout_minutes: float = 30.0) -> Runtime:
+    """CUDA when present, CPU otherwise; joins the process group when launched by torchrun.
+    ``timeout_minutes``: how long a collective may wait for the slowest rank before the run is
+    stopped (NCCL's default, 10 minutes, is shorter than some validation or checkpoint writes)."""
     rank, world_size, local_rank = distributed_launch()
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
@@ -42,7 +45,8 @@ def setup_runtime() -> Runtime:
     else:
         device = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=datetime.timedelta(minutes=timeout_minutes))
     return Runtime(device, rank, world_size)
 
 
@@ -62,20 +66,33 @@ def wrap_ddp(model: torch.nn.Module, runtime: Runtime, find_unused_parameters: b
 
 
 def mean_over_ranks(terms: dict[str, torch.Tensor], runtime: Runtime) -> dict[str, float]:
-    """Each loss term averaged over every process (one all-reduce), as plain floats."""
+    """Each loss term averaged over every process (one all-reduce), as plain floats; every rank
+    must have the same terms (checked: an all-reduce of mismatched lists would add unlike terms)."""
     names = sorted(terms)
     values = torch.stack([terms[name].detach().float().reshape(()) for name in names])
     if runtime.distributed:
+        every_rank = [None] * runtime.world_size
+        dist.all_gather_object(every_rank, names)
+        if any(other != names for other in every_rank):
+            raise RuntimeError("the ranks computed different loss terms, so their means cannot be taken: "
+                               + "; ".join(f"rank {rank}: {', '.join(keys)}" for rank, keys in enumerate(every_rank)))
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         values /= runtime.world_size
     return dict(zip(names, values.tolist()))
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision on CPU (the same code path otherwise)."""
-    if device.type == "cuda":
+def autocast(device: torch.device, precision: str = "bf16"):
+    """bf16 autocast on CUDA when ``precision`` is bf16; full precision otherwise (fp32: as the
+    reference trains). Geometry and depth heads run in float32 either way (core.geometry.precision)."""
+    if device.type == "cuda" and precision == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def synchronise(device: torch.device) -> None:
+    """Wait for the device's queued work, so a host clock read after it times that work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def seed_everything(seed: int) -> None:

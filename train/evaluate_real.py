@@ -76,7 +76,7 @@ def read_real_frame(folder: Path, frame_id: str) -> Frame:
 
 def evaluated_pixels(gt: np.ndarray, max_depth: float, frame_id: str) -> np.ndarray:
     """The LiDAR pixels the metrics keep (the range ``compute_depth_metrics`` applies)."""
-    mask = (gt > MIN_DEPTH) & (gt <= max_depth)
+    mask = (gt > MIN_DEPTH) & (gt < max_depth)
     if not mask.any():
         raise ValueError(f"frame {frame_id} has no LiDAR depth between {MIN_DEPTH} and {max_depth} m")
     return mask

@@ -5,6 +5,7 @@ Layout under a dataset root (left cameras only)::
     sync_data/<seq>/<spectrum>/img_left/<frame>.png          raw images (see IMAGE_FORMATS)
     sync_data/<seq>/calib.json                               our calibration (see below)
     sync_data/<seq>/calib.npy                                MS2's own, pickled (opt-in only)
+    <cache>/<root key>/<seq>.json                            calib.json of a root we cannot write into
     sync_data/<seq>/meta.json                                our additions: condition, meta
     proj_depth/<seq>/<spectrum>/depth_filtered/<frame>.png   uint16, metres x 256, 0 = no data
     odom/<seq>/<spectrum>/<frame>.txt                        4 x 4 T_world_cam, whitespace text
@@ -17,8 +18,10 @@ Frame ids are zero-padded strings such as '000011'.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ import numpy as np
 from core.data.frame import SPECTRA, Frame
 from core.data.imageio import check_raw_image, read_image, read_spectrum, write_png
 from core.geometry.camera import Camera, make_transform
+from core.settings import ms2_calib_cache_dir
 
 CALIB_VERSION = 1
 META_VERSION = 1
@@ -37,8 +41,13 @@ MS2_IMAGE_SIZES = {"rgb": (384, 1224), "nir": (352, 1280), "thr": (256, 640)}
 _MS2_CALIB_KEYS = ("K_rgbL", "K_nirL", "K_thrL", "R_nir2thr", "T_nir2thr", "R_nir2rgb", "T_nir2rgb")
 _SAFE_NAME = re.compile(r"^[\w-][\w.-]*$")  # sequence and frame names: no separators, no '..'
 # MS2's split files at the dataset root, one sequence name a line; a test list names its condition.
-MS2_TEST_LISTS = ("test_day_list.txt", "test_night_list.txt", "test_rain_list.txt")
+# MS2 ships the rain list as test_rainy_list.txt (the reference loader's name for test_rain).
+MS2_SPLIT_LISTS = ("train_list.txt", "val_list.txt")
+MS2_TEST_LISTS = ("test_day_list.txt", "test_night_list.txt", "test_rainy_list.txt")
+# Names this project used before it read MS2's own: a config naming one still finds the shipped file.
+_LIST_ALIASES = {"test_rain_list.txt": "test_rainy_list.txt", "test_rainy_list.txt": "test_rain_list.txt"}
 _CONDITION_IN_LIST_NAME = re.compile(r"^test_(\w+?)_list\.txt$")
+_CONDITION_NAMES = {"rainy": "rain"}
 
 
 class CalibrationError(ValueError):
@@ -97,34 +106,65 @@ def depth_from_uint16(encoded: np.ndarray) -> np.ndarray:
 
 # --- calibration -----------------------------------------------------------------------
 
-def read_calibration(root: str | Path, seq: str, *, trust_pickled_calib: bool = False,
-                     image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> dict[str, Camera]:
-    """The cameras of a sequence, from calib.json, or from MS2's calib.npy when trusted.
-
-    ``image_sizes`` ((height, width) per spectrum) is only used for calib.npy, which has no
-    image sizes of its own.
+def read_calibration(root: str | Path, seq: str, *, trust_pickled_calib: bool = False) -> dict[str, Camera]:
+    """The cameras of a sequence: its calib.json, else the one convert-calib left in our cache
+    for a read-only root, else MS2's calib.npy when trusted (sized as the sequence's images,
+    ``sequence_image_sizes``: calib.npy has no image sizes of its own).
     """
     folder = sequence_dir(root, seq)
     json_path, npy_path = folder / "calib.json", folder / "calib.npy"
     if json_path.is_file():
         return _read_calib_json(json_path)
+    cached = cached_calibration_path(root, seq)
+    if cached.is_file() and npy_path.is_file():
+        content = _read_calib_content(cached)
+        if content.get("source_sha256") != _sha256(npy_path):
+            raise CalibrationError(f"{cached} was converted from another {npy_path}: convert again with\n"
+                                   f"  python -m core.data.ms2 convert-calib {Path(root)}")
+        return _cameras_of(content, cached)
     if npy_path.is_file():
         if not trust_pickled_calib:
             raise CalibrationError(
                 f"Sequence '{seq}' only has MS2's calib.npy. That file is a pickle, and loading a "
                 "pickle can run arbitrary code, so it is not read by default. If the files come "
-                "from the official MS2 release, either convert the whole root once to calib.json:\n"
+                "from the official MS2 release, either convert the whole root once to calib.json "
+                "(beside each calib.npy, or in our cache when the root is read-only):\n"
                 f"  python -m core.data.ms2 convert-calib {Path(root)}\n"
                 "or set data.trust_pickled_calib: true (trust_pickled_calib=True in code).")
-        return cameras_from_ms2_calib(_load_pickled_calib(npy_path), image_sizes)
+        return cameras_from_ms2_calib(_load_pickled_calib(npy_path), sequence_image_sizes(root, seq))
     raise CalibrationError(f"Sequence '{seq}' has no calibration: expected {json_path} "
                            f"(or MS2's calib.npy beside it).")
 
 
-def write_calibration(path: str | Path, cameras: Mapping[str, Camera]) -> None:
-    """Write calib.json for ``cameras`` (spectrum -> Camera)."""
+def sequence_image_sizes(root: str | Path, seq: str) -> dict[str, tuple[int, int]]:
+    """(height, width) per spectrum from the sequence's first left image; MS2's own sizes for a
+    spectrum without images."""
+    sizes = dict(MS2_IMAGE_SIZES)
+    for spectrum in SPECTRA:
+        first = next(iter(sorted((sequence_dir(root, seq) / spectrum / "img_left").glob("*.png"))), None)
+        if first is not None and (size := png_size(first)):
+            sizes[spectrum] = size
+    return sizes
+
+
+def cached_calibration_path(root: str | Path, seq: str, cache_dir: Path | None = None) -> Path:
+    """Where convert-calib keeps the calib.json of sequence ``seq`` of a root it cannot write
+    into: one folder per root (keyed by its resolved path), one file per sequence."""
+    key = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
+    return (cache_dir or ms2_calib_cache_dir()) / key / f"{_checked_name(seq, 'sequence')}.json"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_calibration(path: str | Path, cameras: Mapping[str, Camera], source_sha256: str | None = None) -> None:
+    """Write calib.json for ``cameras`` (spectrum -> Camera); ``source_sha256``: the hash of the
+    calib.npy a cached copy was converted from, so a changed source is noticed."""
     content = {"version": CALIB_VERSION,
                "cameras": {s: cameras[s].to_dict() for s in SPECTRA if s in cameras}}
+    if source_sha256:
+        content["source_sha256"] = source_sha256
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(content, indent=2))
 
@@ -150,14 +190,16 @@ def cameras_from_ms2_calib(calib: Mapping[str, np.ndarray],
 
 
 def convert_ms2_calib(npy_path: str | Path, json_path: str | Path,
-                      image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> dict[str, Camera]:
+                      image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES,
+                      record_source: bool = False) -> dict[str, Camera]:
     """Convert MS2's pickled calib.npy to calib.json, once. Returns the cameras.
 
     Calling this is the opt-in: it unpickles ``npy_path``, which can run code, so use it only
-    on files from a source you trust. ``image_sizes`` is (height, width) per spectrum.
+    on files from a source you trust. ``image_sizes`` is (height, width) per spectrum;
+    ``record_source`` keeps the npy's hash in the JSON (a cached copy away from the npy).
     """
     cameras = cameras_from_ms2_calib(_load_pickled_calib(Path(npy_path)), image_sizes)
-    write_calibration(json_path, cameras)
+    write_calibration(json_path, cameras, _sha256(Path(npy_path)) if record_source else None)
     return cameras
 
 
@@ -171,6 +213,10 @@ def _load_pickled_calib(path: Path) -> dict:
 
 
 def _read_calib_json(path: Path) -> dict[str, Camera]:
+    return _cameras_of(_read_calib_content(path), path)
+
+
+def _read_calib_content(path: Path) -> dict:
     try:
         content = json.loads(path.read_text())
     except json.JSONDecodeError as error:
@@ -178,6 +224,10 @@ def _read_calib_json(path: Path) -> dict[str, Camera]:
     if content.get("version") != CALIB_VERSION:
         raise CalibrationError(f"{path} has version {content.get('version')!r}; "
                                f"this code reads version {CALIB_VERSION}")
+    return content
+
+
+def _cameras_of(content: dict, path: Path) -> dict[str, Camera]:
     try:
         return {s: Camera.from_dict(d) for s, d in content["cameras"].items()}
     except (KeyError, TypeError, ValueError) as error:
@@ -353,9 +403,19 @@ def read_split_list(path: str | Path) -> list[str]:
 
 
 def split_condition(list_name: str) -> str | None:
-    """'test_night_list.txt' -> 'night'; None for lists without a condition (train, val)."""
+    """'test_night_list.txt' -> 'night', 'test_rainy_list.txt' -> 'rain'; None for lists
+    without a condition (train, val)."""
     match = _CONDITION_IN_LIST_NAME.match(list_name)
-    return match.group(1) if match else None
+    return _CONDITION_NAMES.get(match.group(1), match.group(1)) if match else None
+
+
+def split_list_path(root: str | Path, list_name: str) -> Path | None:
+    """The split file ``list_name`` at ``root``, or the same list under its other name
+    (test_rainy_list.txt / test_rain_list.txt); None when neither is there."""
+    for name in (list_name, _LIST_ALIASES.get(list_name)):
+        if name and (Path(root) / name).is_file():
+            return Path(root) / name
+    return None
 
 
 class MS2Source:
@@ -365,8 +425,9 @@ class MS2Source:
     ``train_list.txt``), a list of sequence names, or None for every sequence under root.
     Frames with at least one of ``spectra`` are listed; each is read with those it has.
     ``condition`` labels frames whose sequence has no meta.json condition (MS2's test
-    splits are per condition: day, night, rain). ``sampling_step`` keeps every k-th frame of
-    each sequence, from its first (the reference evaluation takes every 10th).
+    splits are per condition: day, night, rain). ``sampling_step`` k > 1 keeps the frames
+    the reference loader keeps: ``[0:-1:k]`` of the frames of every sequence concatenated in
+    list order (so the last frame of the list is never read); k = 1 keeps every frame.
     """
 
     def __init__(self, root: str | Path, split_file_or_sequences: str | Path | Iterable[str] | None = None,
@@ -388,8 +449,10 @@ class MS2Source:
                 info.condition = condition
             self._info[seq] = info
             frames = _frames_per_spectrum(self.root, seq)
-            for frame_id in sorted(set().union(*(frames[s] for s in self.spectra)))[::sampling_step]:
+            for frame_id in sorted(set().union(*(frames[s] for s in self.spectra))):
                 self._items.append((seq, frame_id, tuple(s for s in self.spectra if frame_id in frames[s])))
+        if sampling_step > 1:
+            self._items = self._items[0:-1:sampling_step]
 
     def _sequences(self, split: str | Path | Iterable[str] | None) -> list[str]:
         if split is None:
@@ -436,33 +499,169 @@ def _write_png_into(path: Path, array: np.ndarray) -> None:
 
 # --- command line ----------------------------------------------------------------------
 
-def convert_root_calibrations(root: str | Path,
-                              image_sizes: Mapping[str, tuple[int, int]] = MS2_IMAGE_SIZES) -> list[str]:
-    """Write calib.json beside every sequence's calib.npy that has none yet; returns the
-    converted sequences. Calling this is the opt-in to unpickling the root's calib.npy files."""
-    converted = []
+def convert_root_calibrations(root: str | Path, to_cache: bool = False,
+                              cache_dir: Path | None = None) -> dict[str, Path]:
+    """Convert every sequence's calib.npy that has no calib.json yet (cameras sized as the
+    sequence's images); returns {sequence: the JSON written}. The JSON goes beside the npy, or
+    into our cache (``cached_calibration_path``) when ``to_cache`` or when the sequence folder
+    refuses the write (a read-only share). Calling this is the opt-in to unpickling the root's
+    calib.npy files."""
+    converted = {}
     for seq in list_sequences(root):
         folder = sequence_dir(root, seq)
-        if (folder / "calib.npy").is_file() and not (folder / "calib.json").is_file():
-            convert_ms2_calib(folder / "calib.npy", folder / "calib.json", image_sizes)
-            converted.append(seq)
+        npy_path, cached = folder / "calib.npy", cached_calibration_path(root, seq, cache_dir)
+        if not npy_path.is_file() or (folder / "calib.json").is_file():
+            continue
+        if not to_cache:
+            try:
+                convert_ms2_calib(npy_path, folder / "calib.json", sequence_image_sizes(root, seq))
+                converted[seq] = folder / "calib.json"
+                continue
+            except OSError:  # read-only: fall through to the cache
+                pass
+        if not cached.is_file() or _read_calib_content(cached).get("source_sha256") != _sha256(npy_path):
+            convert_ms2_calib(npy_path, cached, sequence_image_sizes(root, seq), record_source=True)
+            converted[seq] = cached
     return converted
 
 
-def main(argv: list[str] | None = None) -> None:
+# --- checking a root before training ---------------------------------------------------
+
+# The reference loader keeps every 3rd validation frame and every 10th test frame (train: all).
+REFERENCE_SAMPLING_STEPS = {"train": 1, "val": 3, "test": 10}
+
+
+@dataclass
+class RootCheck:
+    """What ``check_root`` found: one line per problem, and per split list its condition,
+    sequences, frames and the frames the reference protocol evaluates."""
+
+    problems: list[str] = field(default_factory=list)
+    lists: dict[str, dict] = field(default_factory=dict)
+    pickled_only: list[str] = field(default_factory=list)
+
+
+def check_root(root: str | Path, list_names: Iterable[str] = (*MS2_SPLIT_LISTS, *MS2_TEST_LISTS),
+               trust_pickled_calib: bool = False) -> RootCheck:
+    """Check an MS2 root before any model is built: every split list, and for each sequence
+    listed its spectrum folders, depth (one PNG per image, of its camera's size), calibration
+    and odometry. Reads file names and PNG headers only."""
+    root, report = Path(root), RootCheck()
+    if not (root / "sync_data").is_dir():
+        report.problems.append(f"{root / 'sync_data'} is missing: expected the MS2 root (the folder holding "
+                               "sync_data/, proj_depth/, odom/ and the split lists)")
+        return report
+    for list_name in list_names:
+        path = split_list_path(root, list_name)
+        if path is None:
+            report.problems.append(f"{root / list_name} is missing: expected MS2's split list (one sequence "
+                                   "name a line)")
+            continue
+        frames = 0
+        sequences = read_split_list(path)
+        for seq in sequences:
+            frames += _check_sequence(root, seq, path.name, trust_pickled_calib, report)
+        split = "test" if list_name.startswith("test_") else list_name.removesuffix("_list.txt")
+        step = REFERENCE_SAMPLING_STEPS.get(split, 1)
+        report.lists[path.name] = {"condition": split_condition(path.name), "sequences": len(sequences),
+                                   "frames": frames, "evaluated": len(range(0, frames - 1, step)) if step > 1
+                                   else frames}
+    return report
+
+
+def _check_sequence(root: Path, seq: str, list_name: str, trust: bool, report: RootCheck) -> int:
+    """Adds the sequence's problems to ``report``; returns its frame count (thermal images)."""
+    where = f"{seq} ({list_name})"
+    folder = Path(root) / "sync_data" / seq
+    if not _SAFE_NAME.match(seq) or not folder.is_dir():
+        report.problems.append(f"{folder} is missing: {list_name} names sequence '{seq}'")
+        return 0
+    sizes = sequence_image_sizes(root, seq)
+    try:
+        sizes.update({s: camera.size for s, camera in read_calibration(root, seq, trust_pickled_calib=trust).items()})
+    except CalibrationError as error:
+        if (folder / "calib.npy").is_file() and not trust:
+            report.pickled_only.append(seq)
+        else:
+            report.problems.append(f"{where}: {str(error).splitlines()[0]}")
+    if not (Path(root) / "odom" / seq).is_dir():
+        report.problems.append(f"{Path(root) / 'odom' / seq} is missing: expected {seq}'s odometry")
+    counts = {}
+    for spectrum in SPECTRA:
+        images = folder / spectrum / "img_left"
+        names = sorted(p.stem for p in images.glob("*.png"))
+        counts[spectrum] = len(names)
+        if not names:
+            report.problems.append(f"{images} is missing or empty: expected the left {spectrum} images "
+                                   "(<frame>.png)")
+            continue
+        depth_folder = depth_path(root, seq, spectrum, names[0]).parent
+        missing = [name for name in names if not (depth_folder / f"{name}.png").is_file()]
+        if missing:
+            report.problems.append(f"{depth_folder}: {len(missing)} of {len(names)} {spectrum} frames have no depth "
+                                   f"PNG (first: {missing[0]}.png)")
+        for name in names:
+            for what, path in (("image", images / f"{name}.png"), ("depth", depth_folder / f"{name}.png")):
+                if path.is_file() and (size := png_size(path)) != sizes[spectrum]:
+                    report.problems.append(f"{path}: {what} is {size[0]} x {size[1]}, expected the {spectrum} "
+                                           f"camera's {sizes[spectrum][0]} x {sizes[spectrum][1]}")
+    if len(set(counts.values())) > 1:
+        report.problems.append(f"{where}: the spectra have different frame counts "
+                               + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    return counts["thr"]
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from a PNG's header, without decoding it; None when it is no PNG."""
+    with open(path, "rb") as f:
+        header = f.read(24)
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", header[16:24])
+    return height, width
+
+
+def _print_check(root: Path, report: RootCheck) -> None:
+    for problem in report.problems:
+        print(problem)
+    for name, counts in report.lists.items():
+        condition = f" ({counts['condition']})" if counts["condition"] else ""
+        print(f"{name}{condition}: {counts['sequences']} sequences, {counts['frames']} frames, "
+              f"{counts['evaluated']} read by the reference protocol")
+    if report.pickled_only:
+        print(f"{len(report.pickled_only)} sequences have only MS2's pickled calib.npy: run "
+              f"`python -m core.data.ms2 convert-calib {root}` or train with data.trust_pickled_calib=true")
+    print(f"{root}: {len(report.problems)} problem(s)" if report.problems else f"{root}: ok")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.data.ms2", description="MS2 dataset tools.")
     commands = parser.add_subparsers(dest="command", required=True)
     convert = commands.add_parser(
         "convert-calib", help="convert every sequence's pickled calib.npy to calib.json, once",
         description="Unpickles each sequence's calib.npy (a pickle can run code: use this only on the official "
-                    "MS2 release or files you trust) and writes calib.json beside it; the training core and "
-                    "the studios then read the JSON without any trust flag.")
+                    "MS2 release or files you trust) and writes calib.json beside it, or into our cache where the "
+                    "root cannot be written (or with --cache); the training core and the studios then read the "
+                    "JSON without any trust flag.")
     convert.add_argument("root", type=Path, help="the MS2 root (the folder holding sync_data/)")
+    convert.add_argument("--cache", action="store_true",
+                         help=f"write into {ms2_calib_cache_dir()} (or $SPECTRADEPTH_MS2_CALIB_CACHE), not the root")
+    check = commands.add_parser("check", help="check a root's lists, images, depth, calibration and odometry",
+                                description="One line per problem; exit status 1 when there is any.")
+    check.add_argument("root", type=Path, help="the MS2 root (the folder holding sync_data/)")
+    check.add_argument("--trust-pickled-calib", action="store_true",
+                       help="read calib.npy for the cameras' sizes (a pickle can run code)")
     args = parser.parse_args(argv)
-    converted = convert_root_calibrations(args.root)
+    if args.command == "check":
+        report = check_root(args.root, trust_pickled_calib=args.trust_pickled_calib)
+        _print_check(args.root, report)
+        return 1 if report.problems else 0
+    converted = convert_root_calibrations(args.root, to_cache=args.cache)
     print(f"converted {len(converted)} sequence calibration(s) under {args.root}"
-          + (": " + ", ".join(converted) if converted else " (every sequence already has calib.json)"))
+          + (": " + ", ".join(f"{seq} -> {path}" for seq, path in converted.items()) if converted
+             else " (every sequence already has calib.json)"))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -4,9 +4,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from core.geometry.precision import full_precision
 from core.geometry.projection import backproject, project, transform_points
 
 
+@full_precision
 def warp_to_camera(src: torch.Tensor, depth_dst: torch.Tensor, K_dst: torch.Tensor,
                    K_src: torch.Tensor, T_src_dst: torch.Tensor, mode: str = "bilinear",
                    eps: float = 1e-3):
@@ -18,6 +20,7 @@ def warp_to_camera(src: torch.Tensor, depth_dst: torch.Tensor, K_dst: torch.Tens
     ``scale_intrinsics`` for feature maps). Returns (warped (B, C, Hd, Wd), valid (B, 1,
     Hd, Wd) bool): valid where the destination depth is positive, the point lies in front
     of the source camera and projects inside the source image. Occlusions are not detected.
+    Runs in float32 with autocast off (``full_precision``), so ``warped`` is float32.
     """
     Hs, Ws = src.shape[-2:]
     points_src = transform_points(T_src_dst, backproject(depth_dst, K_dst))
@@ -33,6 +36,7 @@ def warp_to_camera(src: torch.Tensor, depth_dst: torch.Tensor, K_dst: torch.Tens
     return warped, valid.unsqueeze(1)
 
 
+@full_precision
 def reproject_depth(depth_src: torch.Tensor, K_src: torch.Tensor, T_dst_src: torch.Tensor,
                     K_dst: torch.Tensor, dst_size: tuple[int, int], eps: float = 1e-3) -> torch.Tensor:
     """Forward-splat a depth map (B, 1, H, W) into another camera with a z-buffer.

@@ -36,7 +36,7 @@ def check_dataset_root(root: str | Path) -> Path:
         raise InputError(f"no folder '{name}': name an MS2 root, the folder holding sync_data/")
     if not (path / "sync_data").is_dir():
         raise InputError(f"'{name}' is not an MS2 root: it has no sync_data/ folder")
-    if not any((path / list_name).is_file() for list_name in TEST_LISTS.values()):
+    if not any(ms2.split_list_path(path, list_name) for list_name in TEST_LISTS.values()):
         raise InputError(f"'{name}' is an MS2 root without test lists: expected at least one of "
                          f"{', '.join(TEST_LISTS.values())}")
     return path.resolve()
@@ -53,8 +53,8 @@ def _test_conditions(root: Path) -> dict[str, str]:
     """Sequence name -> condition, from the test list files, in list order."""
     conditions: dict[str, str] = {}
     for condition, list_name in TEST_LISTS.items():
-        if (root / list_name).is_file():
-            for name in ms2.read_split_list(root / list_name):
+        if list_path := ms2.split_list_path(root, list_name):
+            for name in ms2.read_split_list(list_path):
                 conditions.setdefault(name, condition)
     return conditions
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import torch
 
 from core.geometry import backproject, inverse, transform_points, warp_to_camera
+from core.geometry.precision import full_precision
 
 # Interpolation weight on source pixels with depth above which a sample counts as fully
 # supported (1 up to rounding).
 FULL_SUPPORT = 1 - 1e-4
 
 
+@full_precision  # geometry: float32 even under bf16 autocast
 def depth_inconsistency(depth_src: torch.Tensor, depth_dst: torch.Tensor, K_src: torch.Tensor,
                         K_dst: torch.Tensor, T_dst_src: torch.Tensor,
                         mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:

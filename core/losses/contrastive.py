@@ -11,7 +11,6 @@ every spectrum's encoder is trained, not only the anchor's.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 from typing import NamedTuple
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from core.geometry import relative_transform, warp_to_camera
+from core.geometry.precision import autocast_disabled
 
 
 def _common_full_precision(*tensors: torch.Tensor) -> list[torch.Tensor]:
@@ -27,18 +27,11 @@ def _common_full_precision(*tensors: torch.Tensor) -> list[torch.Tensor]:
     return [t.to(dtype) for t in tensors]
 
 
-def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast disabled on ``device`` (nothing to disable where it has no autocast, e.g. meta)."""
-    if not torch.amp.is_autocast_available(device.type):
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, enabled=False)
-
-
 def _info_nce_terms(query: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, temperature: float,
                     negative_valid: torch.Tensor | None = None) -> torch.Tensor:
     """(N, P) InfoNCE of every query and positive (see ``info_nce``), at least float32 with
     autocast off. negative_valid: (M,) bool for a bank (M, C); False negatives take no part."""
-    with _autocast_off(query.device):
+    with autocast_disabled(query.device):
         query, positives, negatives = _common_full_precision(query, positives, negatives)
         if positives.dim() == 2:
             positives = positives.unsqueeze(1)

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.geometry.precision import autocast_disabled
 from core.models.depthnet import conv_bn_relu
 
 
@@ -71,17 +72,21 @@ class DepthBinsHead(nn.Module):
         hidden = sum(F.interpolate(projection(level), size=grid, mode="bilinear", align_corners=False)
                      for projection, level in zip(self.projections, levels))
         hidden = self.mix(hidden)
-        logits = self.classifier(hidden)
-        out_size = regression_depth.shape[-2:]
-        centres = self.centres.view(1, -1, 1, 1)
-        if self.sharp:
-            full_probs = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False).softmax(dim=1)
-            bin_depth = (full_probs * centres).sum(dim=1, keepdim=True)
-        else:
-            bin_depth = F.interpolate((logits.softmax(dim=1) * centres).sum(dim=1, keepdim=True), size=out_size,
-                                      mode="bilinear", align_corners=False)
-        weight = torch.sigmoid(F.interpolate(self.blend(hidden), size=out_size, mode="bilinear", align_corners=False))
-        log_depth = weight * regression_depth.log() + (1 - weight) * bin_depth.log()
-        depth = log_depth.exp().clamp(self.min_depth, self.max_depth)  # clamp: exp(log x) may round past x
+        # The classifier, blend and depth in float32 under autocast too, as the regression head.
+        with autocast_disabled(hidden.device):
+            hidden = hidden.float()
+            logits = self.classifier(hidden)
+            out_size = regression_depth.shape[-2:]
+            centres = self.centres.view(1, -1, 1, 1)
+            if self.sharp:
+                full_probs = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False).softmax(dim=1)
+                bin_depth = (full_probs * centres).sum(dim=1, keepdim=True)
+            else:
+                bin_depth = F.interpolate((logits.softmax(dim=1) * centres).sum(dim=1, keepdim=True), size=out_size,
+                                          mode="bilinear", align_corners=False)
+            weight = torch.sigmoid(F.interpolate(self.blend(hidden), size=out_size, mode="bilinear",
+                                                 align_corners=False))
+            log_depth = weight * regression_depth.float().log() + (1 - weight) * bin_depth.log()
+            depth = log_depth.exp().clamp(self.min_depth, self.max_depth)  # clamp: exp(log x) may round past x
         return {"depth": depth, "bin_depth": bin_depth, "blend_weight": weight,
                 "bin_logits": logits, "bin_probs": logits.softmax(dim=1)}

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from core.data.frame import SPECTRA
 from core.geometry import relative_transform, scale_intrinsics, warp_to_camera
+from core.geometry.precision import full_precision
 from core.models.depthnet import split_shared_specific
 
 
@@ -51,6 +52,7 @@ def level_intrinsics(K: torch.Tensor, image_size: Sequence[int], level_size: Seq
     return torch.as_tensor(S, dtype=K.dtype, device=K.device) @ K
 
 
+@full_precision
 def warp_features(src_feature: torch.Tensor, src_image_size: Sequence[int], K_src: torch.Tensor,
                   dst_depth: torch.Tensor, dst_level_size: Sequence[int], K_dst: torch.Tensor,
                   T_src_dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,15 +62,14 @@ def warp_features(src_feature: torch.Tensor, src_image_size: Sequence[int], K_sr
     applies; K_src applies at ``src_image_size``. The depth is resized to ``dst_level_size``
     and both intrinsics are rescaled to their feature maps. The depth only guides the warp
     (detached, as in the reference). Returns (warped (B, C, h, w) with invalid pixels zeroed,
-    valid (B, 1, h, w) bool).
+    valid (B, 1, h, w) bool). Float32 with autocast off, as all geometry (``full_precision``).
     """
-    # Geometry runs in float32 even under bf16 autocast: bf16 cannot even count pixels past 256.
-    depth = F.interpolate(dst_depth.detach().float(), size=tuple(dst_level_size), mode="bilinear",
+    depth = F.interpolate(dst_depth.detach(), size=tuple(dst_level_size), mode="bilinear",
                           align_corners=False, antialias=True)
-    K_dst_level = level_intrinsics(K_dst.float(), dst_depth.shape[-2:], dst_level_size)
-    K_src_level = level_intrinsics(K_src.float(), src_image_size, src_feature.shape[-2:])
-    warped, valid = warp_to_camera(src_feature.float(), depth, K_dst_level, K_src_level, T_src_dst.float())
-    return (warped * valid).to(src_feature.dtype), valid
+    K_dst_level = level_intrinsics(K_dst, dst_depth.shape[-2:], dst_level_size)
+    K_src_level = level_intrinsics(K_src, src_image_size, src_feature.shape[-2:])
+    warped, valid = warp_to_camera(src_feature, depth, K_dst_level, K_src_level, T_src_dst)
+    return warped * valid, valid
 
 
 def channel_norm(x: torch.Tensor) -> torch.Tensor:
