@@ -21,7 +21,7 @@ from pathlib import Path
 import gradio as gr
 
 from app.cache import studio_cache_folder
-from app.guard import StudioBlocks, refusing, user_error
+from app.guard import StudioBlocks, refusing
 from core import inference, settings
 from core.data.frame import SPECTRA, SPECTRUM_LABELS
 from core.inference import FUSED, METRIC_LABELS, AnalysisRequest, DisplayOptions, InputError
@@ -147,25 +147,22 @@ class DatasetBrowser:
     def name(self) -> str:
         return self.root.name
 
+    @heavy
     def choose_sequence(self, name: str | None, request: gr.Request = None) -> tuple[gr.Dropdown, Stored]:
         """A sequence picked: its frame ids become the frame choices and its first frame is loaded."""
         sequence = self.sequences.get(name) if isinstance(name, str) else None
         if sequence is None:
-            raise user_error(f"{self.name} has no test sequence named {str(name)!r}: choose one from the list")
+            raise InputError(f"{self.name} has no test sequence named {str(name)!r}: choose one from the list")
         if not sequence.frame_ids:
-            raise user_error(f"{sequence.name} is in {self.name}'s {sequence.condition} test list but has no frames "
+            raise InputError(f"{sequence.name} is in {self.name}'s {sequence.condition} test list but has no frames "
                              f"(sync_data/{sequence.name} is missing or empty)")
         first = sequence.frame_ids[0]
         return gr.Dropdown(choices=list(sequence.frame_ids), value=first), self.load_frame(name, first, request)
 
+    @heavy
     def load_frame(self, sequence: str | None, frame_id: str | None, request: gr.Request = None) -> Stored:
-        try:
-            frame = inference.load_dataset_frame(self.root, sequence, frame_id)
-            return sessions().put_frame(frame, session_of(request))
-        except InputError as err:
-            raise user_error(str(err)) from err
-        finally:
-            return_freed_memory()
+        frame = inference.load_dataset_frame(self.root, sequence, frame_id)
+        return sessions().put_frame(frame, session_of(request))
 
     def sequence_choices(self) -> list[tuple[str, str]]:
         return [(s.label, s.name) for s in self.sequences.values()]

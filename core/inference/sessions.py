@@ -47,7 +47,6 @@ class Stored:
     session: str
     key: str | None = None
     sample: str | None = None
-    name: str = ""
 
 
 def _session_folder_name(session: str | None) -> str:
@@ -119,10 +118,10 @@ class SessionStore:
     def _path(self, stored: Stored) -> Path:
         return self.root / _session_folder_name(stored.session) / f"{stored.slot}-{stored.key}.npz"
 
-    def _put(self, slot: str, session: str | None, arrays: dict, header: dict, name: str) -> Stored:
+    def _put(self, slot: str, session: str | None, arrays: dict, header: dict) -> Stored:
         key = uuid.uuid4().hex
         session = session or f"{LOCAL_SESSION}-{key}"
-        stored = Stored(slot, _session_folder_name(session), key, name=name)
+        stored = Stored(slot, _session_folder_name(session), key)
         path = self._path(stored)
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_npz(path, arrays, header)
@@ -140,9 +139,9 @@ class SessionStore:
     def put_frame(self, frame: Frame, session: str | None = None, sample: str | None = None) -> Stored:
         """Keep ``frame`` for ``session``; a gallery sample (``sample``: its name) is kept by name."""
         if sample is not None:
-            return Stored("frame", _session_folder_name(session), sample=sample, name=frame.name)
+            return Stored("frame", _session_folder_name(session), sample=sample)
         arrays, header = frame_arrays(frame)
-        return self._put("frame", session, arrays, header, frame.name)
+        return self._put("frame", session, arrays, header)
 
     def frame(self, stored: Stored) -> Frame:
         if stored.sample is not None:
@@ -162,7 +161,7 @@ class SessionStore:
         header = {"request": dataclasses.asdict(analysis.request), "anchor": analysis.anchor,
                   "timings_ms": analysis.timings_ms, "description": analysis.description,
                   "frame": frame_header, "sample": sample, "outputs": list(analysis.model_depth)}
-        return self._put("analysis", session, arrays, header, analysis.frame.name)
+        return self._put("analysis", session, arrays, header)
 
     def analysis(self, stored: Stored) -> Analysis:
         arrays, header = self._read(stored, "run the analysis again")
