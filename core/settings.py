@@ -14,6 +14,8 @@ SAMPLES_DIR = REPO_ROOT / "assets" / "samples"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 TRAIN_CONFIGS_DIR = REPO_ROOT / "train" / "configs"
 MSYNTH_CACHE_DIR = REPO_ROOT / "runs" / "cache"
+# The gallery's MS-Synth sequences, rendered frame by frame on first use and kept (not committed).
+SEQUENCES_DIR = MSYNTH_CACHE_DIR / "sequences"
 # Beside the code that measures it: the figures describe this code on this machine, not a
 # checkpoint, and checkpoints/ is what training writes and reads.
 BENCH_RESULTS_FILE = REPO_ROOT / "bench" / "results.json"
