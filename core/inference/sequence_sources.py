@@ -179,13 +179,13 @@ def zip_sequence(path: str | Path, folder: Path) -> SequenceSource:
                                                        for m in members):
             raise InputError(f"the zip would unpack to {unpacked / 2 ** 20:.0f} MB, or a file in it expands more "
                              f"than {MAX_ZIP_RATIO}-fold: refused as a zip bomb; zip the PNG frames as they are")
+        if any(PurePosixPath(m.filename).is_absolute() or ".." in PurePosixPath(m.filename).parts for m in members):
+            raise InputError("the zip has a file outside its own folders ('..' or an absolute path): refused")
         prefix, sequence = _sequence_folder(members)
         base = PurePosixPath(prefix) if prefix else PurePosixPath()
         root = Path(folder)
         for member in members:
             relative = PurePosixPath(member.filename)
-            if relative.is_absolute() or ".." in relative.parts:
-                raise InputError("the zip has a file outside its own folders ('..' or an absolute path): refused")
             inside = relative.relative_to(base) if prefix and relative.is_relative_to(base) else None
             if inside is None or inside.parts[0] not in ("sync_data", "odom") or len(inside.parts) < 3 \
                     or inside.parts[1] != sequence:
@@ -245,8 +245,8 @@ def video_sequence(path: str | Path) -> SequenceSource:
                   "webm or mov"
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(f"this {path.suffix.lower()} file has no video stream")
+            if not container.streams.video:   # what an encoder writes when it was given no frames
+                raise InputError("the video has no frames")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 0) or FPS
             duration = float(stream.duration * stream.time_base) if stream.duration else \

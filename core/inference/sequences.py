@@ -104,9 +104,10 @@ class SequenceRun:
         request = content.pop("request")
         request["spectra"] = tuple(request["spectra"]) if request["spectra"] is not None else None
         records = [FrameRecord(**r) for r in content.pop("records")]
+        value_range = content.pop("value_range")
+        content.pop("folder")   # where it is now, not where it was written
         return cls(Path(folder), request=AnalysisRequest(**request), records=records,
-                   value_range=tuple(content.pop("value_range")) if content["value_range"] else None,
-                   **{k: v for k, v in content.items() if k != "value_range"})
+                   value_range=tuple(value_range) if value_range else None, **content)
 
     def save(self) -> None:
         content = dataclasses.asdict(self)
