@@ -56,6 +56,7 @@ DEFAULT_VOXEL_M = 0.2
 MAP_MAX_DEPTH_M = 40.0     # farther depth is too coarse to place in a map
 MAP_MAX_POINTS = 120_000   # what the map's figure shows; the PLY keeps every voxel
 TIME_CMAP = "viridis"
+CONDITION_SHADES = {"day": "#fff3b0", "night": "#1d2b53", "fog": "#b8c4cc", "rain": "#7fb3d5"}
 VIDEO_CRF = 23
 
 
@@ -200,6 +201,36 @@ class SequenceRun:
                 line["abs_rel"].append(values["abs_rel"])
                 line["a1"].append(values["a1"])
         return series
+
+    def metrics_figure(self) -> go.Figure | None:
+        """AbsRel (solid) and δ1 (dotted, right axis) against time per output, each condition's
+        stretch of the drive shaded and named; None without ground truth."""
+        series = self.metric_series()
+        if not series:
+            return None
+        figure = go.Figure()
+        for output, line in series.items():
+            title = output_title(output, self.anchor)
+            figure.add_trace(go.Scatter(x=line["time"], y=line["abs_rel"], mode="lines+markers", name=f"AbsRel, {title}"))
+            figure.add_trace(go.Scatter(x=line["time"], y=line["a1"], mode="lines", line=dict(dash="dot"),
+                                        name=f"δ1, {title}", yaxis="y2"))
+        for condition, start, end in self.condition_stretches():
+            figure.add_vrect(x0=start, x1=end, fillcolor=CONDITION_SHADES.get(condition, "#eeeeee"), opacity=0.25,
+                             line_width=0, annotation_text=condition or "unknown", annotation_position="top left")
+        figure.update_layout(xaxis_title="time [s]", yaxis_title="AbsRel (lower is better)",
+                             yaxis2=dict(title="δ < 1.25", overlaying="y", side="right", range=[0, 1]),
+                             margin=dict(l=40, r=40, t=30, b=40), legend=dict(orientation="h"))
+        return figure
+
+    def condition_stretches(self) -> list[tuple[str | None, float, float]]:
+        """(condition, first time, last time) of each run of frames under one condition."""
+        stretches = []
+        for record in self.records:
+            if stretches and stretches[-1][0] == record.condition:
+                stretches[-1] = (record.condition, stretches[-1][1], record.time_s)
+            else:
+                stretches.append((record.condition, record.time_s, record.time_s))
+        return stretches
 
     def stability(self) -> dict[str, float]:
         """Per output, the mean over frame pairs of the mean relative depth change of static
