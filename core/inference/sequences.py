@@ -187,8 +187,8 @@ class SequenceRun:
         """(every input at display size, the output's depth panel with its colour bar in metres)."""
         frame, depth = self.frame(position)
         output = self.check_output(output)
-        title = f"{output_title(output, self.anchor)} · t = {self.records[position].time_s:.1f} s"
-        panel = depth_view(depth[output], invert=invert, value_range=self.value_range, title=title)
+        panel = depth_view(depth[output], invert=invert, value_range=self.value_range,
+                           title=output_title(output, self.anchor))
         return [display_image(frame, s) for s in frame.spectra], panel
 
     def metric_series(self) -> dict[str, dict[str, list[float]]]:
