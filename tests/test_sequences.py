@@ -274,3 +274,22 @@ def test_bad_videos_and_bounds_are_refused_in_words(tmp_path):
     with pytest.raises(InputError, match=f"a run takes at most {MAX_FRAMES}; raise the stride to 2"):
         select_frames(600)
     assert len(select_frames(600, stride=2)) == MAX_FRAMES
+
+
+def test_an_ms2_test_sequence_reads_its_poses_from_odometry_and_says_when_some_are_missing(tmp_path):
+    from tiny_ms2 import write_tiny_ms2_root
+
+    from core.inference.sequence_sources import dataset_sequence
+    lists = write_tiny_ms2_root(tmp_path, frames_per_sequence=2)
+    name = lists["test_night_list.txt"][0]
+    source = dataset_sequence(tmp_path, name)
+    frames = [f for _, f in source.frames([0, 1])]
+    assert source.count == 2 and source.has_poses and source.note == ""
+    rendered = render_frame(int(name.rsplit("-", 1)[1]), int(ms2.list_frames(tmp_path, name)[1]), "night", ("rgb",),
+                            scale=0.25)
+    np.testing.assert_allclose(frames[1].pose, rendered.pose, atol=1e-9)
+    for odometry in (tmp_path / "odom" / name).glob(f"*/{ms2.list_frames(tmp_path, name)[1]}.txt"):
+        odometry.unlink()
+    assert dataset_sequence(tmp_path, name).note == NO_POSES
+    with pytest.raises(InputError, match="no test sequence named 'nothing'"):
+        dataset_sequence(tmp_path, "nothing")
