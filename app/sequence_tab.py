@@ -13,7 +13,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.guard import refusing, user_error
+from app.guard import user_error
+from app.studio import DISPLAY_FORMAT, HEAVY, SESSION_TTL_S, choice, heavy, number, sessions
 from core import inference
 from core.inference import AnalysisRequest, InputError
 from core.inference.sequence_sources import (MAX_FRAMES, dataset_sequence, discard_folder, gallery_sequence,
@@ -25,7 +26,6 @@ from core.inference.vocabulary import (LABEL_TO_MODE, LABEL_TO_SPECTRUM, LABEL_T
 
 OUTPUT_VIEWS = {label: view for label, view in LABEL_TO_VIEW.items() if view != inference.GROUND_TRUTH}
 PLAYER_REFRESH_S = 0.5   # the player redraws at most this often while a run streams (drawing costs a frame's time)
-DISPLAY_FORMAT = "jpeg"
 
 
 def streaming_refusals(fn):
@@ -42,20 +42,12 @@ def streaming_refusals(fn):
     return handler
 
 
-def _choice(value, options, what: str):
-    if not isinstance(value, str) or value not in options:
-        raise InputError(f"choose a {what}: one of {', '.join(map(str, options))}")
-    return options[value] if isinstance(options, dict) else value
-
-
 def _whole(value, what: str, low: int, high: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a whole number, got {str(value)[:40]!r}") from None
-    if not number.is_integer() or not low <= number <= high:
-        raise InputError(f"{what} must be a whole number from {low} to {high}, got {str(value)[:40]}")
-    return int(number)
+    """``number`` for a count or an index."""
+    value = number(value, what, low, high)
+    if not value.is_integer():
+        raise InputError(f"{what} must be a whole number from {low} to {high}, got {value:g}")
+    return int(value)
 
 
 def kept_run(folder) -> SequenceRun:
@@ -79,7 +71,7 @@ class SequenceTab:
         self.data_root = data_root
 
     def source(self, kind_label: str, gallery_name: str | None, dataset_name: str | None, upload, folder: Path):
-        kind = _choice(kind_label, {label: kind for kind, label in SEQUENCE_SOURCES.items()}, "source")
+        kind = choice(kind_label, {label: kind for kind, label in SEQUENCE_SOURCES.items()}, "source")
         if kind == "gallery":
             return gallery_sequence(gallery_name)
         if kind == "dataset":
@@ -95,10 +87,10 @@ class SequenceTab:
         """Depth for every chosen frame, one update a frame: the run's folder, status (frames per
         second, time left), the frame slider, the inputs and depth of the newest frame (at most
         every PLAYER_REFRESH_S), the metrics plot and the stability table."""
-        request = AnalysisRequest(inference.check_model_choice(model_name), _choice(mode_label, LABEL_TO_MODE, "mode"),
-                                  _choice(anchor_label, LABEL_TO_SPECTRUM, "fusion camera"),
-                                  _choice(probe_label, inference.PROBES, "probe"), float(strength))
-        output = _choice(output_label, OUTPUT_VIEWS, "output to show")
+        request = AnalysisRequest(inference.check_model_choice(model_name), choice(mode_label, LABEL_TO_MODE, "mode"),
+                                  choice(anchor_label, LABEL_TO_SPECTRUM, "fusion camera"),
+                                  choice(probe_label, inference.PROBES, "probe"), number(strength, "probe strength", 0, 1))
+        output = choice(output_label, OUTPUT_VIEWS, "output to show")
         discard_run(previous)
         folder = scratch_folder(self.runs_root, "sequence-")
         try:
@@ -135,32 +127,31 @@ class SequenceTab:
         """The player: the inputs and the chosen output's depth of one frame of the kept run."""
         run = kept_run(folder)
         inputs, panel = run.player(_whole(position, "frame", 0, max(len(run.records) - 1, 0)),
-                                   _choice(output_label, OUTPUT_VIEWS, "output to show"), bool(invert))
+                                   choice(output_label, OUTPUT_VIEWS, "output to show"), bool(invert))
         return inputs, panel
 
     @staticmethod
     def map(folder, output_label, every, voxel_m, colour_label):
         """The map of every k-th frame along the poses, and its PLY."""
         run = kept_run(folder)
-        drive = run.map(_choice(output_label, OUTPUT_VIEWS, "output to map"), _whole(every, "map every k-th frame", 1,
+        drive = run.map(choice(output_label, OUTPUT_VIEWS, "output to map"), _whole(every, "map every k-th frame", 1,
                                                                                      MAX_FRAMES),
-                        float(voxel_m), _choice(colour_label, MAP_COLOURS, "map colour"))
+                        number(voxel_m, "voxel size [m]", 0.02, 5.0), choice(colour_label, MAP_COLOURS, "map colour"))
         return drive.figure, str(write_map_ply(drive, run.folder / "map.ply"))
 
     @staticmethod
     def downloads(folder, output_label, invert):
         """Per-frame 16-bit depth PNGs in a zip and the H.264 video of inputs | depth."""
         run = kept_run(folder)
-        output = _choice(output_label, OUTPUT_VIEWS, "output for the video")
+        output = choice(output_label, OUTPUT_VIEWS, "output for the video")
         return [str(run.depth_zip(run.folder / "depth_png_m256.zip")),
                 str(run.video(run.folder / "depth.mp4", output, bool(invert)))]
 
 
-def sequence_tab(checkpoints: list[tuple[str, str]], default_model: str | None, data_root: Path | None,
-                 runs_root: Path, heavy: dict, lifetime_s: float) -> None:
-    """The tab's widgets and events; ``heavy``: the studio's shared slot pool (a run holds one slot)."""
-    tab = SequenceTab(runs_root, data_root)
-    run_state = gr.State(time_to_live=lifetime_s, delete_callback=discard_run)
+def sequence_tab(checkpoints: list[tuple[str, str]], default_model: str | None, data_root: Path | None) -> None:
+    """The tab's widgets and events; a run, a map or the downloads hold one slot of the studio's heavy pool."""
+    tab = SequenceTab(sessions().root / "sequences", data_root)
+    run_state = gr.State(time_to_live=SESSION_TTL_S, delete_callback=discard_run)
     sources = [label for kind, label in SEQUENCE_SOURCES.items() if kind != "dataset" or data_root is not None]
     gallery_names = gallery_sequence_names()
     with gr.Row():
@@ -207,13 +198,13 @@ def sequence_tab(checkpoints: list[tuple[str, str]], default_model: str | None, 
                            [run_state, kind, gallery_name, dataset_name, upload, model_name, mode, anchor, probe,
                             strength, first, count, stride, output, invert],
                            [run_state, status, position, inputs, depth, metrics, stability],
-                           api_name="sequence_run", **heavy)
+                           api_name="sequence_run", **HEAVY)
     stop.click(None, cancels=[run_event], api_visibility="private")
     player = ([run_state, position, output, invert], [inputs, depth])
-    position.release(refusing(tab.frame), *player, api_name="sequence_frame")
+    position.release(heavy(tab.frame), *player, api_name="sequence_frame")
     for control in (output, invert):
-        control.input(refusing(tab.frame), *player, api_visibility="private")
-    map_button.click(refusing(tab.map), [run_state, output, every, voxel, colour], [drive_map, files],
-                     api_name="sequence_map", **heavy)
-    files_button.click(refusing(tab.downloads), [run_state, output, invert], files,
-                       api_name="sequence_downloads", **heavy)
+        control.input(heavy(tab.frame), *player, api_visibility="private")
+    map_button.click(heavy(tab.map), [run_state, output, every, voxel, colour], [drive_map, files],
+                     api_name="sequence_map", **HEAVY)
+    files_button.click(heavy(tab.downloads), [run_state, output, invert], files,
+                       api_name="sequence_downloads", **HEAVY)

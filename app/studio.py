@@ -22,7 +22,6 @@ import gradio as gr
 
 from app.cache import studio_cache_folder
 from app.guard import StudioBlocks, refusing, user_error
-from app.sequence_tab import sequence_tab
 from core import inference, settings
 from core.data.frame import SPECTRA, SPECTRUM_LABELS
 from core.inference import FUSED, METRIC_LABELS, AnalysisRequest, DisplayOptions, InputError
@@ -355,7 +354,8 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
             with gr.Tab("Attention"):
                 attention_tab(frame_state)
             with gr.Tab("Sequence"):
-                sequence_tab(checkpoints, default_model, data_root, sessions().root / "sequences", HEAVY, SESSION_TTL_S)
+                from app.sequence_tab import sequence_tab   # here: it builds on this module's helpers
+                sequence_tab(checkpoints, default_model, data_root)
     return studio
 
 

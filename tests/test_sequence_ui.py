@@ -50,7 +50,8 @@ def test_a_run_streams_one_update_a_frame_then_plays_maps_and_downloads(client):
 @pytest.mark.parametrize("changes, message", [
     ({"kind": "Upload (zip or video)"}, "upload a zip of MS2-layout frames or a video"),
     ({"gallery": "a drive that is not there"}, "not in the list of choices"),
-    ({"stride": 0}, "stride must be a whole number from 1 to 100"),
+    ({"stride": 0}, "stride must be between 1 and 100"),
+    ({"first": 500}, "first frame must be between 0 and 99"),
 ])
 def test_bad_runs_are_refused_in_words(client, changes, message):
     with pytest.raises(AppError, match=message):

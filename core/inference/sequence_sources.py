@@ -186,7 +186,7 @@ def zip_sequence(path: str | Path, folder: Path) -> SequenceSource:
         root = Path(folder)
         for member in members:
             relative = PurePosixPath(member.filename)
-            inside = relative.relative_to(base) if prefix and relative.is_relative_to(base) else None
+            inside = relative if not prefix else (relative.relative_to(base) if relative.is_relative_to(base) else None)
             if inside is None or inside.parts[0] not in ("sync_data", "odom") or len(inside.parts) < 3 \
                     or inside.parts[1] != sequence:
                 continue

@@ -54,7 +54,7 @@ SMOOTH_RATIO = 1.2
 MOVING_CLASSES = (SKY, VEHICLE, PERSON)
 DEFAULT_VOXEL_M = 0.2
 MAP_MAX_DEPTH_M = 40.0     # farther depth is too coarse to place in a map
-MAP_MAX_POINTS = 120_000   # what the map's figure shows; the PLY keeps every voxel
+MAP_MAX_POINTS = 80_000    # what the map's figure shows; the PLY keeps every voxel
 TIME_CMAP = "viridis"
 CONDITION_SHADES = {"day": "#fff3b0", "night": "#1d2b53", "fog": "#b8c4cc", "rain": "#7fb3d5"}
 VIDEO_CRF = 23
@@ -89,7 +89,6 @@ class SequenceRun:
     anchor: str | None = None
     value_range: tuple[float, float] | None = None
     records: list[FrameRecord] = field(default_factory=list)
-    stopped: bool = False
 
     @classmethod
     def create(cls, folder: Path, source: SequenceSource, request: AnalysisRequest) -> "SequenceRun":
@@ -153,7 +152,6 @@ class SequenceRun:
             self.records.append(record)
             self.save()
             previous = current
-            del analysis
             yield record
         return_freed_memory()
 
@@ -390,7 +388,10 @@ def drive_map(depths: Sequence[np.ndarray], cameras: Sequence[Camera], poses: Se
               colors: Sequence[np.ndarray], voxel_m: float = DEFAULT_VOXEL_M, title: str | None = None) -> DriveMap:
     """Depth maps back-projected, moved into one world frame with their poses and voxel-
     downsampled with open3d, with the camera's trajectory drawn through the map."""
-    parts = [frame_points_in_world(d, c, p, colour) for d, c, p, colour in zip(depths, cameras, poses, colors)]
+    # Each frame is voxelised on its own first: the merged cloud stays a fraction of the raw points
+    # (a 100-frame map would otherwise hold some 12 M points, ~0.5 GB, before its one downsampling).
+    parts = [downsample_points(*frame_points_in_world(d, c, p, colour), voxel_size=voxel_m)
+             for d, c, p, colour in zip(depths, cameras, poses, colors)]
     points = np.concatenate([p for p, _ in parts]) if parts else np.zeros((0, 3), np.float32)
     point_colors = np.concatenate([c for _, c in parts]) if parts else np.zeros((0, 3), np.float32)
     points, point_colors = downsample_points(points, point_colors, voxel_size=voxel_m)
