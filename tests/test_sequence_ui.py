@@ -75,3 +75,15 @@ def test_the_sequence_page_runs_a_drive_and_shows_player_metrics_and_map():
     assert at.slider(key="sequence-frame").max == 1
     assert len(at.get("plotly_chart")) == 2    # metrics against time, the 3-D map
     assert len(at.dataframe) == 1              # stability per output
+
+
+def test_stop_keeps_the_frames_done_for_the_player(client):
+    import time
+    job = client.submit(*run_arguments(count=60, stride=1), api_name="/sequence_run")
+    while len(job.outputs()) < 3:   # the start and two frames
+        time.sleep(0.2)
+    job.cancel()
+    inputs, depth = client.predict(1, "RGB alone", False, api_name="/sequence_frame")
+    assert len(inputs) == 3 and Path(depth).is_file()
+    with pytest.raises(AppError, match="Value 59 is greater than maximum value"):   # the slider ends at the frames done
+        client.predict(59, "RGB alone", False, api_name="/sequence_frame")

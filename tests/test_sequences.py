@@ -293,3 +293,11 @@ def test_an_ms2_test_sequence_reads_its_poses_from_odometry_and_says_when_some_a
     assert dataset_sequence(tmp_path, name).note == NO_POSES
     with pytest.raises(InputError, match="no test sequence named 'nothing'"):
         dataset_sequence(tmp_path, "nothing")
+
+
+def test_zip_frames_wider_than_2048_px_are_resized(tmp_path, small_frame):
+    from core.inference.uploads import UPLOAD_KEEP_WIDTH
+    wide = np.asarray(Image.fromarray(small_frame.images["rgb"]).resize((2448, 768)))
+    path = _zip_of({"sync_data/seq/rgb/img_left/000000.png": _png(wide)}, tmp_path / "wide.zip")
+    (_, frame), = zip_sequence(path, tmp_path / "x").frames([0])
+    assert frame.images["rgb"].shape[1] == frame.cameras["rgb"].width == UPLOAD_KEEP_WIDTH
