@@ -119,8 +119,8 @@ class SequenceRun:
     def camera_of(self, output: str) -> str:
         return self.anchor if output == FUSED else output
 
-    def _frame_path(self, position: int) -> Path:
-        return self.folder / f"frame-{self.records[position].index:06d}.npz"
+    def _frame_file(self, index: int) -> Path:
+        return self.folder / f"frame-{index:06d}.npz"
 
     # --- running ---------------------------------------------------------------------------
 
@@ -137,7 +137,6 @@ class SequenceRun:
                 self.value_range = tuple(float(v) for v in analysis.value_range)
             depth = {output: resize_depth(analysis.model_depth[output], shown.cameras[self.camera_of(output)].size)
                      [0, 0].numpy() for output in self.outputs}
-            current = (shown, depth)
             stability = {output: relative_depth_change(previous[1][output], depth[output],
                                                        *self._pair_geometry(previous[0], shown, output))
                          for output in self.outputs} if previous and _posed(previous[0], shown) else {}
@@ -148,10 +147,10 @@ class SequenceRun:
                                  {s: c.to_dict() for s, c in shown.cameras.items()})
             arrays = {f"depth.{o}": d for o, d in depth.items()}
             arrays.update({f"image.{s}": image for s, image in shown.images.items()})
-            np.savez(self.folder / f"frame-{index:06d}.npz", **arrays)
+            np.savez(self._frame_file(index), **arrays)
             self.records.append(record)
             self.save()
-            previous = current
+            previous = (shown, depth)
             yield record
         return_freed_memory()
 
@@ -167,7 +166,7 @@ class SequenceRun:
         if not 0 <= position < len(self.records):
             raise InputError(f"frame {position} is not in this run ({len(self.records)} frames analysed)")
         record = self.records[position]
-        with np.load(self._frame_path(position), allow_pickle=False) as arrays:
+        with np.load(self._frame_file(record.index), allow_pickle=False) as arrays:
             images = {k.split(".", 1)[1]: arrays[k] for k in arrays.files if k.startswith("image.")}
             depth = {k.split(".", 1)[1]: arrays[k] for k in arrays.files if k.startswith("depth.")}
         cameras = {s: Camera.from_dict(c) for s, c in record.cameras.items()}
