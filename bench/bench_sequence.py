@@ -2,8 +2,10 @@
 model (RGB anchor) over the same gallery drive, the whole pipeline per frame (read the cached frame,
 network, store, colour the player's panel) plus the H.264 video, then the 3-D map of every frame.
 
-    python -m bench.bench_sequence [--frames 100] [--threads 2]
+    OMP_NUM_THREADS=1 python -m bench.bench_sequence [--frames 100] [--threads 1]
 
+One torch thread by default: on this shared 2-core machine, two threads under other load ran the
+same student pipeline 20 times slower (0.7 against 14 frames/s), waiting on each other.
 The drive's frames are rendered into the cache first (on first use only) and not timed: a
 visitor's second run of a drive reads them, as every run of an upload or dataset does.
 """
@@ -43,7 +45,7 @@ def timed_run(folder: Path, request: AnalysisRequest, frames: int) -> tuple[Sequ
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     source = gallery_sequence(gallery_sequence_names()[0])
