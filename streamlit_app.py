@@ -18,5 +18,6 @@ st.navigation([
     st.Page("pages/compare.py", title="Compare"),
     st.Page("pages/attention.py", title="Attention"),
     st.Page("pages/point_cloud.py", title="Point cloud"),
+    st.Page("pages/sequence.py", title="Sequence"),
     st.Page("pages/results.py", title="Results"),
 ]).run()

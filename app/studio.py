@@ -350,6 +350,9 @@ def build_studio(default_model: str | None = None, data_root: Path | None = None
                 compare_tab(frame_state, checkpoints)
             with gr.Tab("Attention"):
                 attention_tab(frame_state)
+            with gr.Tab("Sequence"):
+                from app.sequence_tab import sequence_tab   # here: it builds on this module's helpers
+                sequence_tab(checkpoints, default_model, data_root)
     return studio
 
 

@@ -12,12 +12,12 @@ import sys
 import time
 
 from bench import (bench_align_fuse, bench_browser, bench_click_to_result, bench_msynth, bench_pointcloud,
-                   bench_teacher_student, tables)
+                   bench_sequence, bench_teacher_student, tables)
 from core import reports
 
 BENCHMARKS = {module.__name__.rsplit(".", 1)[1]: module for module in
               (bench_msynth, bench_pointcloud, bench_align_fuse, bench_teacher_student, bench_click_to_result,
-               bench_browser)}
+               bench_browser, bench_sequence)}
 
 
 class Tee(io.StringIO):

@@ -16,6 +16,8 @@ TRAIN_CONFIGS_DIR = REPO_ROOT / "train" / "configs"
 MSYNTH_CACHE_DIR = REPO_ROOT / "runs" / "cache"
 # Calibrations converted from the calib.npy of an MS2 root we may not write into (a read-only share).
 MS2_CALIB_CACHE_ENV = "SPECTRADEPTH_MS2_CALIB_CACHE"
+# The gallery's MS-Synth sequences, rendered frame by frame on first use and kept (not committed).
+SEQUENCES_DIR = MSYNTH_CACHE_DIR / "sequences"
 # Beside the code that measures it: the figures describe this code on this machine, not a
 # checkpoint, and checkpoints/ is what training writes and reads.
 BENCH_RESULTS_FILE = REPO_ROOT / "bench" / "results.json"

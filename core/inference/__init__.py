@@ -9,7 +9,7 @@ frames), ``uploads`` (decoding uploads, returning their memory), ``probes`` (rob
 ``display`` (8-bit images, summaries, display size), ``predict`` (checkpoints, the one network
 call), ``analysis`` (``analyse`` and ``Analysis``), ``views`` (panels, slider, error map, point
 clouds), ``export`` (downloads), ``attention`` (CLIP / DINO maps), ``records`` (what training
-wrote). Results are plain: uint8 images, float32 metres,
+wrote), ``sequence_sources`` and ``sequences`` (drives and videos: depth per frame, stability, map). Results are plain: uint8 images, float32 metres,
 plotly figures, file paths; the UIs never touch torch modules.
 """
 from core.inference.analysis import (GROUND_TRUTH, METRIC_LABELS, MODE_LABELS, Analysis, AnalysisRequest, Output,

@@ -6,10 +6,13 @@ import ctypes
 import ctypes.util
 from pathlib import Path
 
+import numpy as np
+
 from core.data.frame import SPECTRA, SPECTRUM_LABELS, Frame
 from core.data.imageio import ImageDecodeError, read_spectrum
 from core.data.msynth import make_rig
 from core.inference.display import at_display_size
+from core.geometry.camera import Camera
 from core.inference.errors import InputError
 
 # Uploads use the rig's lenses rescaled to the image size, each axis on its own: a full frame
@@ -52,6 +55,19 @@ def load_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
         return_freed_memory()
 
 
+def rig_camera_for(spectrum: str, image: np.ndarray, rig: dict[str, Camera] | None = None) -> Camera:
+    """The rig's ``spectrum`` camera rescaled to an uploaded image, or InputError where the
+    image's shape is too far from the camera's for its lens to mean anything."""
+    camera = (rig or make_rig())[spectrum]
+    aspect, camera_aspect = image.shape[1] / image.shape[0], camera.width / camera.height
+    if max(aspect, camera_aspect) / min(aspect, camera_aspect) > MAX_ASPECT_MISMATCH:
+        raise InputError(f"{SPECTRUM_LABELS[spectrum]} image is {image.shape[1]} x {image.shape[0]} (aspect "
+                         f"{aspect:.2f}), but the {SPECTRUM_LABELS[spectrum]} camera's is {camera_aspect:.2f} "
+                         f"({camera.width} x {camera.height}); without calibration its lens cannot be fitted to "
+                         f"this shape: upload the camera's full frame")
+    return camera.resized(*image.shape[:2])
+
+
 def _decode_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
     images, cameras = {}, {}
     rig = make_rig()
@@ -66,15 +82,8 @@ def _decode_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
         if min(image.shape[:2]) < MIN_UPLOAD_SIDE:
             raise InputError(f"{SPECTRUM_LABELS[spectrum]} image is {image.shape[1]} x {image.shape[0]}: too small to "
                              f"see depth in; upload at least {MIN_UPLOAD_SIDE} pixels on each side")
-        camera = rig[spectrum]
-        aspect, camera_aspect = image.shape[1] / image.shape[0], camera.width / camera.height
-        if max(aspect, camera_aspect) / min(aspect, camera_aspect) > MAX_ASPECT_MISMATCH:
-            raise InputError(f"{SPECTRUM_LABELS[spectrum]} image is {image.shape[1]} x {image.shape[0]} (aspect "
-                             f"{aspect:.2f}), but the {SPECTRUM_LABELS[spectrum]} camera's is {camera_aspect:.2f} "
-                             f"({camera.width} x {camera.height}); without calibration its lens cannot be fitted to "
-                             f"this shape: upload the camera's full frame")
         images[spectrum] = image
-        cameras[spectrum] = camera.resized(*image.shape[:2])
+        cameras[spectrum] = rig_camera_for(spectrum, image, rig)
     if not images:
         raise InputError("upload at least one of RGB, NIR or thermal")
     frame = Frame(images, cameras, name="upload", meta={"source": "upload", "calibration": UPLOAD_CALIBRATION})

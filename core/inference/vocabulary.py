@@ -17,3 +17,9 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff"]
 MAX_UPLOAD_MB = 50
 NO_FRAME = "pick a sample or upload images first"
 NO_ANALYSIS = "run an analysis first: pick a sample or upload images"
+# Sequences: where a drive comes from, what colours its map, and what the uploads take.
+SEQUENCE_SOURCES = {"gallery": "MS-Synth drive", "dataset": "Dataset test sequence", "upload": "Upload (zip or video)"}
+MAP_COLOURS = {**{label: s for s, label in SPECTRUM_LABELS.items()}, "Time": "time"}
+SEQUENCE_UPLOAD_TYPES = [".zip", ".mp4", ".webm", ".mov"]
+STABILITY_HEADERS = ["output", "mean depth change between frames [%]"]
+NO_RUN = "run a sequence first"

@@ -9,6 +9,7 @@ backend switch, nothing left open.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import matplotlib
@@ -136,12 +137,20 @@ def plotly_colorscale(cmap: str | Colormap = DEFAULT_DEPTH_CMAP, invert: bool = 
     return [[float(stop), f"rgb({r},{g},{b})"] for stop, (r, g, b) in zip(stops, rgb.tolist())]
 
 
+def _read_only(image: np.ndarray) -> np.ndarray:
+    image.setflags(write=False)
+    return image
+
+
 def _render(fig: Figure) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
+# Bars and titles depend only on their arguments and cost a matplotlib render each (~30 ms): a
+# sequence draws the same bar for every frame, so they are kept, read-only (callers concatenate).
+@functools.lru_cache(maxsize=64)
 def colorbar_image(vmin: float, vmax: float, cmap: str | Colormap = DEFAULT_DEPTH_CMAP,
                    invert: bool = False, width: int = 640, height: int | None = None,
                    label: str | None = "depth [m]", unit: str = "m") -> np.ndarray:
@@ -173,16 +182,17 @@ def colorbar_image(vmin: float, vmax: float, cmap: str | Colormap = DEFAULT_DEPT
     ax.tick_params(labelsize=_FONT_SIZE * scale, length=3 * scale, pad=2 * scale)
     if label:
         colorbar.set_label(label, fontsize=_FONT_SIZE * scale, labelpad=scale)
-    return _render(fig)
+    return _read_only(_render(fig))
 
 
+@functools.lru_cache(maxsize=64)
 def title_image(text: str, width: int, height: int | None = None) -> np.ndarray:
     """uint8 RGB (height, width, 3) strip with ``text`` centred, to sit above a panel; its
     height defaults to ``title_height(width)`` and the text scales with the width."""
     height = title_height(width) if height is None else height
     fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, facecolor="white")
     fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=(_FONT_SIZE + 2) * panel_scale(width))
-    return _render(fig)
+    return _read_only(_render(fig))
 
 
 def depth_panel(depth: np.ndarray, vmin: float | None = None, vmax: float | None = None,
