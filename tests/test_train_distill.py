@@ -84,7 +84,8 @@ def test_distillation_eval_reports_texture_and_targets(trained, capsys, tmp_path
                 "--set", "data.test.conditions=[day,texture,night,fog,rain]",
                 "--set", f"data.cache_root={trained / 'cache'}"])
     report = (tmp_path / "EVAL.md").read_text()
-    assert "| spectral-wise | Thermal | texture |" in report
+    metric = report.split("### metric")[1]
+    assert "| texture AbsRel |" in metric and f"| {names['student'].name} | spectral-wise Thermal |" in metric
     for target in ("teacher vs align network", "student vs teacher", "student / teacher with its backbones",
                    "day -> texture"):
         assert target in report
