@@ -1,7 +1,7 @@
 """`python -m app`: serve the studio on 127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT override).
 
 `python -m app --data <MS2 root>` (or SPECTRADEPTH_DATA=<MS2 root>) also lists that dataset's test
-frames (test_day/night/rain_list.txt) beside the MS-Synth gallery, by sequence and frame.
+frames (test_day/night/rainy_list.txt) beside the MS-Synth gallery, by sequence and frame.
 
 Models: the shipped checkpoints, plus any the operator lists in SPECTRADEPTH_MODELS (comma-separated
 folders or Hub ids). `--allow-custom-models` (or SPECTRADEPTH_ALLOW_CUSTOM_MODELS=1) lets users type
