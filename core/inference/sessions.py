@@ -67,10 +67,14 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray], header: dict) -> None:
 
 
 def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files if name != "header.json"}
+    """What ``_write_npz`` wrote, read in one pass over the archive."""
     with zipfile.ZipFile(path) as archive:
         header = json.loads(archive.read("header.json"))
+        arrays = {}
+        for member in archive.namelist():
+            if member.endswith(".npy"):
+                with archive.open(member) as stream:
+                    arrays[member[:-4]] = np.lib.format.read_array(stream, allow_pickle=False)
     return arrays, header
 
 
