@@ -183,8 +183,8 @@ def test_teacher_runs_for_every_spectrum(teacher, teacher_config):
 def test_teacher_prompts_and_bins():
     config = TeacherConfig()
     assert config.depth_words == DEPTH_WORDS and config.num_bins == 7
-    assert config.prompts()[:3] == ["This scene appears to be very close", "This road appears to be very close",
-                                    "This scene appears to be close"]
+    assert config.prompts()[:2] == [["This scene appears to be very close", "This road appears to be very close"],
+                                    ["This scene appears to be close", "This road appears to be close"]]
     centres = log_uniform_bin_centres(0.1, 100.0, 7)
     ratios = centres[1:] / centres[:-1]
     torch.testing.assert_close(ratios, torch.full((6,), 1000 ** (1 / 7)))

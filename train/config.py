@@ -186,6 +186,18 @@ class DinoPretrainConfig:
     teacher_momentum: float = 0.99
 
 
+@dataclass
+class ClipLanguageConfig:
+    """The built-in CLIP's dense language alignment beside its caption loss: ``w_class`` weighs
+    each patch against the class prompts (its majority class), ``w_distance`` against the
+    distance words (its median depth); ``min_share``: the share of a patch's pixels a class, or
+    valid depth, must hold for the patch to take part. Zero weights: captions alone."""
+
+    w_class: float = 0.0
+    w_distance: float = 0.0
+    min_share: float = 0.5
+
+
 # --- stages ------------------------------------------------------------------------------
 
 @dataclass
@@ -255,7 +267,11 @@ class DistillStageConfig(TrainingConfig):
 
 @dataclass
 class PretrainStageConfig(TrainingConfig):
+    """``init_checkpoint``: a built-in backbone folder to continue training from."""
+
     backbone: str = "clip"
+    init_checkpoint: str | None = None
+    language: ClipLanguageConfig = field(default_factory=ClipLanguageConfig)
     dino: DinoPretrainConfig = field(default_factory=DinoPretrainConfig)
     validate_every: int = 0
     ddp_find_unused_parameters: bool = True  # DINO: one spectrum's crops per step

@@ -4,7 +4,9 @@
     python -m train pretrain-vfm --config train/configs/builtin-dino.yaml
 
 CLIP: image-text contrastive learning (open_clip's ``ClipLoss``) on images of every spectrum
-paired with captions generated from the frame's classes, depths, condition and spectrum.
+paired with captions generated from the frame's classes, depths, condition and spectrum; with
+``language`` weights, also dense alignment: every patch embedding (MaskCLIP, as the studio's
+prompt map reads it) against the class prompts and the distance words, towards its own.
 DINO: self-distillation with multi-crop, each step on the crops of one spectrum drawn at
 random, so the backbone learns all three. Both train through the shared ``fit`` loop
 (logging, resume, DDP).
@@ -23,33 +25,48 @@ from open_clip.loss import ClipLoss
 from torchvision.transforms import v2
 
 from core.data.captions import scene_caption
+from core.data.msynth.classes import CLASS_NAMES
+from core.data.patch_labels import patch_labels
+from core.losses.language import patch_text_loss
 from core.losses.self_distillation import dino_loss, ema_update, updated_center
 from core.models.vfm.base import as_three_channels
 from core.models.vfm.builtin import BUILTIN_CLIP_CONFIG, BUILTIN_IMAGE_SIZE, new_builtin_clip, new_builtin_dino
-from core.models.vfm.clip import ClipBackbone
+from core.models.vfm.clip import ClipBackbone, load_clip
+from core.models.vfm.language import class_prompt_embeddings, distance_word_embeddings
+from core.settings import REPO_ROOT
 from core.models.vfm.dino import DinoBackbone
 from train.align import seed_for_step, step_rng
 from train.batching import batch_spectra
-from train.config import DinoHeadConfig, PretrainStageConfig
+from train.config import ClipLanguageConfig, DinoHeadConfig, PretrainStageConfig
 from train.engine import Runtime
 
 
 # --- CLIP --------------------------------------------------------------------------------
 
 class ClipPretrainer(nn.Module):
-    """The built-in CLIP in its backbone wrapper (preprocessing, tokenizer) for training."""
+    """The built-in CLIP in its backbone wrapper (preprocessing, tokenizer) for training;
+    ``init_folder``: a saved built-in CLIP to continue from."""
 
-    def __init__(self) -> None:
+    def __init__(self, init_folder: str | None = None) -> None:
         super().__init__()
         # open_clip's default BPE tokenizer, as a saved built-in's folder config gives it.
         tokenizer = open_clip.get_tokenizer(context_length=BUILTIN_CLIP_CONFIG["text_cfg"]["context_length"])
-        self.backbone = ClipBackbone(new_builtin_clip(), tokenizer, "builtin-clip", "training")
+        model = new_builtin_clip()
+        if init_folder:
+            model.load_state_dict(load_clip(local_dir=REPO_ROOT / init_folder).model.state_dict())
+        self.backbone = ClipBackbone(model, tokenizer, "builtin-clip", "training")
 
-    def forward(self, images: torch.Tensor, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        model = self.backbone.model
-        image_features = F.normalize(model.encode_image(self.backbone.preprocess(images)), dim=-1)
-        text_features = F.normalize(model.encode_text(self.backbone.tokenize(captions)), dim=-1)
-        return image_features, text_features, model.logit_scale.exp()
+    def forward(self, images: torch.Tensor, captions: list[str]) -> dict[str, torch.Tensor]:
+        """Normalised global image and caption embeddings, the patch embeddings (B, N, D), the
+        class prompts' and distance words' embeddings, and the logit scale."""
+        backbone = self.backbone
+        image_features, patch_features = backbone.global_and_dense_embeddings(backbone.preprocess(images))
+        return {"images": F.normalize(image_features, dim=-1),
+                "captions": F.normalize(backbone.model.encode_text(backbone.tokenize(captions)), dim=-1),
+                "patches": patch_features,
+                "class_prompts": class_prompt_embeddings(backbone),
+                "distance_words": distance_word_embeddings(backbone),
+                "logit_scale": backbone.model.logit_scale.exp()}
 
     def trained_model(self) -> nn.Module:
         return self.backbone.model
@@ -61,16 +78,27 @@ def batch_captions(batch: dict, spectrum: str) -> list[str]:
     return [scene_caption(c, d, condition, spectrum) for c, d, condition in zip(classes, depth, batch["condition"])]
 
 
-def make_clip_losses(runtime: Runtime):
-    loss = ClipLoss(rank=runtime.rank, world_size=runtime.world_size)
+def make_clip_losses(language: ClipLanguageConfig, runtime: Runtime):
+    caption_loss = ClipLoss(rank=runtime.rank, world_size=runtime.world_size)
 
     def compute(module: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
         spectra = batch_spectra(batch)
         images = torch.cat([as_three_channels(batch[f"image/{s}"]) for s in spectra])
         captions = [caption for s in spectra for caption in batch_captions(batch, s)]
-        image_features, text_features, logit_scale = module(images, captions)
-        value = loss(image_features, text_features, logit_scale)
-        return {"loss": value, "logit_scale": logit_scale.detach()}
+        out = module(images, captions)
+        scale = out["logit_scale"]
+        terms = {"caption": caption_loss(out["images"], out["captions"], scale)}
+        backbone = (module.module if hasattr(module, "module") else module).backbone
+        labels = patch_labels(torch.cat([batch[f"classes/{s}"] for s in spectra]).to(images.device),
+                              torch.cat([batch[f"depth/{s}"][:, 0] for s in spectra]).to(images.device),
+                              backbone.image_size, backbone.patch_size, len(CLASS_NAMES), language.min_share)
+        terms["patch_class"] = patch_text_loss(out["patches"], out["class_prompts"], labels.classes.flatten(1), scale)
+        terms["patch_distance"] = patch_text_loss(out["patches"], out["distance_words"],
+                                                  labels.depth_words.flatten(1), scale)
+        total = (terms["caption"] + language.w_class * terms["patch_class"]
+                 + language.w_distance * terms["patch_distance"])
+        return {"loss": total, **{name: value.detach() for name, value in terms.items()},
+                "logit_scale": scale.detach()}
 
     return compute
 
@@ -189,8 +217,8 @@ def build_pretrainer(cfg: PretrainStageConfig, runtime: Runtime):
     """(module, compute_losses, after_step) for cfg.backbone 'clip' or 'dino'."""
     kind = cfg.backbone
     if kind == "clip":
-        model = ClipPretrainer()
-        return model, make_clip_losses(runtime), None
+        model = ClipPretrainer(cfg.init_checkpoint)
+        return model, make_clip_losses(cfg.language, runtime), None
     if kind == "dino":
         model = DinoPretrainer(cfg.dino.head)
         return model, make_dino_losses(cfg, runtime, model), make_teacher_update(cfg, model)

@@ -27,12 +27,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.data.captions import DEPTH_WORDS, PROMPT_TEMPLATE
+from core.data.captions import DEPTH_WORDS, DISTANCE_PROMPT_OBJECTS, PROMPT_TEMPLATE
 from core.models.bins import BinsOutput, DepthBinsHead, check_levels
 from core.models.depthnet import DepthNetConfig
 from core.models.interface import DepthModel
 from core.models.spectral_batchnorm import spectrum_statistics, use_spectral_statistics
 from core.models.vfm import VFMBackbone, VFMFeatures, as_three_channels, load_backbone
+from core.models.vfm.language import mean_prompt_embeddings
 
 
 class TeacherOutput(BinsOutput):
@@ -73,7 +74,7 @@ class TeacherConfig(DepthNetConfig):
     aggregation_heads: int = 4
     depth_words: tuple[str, ...] = DEPTH_WORDS
     prompt_template: str = PROMPT_TEMPLATE
-    prompt_objects: tuple[str, ...] = ("scene", "road")
+    prompt_objects: tuple[str, ...] = DISTANCE_PROMPT_OBJECTS
     bin_temperature: float = 0.01
     bin_head_levels: tuple[int, ...] = (2, 3, 4)
     bin_head_width: int = 64
@@ -95,10 +96,10 @@ class TeacherConfig(DepthNetConfig):
     def num_bins(self) -> int:
         return len(self.depth_words)
 
-    def prompts(self) -> list[str]:
-        """Every prompt, depth word major: the objects of the first word, then the next word's."""
-        return [self.prompt_template.format(object=obj, depth_word=word)
-                for word in self.depth_words for obj in self.prompt_objects]
+    def prompts(self) -> list[list[str]]:
+        """Per depth word, its prompts: one per object."""
+        return [[self.prompt_template.format(object=obj, depth_word=word) for obj in self.prompt_objects]
+                for word in self.depth_words]
 
 
 def grid_position_code(grid: tuple[int, int], width: int, device=None, dtype=None) -> torch.Tensor:
@@ -224,10 +225,9 @@ class TextBinClassifier(nn.Module):
 
 @torch.no_grad()
 def prompt_text_embeddings(clip: VFMBackbone, config: TeacherConfig) -> torch.Tensor:
-    """(n_bins, D): per depth word, the normalised mean of its prompts' normalised embeddings."""
-    embeddings = F.normalize(clip.encode_text(config.prompts()).float(), dim=-1)
-    per_word = embeddings.view(config.num_bins, len(config.prompt_objects), -1).mean(dim=1)
-    return F.normalize(per_word, dim=-1)
+    """(n_bins, D): per depth word, the normalised mean of its prompts' normalised embeddings
+    (as the built-in CLIP's dense training and the studio's distance-word map embed them)."""
+    return mean_prompt_embeddings(clip, config.prompts())
 
 
 class VFMTeacher(DepthModel):

@@ -116,10 +116,21 @@ class ClipBackbone(VFMBackbone):
         patch embeddings local; then the final LayerNorm and the visual projection, as for
         the global embedding. Without it, the final patch tokens are projected as they are.
         """
-        visual = self.model.visual
         if not maskclip:
-            return self.forward_features(pixel_values).patch_tokens @ visual.proj
+            return self.forward_features(pixel_values).patch_tokens @ self.model.visual.proj
         x, _ = self._run_blocks(pixel_values, self.blocks[:-1])
+        return self._maskclip_patches(x)
+
+    def global_and_dense_embeddings(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the global image embedding (B, D) as ``encode_image`` gives it, the MaskCLIP patch
+        embeddings (B, N, D) as ``dense_embeddings`` gives them), from one pass through the
+        blocks they share: what training both at once costs."""
+        visual = self.model.visual
+        x, _ = self._run_blocks(pixel_values, self.blocks[:-1])
+        pooled, _ = visual._pool(self.blocks[-1](x))
+        return pooled @ visual.proj, self._maskclip_patches(x)
+
+    def _maskclip_patches(self, x: torch.Tensor) -> torch.Tensor:
         last = self.blocks[-1]
         width = self.embed_dim
         bias = last.attn.in_proj_bias
@@ -127,7 +138,7 @@ class ClipBackbone(VFMBackbone):
                           None if bias is None else bias[2 * width:])
         x = x + last.ls_1(last.attn.out_proj(values))
         x = x + last.ls_2(last.mlp(last.ln_2(x)))
-        return visual.ln_post(x[:, 1:]) @ visual.proj
+        return self.model.visual.ln_post(x[:, 1:]) @ self.model.visual.proj
 
     def tokenize(self, prompts: Sequence[str]) -> torch.Tensor:
         return self.tokenizer(list(prompts)).to(self.pixel_mean.device)
