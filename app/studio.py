@@ -323,6 +323,13 @@ def show_prompt(frame: Stored | None, spectrum_label: str, prompt: str):
     return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
 
 
+@heavy
+def show_distance_words(frame: Stored | None, spectrum_label: str):
+    spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
+    view = inference.distance_word_view(kept_frame(frame), spectrum)
+    return view.overlay, f"{view.caption}. Backbone: {view.backbone_status}"
+
+
 def build_studio(default_model: str | None = None, data_root: Path | None = None) -> gr.Blocks:
     """The studio; ``default_model`` (a checkpoint name, folder or Hub id) preselects a model;
     ``data_root`` (an MS2 root) adds a browser over its test frames."""
@@ -518,8 +525,9 @@ def attention_tab(frame_state: gr.State) -> None:
         rollout = gr.Checkbox(label="Rollout through all layers")
         button = gr.Button("Show attention", variant="primary")
     with gr.Row():
-        prompt = gr.Textbox(value="a very close car", label="CLIP prompt")
+        prompt = gr.Textbox(value="a car", label="CLIP prompt (class prompts such as \"the road\" are measured)")
         prompt_button = gr.Button("Show prompt similarity")
+        words_button = gr.Button("Show distance words")
     image = gr.Image(label="Map over the input, with its colour scale", format=DISPLAY_FORMAT, interactive=False,
                      elem_id="attention")
     caption = gr.Markdown(elem_id="attention-caption")
@@ -528,6 +536,8 @@ def attention_tab(frame_state: gr.State) -> None:
                  api_name="attention", **HEAVY)
     prompt_button.click(show_prompt, [frame_state, spectrum, prompt], [image, caption], api_name="prompt_similarity",
                         **HEAVY)
+    words_button.click(show_distance_words, [frame_state, spectrum], [image, caption], api_name="distance_words",
+                       **HEAVY)
 
 
 def dataset_browser(browser: DatasetBrowser) -> tuple[gr.Dropdown, gr.Dropdown]:

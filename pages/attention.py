@@ -1,5 +1,6 @@
 """Attention: where CLIP and DINO look in each spectrum, per layer and head or rolled out,
-and CLIP's patch similarity to any prompt."""
+CLIP's patch similarity to any prompt (with what it measured for the class prompts), and the
+distance CLIP's words give each patch."""
 import streamlit as st
 
 from core import inference
@@ -23,7 +24,7 @@ except InputError as err:
     st.stop()
 layer = st.slider(f"Layer (0 - {layers - 1})", 0, layers - 1, layers - 1, disabled=rollout, key=f"layer-{kind}")
 head = st.selectbox(f"Head ({heads})", ["mean", *map(str, range(heads))], disabled=rollout, key=f"head-{kind}")
-prompt = st.text_input("CLIP prompt", "This car appears to be very close")
+prompt = st.text_input("CLIP prompt (the class prompts, e.g. \"the road\" or \"a car\", are measured)", "a car")
 
 if frame is not None:
     try:
@@ -31,9 +32,11 @@ if frame is not None:
             view = inference.attention_view(frame, spectrum, kind, layer, head if head == "mean" else int(head),
                                             rollout)
             similarity = inference.prompt_view(frame, spectrum, prompt)
+            words = inference.distance_word_view(frame, spectrum)
     except InputError as err:
         st.error(str(err))
         st.stop()
     st.info(view.backbone_status)
     st.image(view.overlay, caption=view.caption)
     st.image(similarity.overlay, caption=similarity.caption)
+    st.image(words.overlay, caption=words.caption)

@@ -156,6 +156,7 @@ CONTROL_CASES = {
     "prompt None": ("/prompt_similarity", ("RGB", None)),
     "prompt blank": ("/prompt_similarity", ("RGB", "   ")),
     "prompt spectrum unknown": ("/prompt_similarity", ("UV", "a car")),
+    "distance words spectrum unknown": ("/distance_words", ("UV",)),
     "sample unknown": ("/load_sample", ("no such sample",)),
     "sample 1 MB name": ("/load_sample", ("x" * 1_000_000,)),
     "sample None": ("/load_sample", (None,)),
@@ -188,6 +189,7 @@ BEFORE_A_FRAME = {
     "compare before a frame": ("/compare", ("msynth-teacher", "msynth-student-cycle4", "RGB", False)),
     "attention before a frame": ("/attention", ("RGB", "DINO", 0, "mean", False)),
     "prompt before a frame": ("/prompt_similarity", ("RGB", "a car")),
+    "distance words before a frame": ("/distance_words", ("RGB",)),
 }
 
 # What only a raw HTTP call can send: wrong counts, file data naming server paths, broken uploads.

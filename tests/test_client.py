@@ -53,7 +53,7 @@ def cloud(client, view: str = "Fused") -> dict:
 def test_api_lists_the_named_endpoints(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/load_sample", "/analyse", "/show", "/point_cloud", "/decode_upload", "/compare", "/attention",
-            "/prompt_similarity"} <= set(api)
+            "/prompt_similarity", "/distance_words"} <= set(api)
 
 
 def test_sample_prediction_through_the_api(client, tiny_checkpoint):

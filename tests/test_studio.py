@@ -1,4 +1,5 @@
 """The studio's handlers and a served page, driven as a user would."""
+import json
 import urllib.request
 
 import gradio as gr
@@ -317,7 +318,28 @@ def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monke
         studio.show_attention(frame, "RGB", "DINO", layers, "mean", False)
     with pytest.raises(gr.Error, match="type a prompt"):
         studio.show_prompt(frame, "RGB", "  ")
+    _, caption = studio.show_prompt(frame, "RGB", "a very close car")
+    assert "Not measured: a free prompt" in caption and '"the road"' in caption
+    _, caption = studio.show_prompt(frame, "RGB", "The road")
+    assert "Not measured for" in caption              # the tiny test CLIP was never evaluated
+    words, caption = studio.show_distance_words(frame, "RGB")
+    assert words.shape[1] == 2 * rollout.shape[1] and "Right: the true depth" in caption and " m." in caption
     inference.load_vfm.cache_clear()
+
+
+def test_a_class_prompt_says_its_measured_auroc_and_the_distance_map_its_spearman(tmp_path, monkeypatch):
+    from core.inference import attention
+    report = {"shipped": {"name": "builtin-clip", "groups": {"rgb": {"all": {
+        "auroc": {"road": 0.93, "person": None}, "spearman": 0.81}}}}}
+    (tmp_path / "EVAL-language.json").write_text(json.dumps(report))
+    monkeypatch.setattr(attention, "LANGUAGE_REPORT", tmp_path / "EVAL-language.json")
+    attention.measured_language.cache_clear()
+    try:
+        assert "AUROC 0.93 against the true road patches" in attention.prompt_worth("builtin-clip", "rgb", "the road")
+        assert "no RGB test patch is mostly person" in attention.prompt_worth("builtin-clip", "rgb", "a person")
+        assert "Not measured for ViT-B-32" in attention.prompt_worth("ViT-B-32", "rgb", "the road")
+    finally:
+        attention.measured_language.cache_clear()
 
 
 def test_slider_and_error_map_beside_the_depth(first_sample):

@@ -9,6 +9,7 @@ Stages:
   calibrate     re-estimate the per-spectrum BatchNorm statistics of the config's checkpoint (cfg.out)
   eval          evaluate checkpoints on a test split (MS2 reference protocol) and print the tables
   eval-real     score checkpoints on real frames with sparse LiDAR depth, beside two floors
+  eval-language CLIP's class prompt maps and distance words against MS-Synth's exact classes and depth
   gpu-check     a few hundred bf16 steps of every stage on MS-Synth: losses fall, warps agree,
                 steps/s and peak memory per stage (no config; exits 3 without CUDA)
 A config names its dataset (data.dataset: msynth | ms2, data.root) and its stage; every option is
@@ -41,6 +42,7 @@ from train.config import (STAGE_CONFIGS, DataConfig, EvalConfig, PretrainStageCo
 from train.data import build_dataset, dataset_record, sampling_step
 from train.engine import seed_everything, setup_runtime, teardown_runtime
 from train.evaluate import evaluate_model, reference_table, results_table, validation_score
+from train.evaluate_language import run_eval_language
 from train.evaluate_real import run_eval_real
 from train.distill import load_frozen_teacher, make_distill_losses, student_for_teacher
 from train.fuse import fusion_model_from_align, make_fuse_losses
@@ -225,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
         run_eval(cfg)
     elif args.stage == "eval-real":
         run_eval_real(cfg, REPO_ROOT)
+    elif args.stage == "eval-language":
+        print(run_eval_language(cfg, REPO_ROOT))
     elif args.stage == "calibrate":
         run_calibrate(cfg, training_command(argv))
     elif args.stage == "pretrain-vfm":

@@ -320,16 +320,33 @@ class RealEvalConfig:
                              for control in registry.controls_of(registry.the_model("teacher"))]})
 
 
+@dataclass
+class LanguageEvalConfig:
+    """CLIP's dense language on MS-Synth frames, per spectrum and condition: class prompt maps
+    against the class masks (AUROC), distance words against the depth, caption retrieval.
+    ``backbones``: label -> backbone spec (core.models.vfm.load_backbone); ``min_share`` as
+    in training (ambiguous patches are not scored)."""
+
+    stage: str = "eval-language"
+    split: str = "test"
+    backbones: dict[str, str] = field(default_factory=dict)
+    report: str = "checkpoints/EVAL-language.md"
+    min_share: float = 0.5
+    batch_size: int = 8
+    data: DataConfig = field(default_factory=DataConfig)
+    targets: dict | None = None
+
+
 StageConfig = (AlignStageConfig | FuseStageConfig | TeacherStageConfig | DistillStageConfig | PretrainStageConfig
-               | EvalConfig | RealEvalConfig)
+               | EvalConfig | RealEvalConfig | LanguageEvalConfig)
 STAGE_CONFIGS = {"align": AlignStageConfig, "fuse": FuseStageConfig, "teacher": TeacherStageConfig,
                  "distill": DistillStageConfig, "pretrain-vfm": PretrainStageConfig, "eval": EvalConfig,
-                 "eval-real": RealEvalConfig}
+                 "eval-real": RealEvalConfig, "eval-language": LanguageEvalConfig}
 REQUIRED = {"align": ("name", "out", "run_dir"), "fuse": ("name", "out", "run_dir", "align_checkpoint"),
             "teacher": ("name", "out", "run_dir", "align_checkpoint"),
             "distill": ("name", "out", "run_dir", "teacher_checkpoint"),
             "pretrain-vfm": ("name", "out", "run_dir"), "eval": ("report", "checkpoints"),
-            "eval-real": ()}
+            "eval-real": (), "eval-language": ("report", "backbones")}
 
 
 # --- loading -----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Per-patch labels of a ViT's grid from per-pixel truth: the patch's majority class and median depth.
 
 The maps are first resized (nearest) to the image size the ViT reads, so a patch's label
-comes from exactly the pixels that patch sees. A patch with no class holding at least
-``min_share`` of its pixels, or fewer than ``min_share`` valid depths, has no label there
+comes from exactly the pixels that patch sees. A patch with no class holding more than
+``min_share`` of its pixels (a tie is no majority), or fewer than ``min_share`` valid depths,
+has no label there
 (-1, or 0 m): such ambiguous patches take part in neither training nor measurement.
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def patch_labels(classes: torch.Tensor, depth: torch.Tensor, image_size: tuple[i
     counts = F.one_hot(class_patches, num_classes).sum(dim=-2)
     top_count, top_class = counts.max(dim=-1)
     pixels = class_patches.shape[-1]
-    majority = torch.where(top_count >= min_share * pixels, top_class, torch.full_like(top_class, NO_LABEL))
+    majority = torch.where(top_count > min_share * pixels, top_class, torch.full_like(top_class, NO_LABEL))
     depth_patches = _patches(depth, image_size, patch_size)
     valid = depth_patches > 0
     median = torch.nanmedian(torch.where(valid, depth_patches, torch.nan), dim=-1).values

@@ -15,7 +15,8 @@ plotly figures, file paths; the UIs never touch torch modules.
 from core.inference.analysis import (GROUND_TRUTH, METRIC_LABELS, MODE_LABELS, Analysis, AnalysisRequest, Output,
                                      analyse, output_label, output_title)
 from core.inference.attention import (DEFAULT_VFM_SPECS, AttentionView, attention_view, backbone_names,
-                                      backbone_shape, backbone_status, load_vfm, prompt_view)
+                                      backbone_shape, backbone_status, distance_word_view, load_vfm,
+                                      prompt_view)
 from core.inference.dataset_browser import (DATASET_ENV, TEST_LISTS, DatasetSequence, check_dataset_root,
                                            dataset_root_from, list_dataset_sequences, load_dataset_frame)
 from core.inference.display import DISPLAY_MAX_WIDTH, at_display_size, describe, display_image, frame_fingerprint
@@ -48,5 +49,5 @@ __all__ = ["CHECKPOINTS_DIR", "CUSTOM_MODELS_ENV", "EXTRA_MODELS_ENV", "allowed_
            "is_msynth_sample", "list_checkpoints", "list_dataset_sequences", "list_samples", "load_dataset_frame",
            "load_model", "load_sample", "load_upload", "load_vfm", "model_choices", "model_summary", "output_label",
            "output_panels",
-           "output_title", "point_cloud", "probe", "prompt_view", "sample_under_conditions", "slider_pair",
+           "output_title", "point_cloud", "probe", "prompt_view", "distance_word_view", "sample_under_conditions", "slider_pair",
            "view_camera", "view_depth", "view_panel"]

@@ -3,26 +3,31 @@ rolled out, and CLIP's patch similarity to a prompt, as overlays on the input.""
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from core import settings
+from core.data.captions import CLASS_PROMPTS, DEPTH_WORD_CENTRES_M, DEPTH_WORDS, class_for_prompt
 from core.data.frame import SPECTRUM_LABELS, Frame
+from core.data.msynth.classes import CLASS_NAMES
 from core.data.thermal import spectrum_to_float
 from core.inference.errors import InputError
 from core.inference.display import at_display_size, display_image
 from core.inference.predict import device
 from core.models.vfm import (VFMBackbone, as_three_channels, attention_rollout, cls_attention,
                              load_backbone_or_builtin, prompt_similarity, rollout_cls_map)
+from core.models.vfm.language import distance_word_embeddings, expected_distance, patch_similarity
 from core.viz.attention import attention_overlay
-from core.viz.colormap import colorbar_image
+from core.viz.colormap import colorbar_image, depth_panel
 
 # What a user online gets; offline, the built-in backbones stand in (the status says so).
 # SPECTRADEPTH_CLIP / SPECTRADEPTH_DINO name others (any load_backbone spec).
 DEFAULT_VFM_SPECS = {"clip": "clip:ViT-B-32/openai", "dino": "dino:facebook/dinov2-small"}
 ATTENTION_CMAP = "inferno"
+LANGUAGE_REPORT = settings.CHECKPOINTS_DIR / "EVAL-language.json"   # python -m train eval-language
 
 
 @functools.lru_cache(maxsize=4)
@@ -153,5 +158,58 @@ def prompt_view(frame: Frame, spectrum: str, prompt: str, spec: str | None = Non
         similarity = prompt_similarity(backbone, pixels, [read])[0, 0]
     cut = "" if read == prompt else f"; CLIP reads only the first {len(read.split())} of {words} words"
     caption = (f"CLIP similarity to \"{read}\" ({float(similarity.min()):.2f} to {float(similarity.max()):.2f})"
-               f"{cut}")
+               f"{cut}. {prompt_worth(backbone.name, spectrum, read)}")
     return AttentionView(_overlay(frame, spectrum, similarity, "cosine similarity to the prompt"), caption, status)
+
+
+@functools.lru_cache(maxsize=1)
+def measured_language() -> dict[str, dict]:
+    """The language evaluation's figures per backbone name; {} where it was never run."""
+    if not LANGUAGE_REPORT.is_file():
+        return {}
+    return {entry["name"]: entry for entry in json.loads(LANGUAGE_REPORT.read_text()).values()}
+
+
+def prompt_worth(backbone_name: str, spectrum: str, prompt: str) -> str:
+    """What a prompt map is worth, in words: the measured AUROC of its class on MS-Synth's test
+    frames of this spectrum, or why there is none."""
+    class_id = class_for_prompt(prompt)
+    if class_id is None:
+        measured = ", ".join(f'"{text}"' for text in CLASS_PROMPTS.values())
+        return f"Not measured: a free prompt (measured prompts: {measured})"
+    entry = measured_language().get(backbone_name)
+    if entry is None:
+        return f"Not measured for {backbone_name} (python -m train eval-language measures a CLIP)"
+    auroc = entry["groups"].get(spectrum, {}).get("all", {}).get("auroc", {}).get(CLASS_NAMES[class_id])
+    label = SPECTRUM_LABELS[spectrum]
+    if auroc is None:
+        return f"Not measured: no {label} test patch is mostly {CLASS_NAMES[class_id]}"
+    return (f"Measured on MS-Synth {label} test frames: AUROC {auroc:.2f} against the true "
+            f"{CLASS_NAMES[class_id]} patches (0.5 is chance, 1 a perfect map)")
+
+
+def distance_word_view(frame: Frame, spectrum: str, spec: str | None = None) -> AttentionView:
+    """The distance CLIP's words give each patch: the similarity-weighted mean of the distance
+    words' metres ("very close" 2 m ... "very distant" 70 m), coloured as depth is."""
+    backbone, status = load_vfm("clip", spec)
+    pixels = _vfm_pixels(frame, spectrum, backbone)
+    with torch.inference_mode():
+        similarity = patch_similarity(backbone.dense_embeddings(pixels), distance_word_embeddings(backbone))
+        metres = expected_distance(similarity, float(backbone.model.logit_scale.exp()))[0]
+    metres = metres.reshape(backbone.grid_for(pixels)).float()
+    shown_frame = at_display_size(frame)
+    height, width = display_image(shown_frame, spectrum).shape[:2]
+    shown = torch.nn.functional.interpolate(metres[None, None], size=(height, width), mode="nearest")[0, 0].numpy()
+    truth = shown_frame.depth.get(spectrum)
+    # Beside the true depth where the frame has it, in one colour range: the words' map read against the truth.
+    side_by_side = shown if truth is None or truth.shape != shown.shape else np.concatenate([shown, truth], axis=1)
+    panel = depth_panel(side_by_side, DEPTH_WORD_CENTRES_M[0], DEPTH_WORD_CENTRES_M[-1],
+                        label="distance [m]")
+    entry = measured_language().get(backbone.name)
+    spearman = entry["groups"].get(spectrum, {}).get("all", {}).get("spearman") if entry else None
+    worth = (f"Measured on MS-Synth {SPECTRUM_LABELS[spectrum]} test frames: Spearman {spearman:.2f} with the true "
+             f"depth" if spearman is not None else f"Not measured for {backbone.name}")
+    beside = "" if side_by_side is shown else " Right: the true depth."
+    caption = (f"Distance from CLIP's {len(DEPTH_WORDS)} distance words, per patch: {float(metres.min()):.0f} to "
+               f"{float(metres.max()):.0f} m.{beside} {worth}")
+    return AttentionView(panel, caption, status)
