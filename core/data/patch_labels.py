@@ -51,12 +51,17 @@ def patch_labels(classes: torch.Tensor, depth: torch.Tensor, image_size: tuple[i
     classes (B, H, W) integer ids in [0, num_classes); depth (B, H, W) metres, 0 = invalid.
     """
     class_patches = _patches(classes, image_size, patch_size).long()
-    counts = F.one_hot(class_patches, num_classes).sum(dim=-2)
-    top_count, top_class = counts.max(dim=-1)
     pixels = class_patches.shape[-1]
+    flat = class_patches.reshape(-1, pixels)
+    counts = torch.zeros(flat.shape[0], num_classes, dtype=torch.int32, device=flat.device)
+    counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.int32))
+    top_count, top_class = counts.reshape(*class_patches.shape[:-1], num_classes).max(dim=-1)
     majority = torch.where(top_count > min_share * pixels, top_class, torch.full_like(top_class, NO_LABEL))
     depth_patches = _patches(depth, image_size, patch_size)
     valid = depth_patches > 0
-    median = torch.nanmedian(torch.where(valid, depth_patches, torch.nan), dim=-1).values
-    patch_depth = torch.where(valid.float().mean(dim=-1) >= min_share, median, torch.zeros_like(median))
+    valid_count = valid.sum(dim=-1)
+    # The lower middle of the valid depths (invalid ones sorted last), as torch.median takes it.
+    ranked = torch.where(valid, depth_patches, torch.inf).sort(dim=-1).values
+    median = ranked.gather(-1, ((valid_count - 1).clamp(min=0) // 2)[..., None])[..., 0]
+    patch_depth = torch.where(valid_count >= min_share * pixels, median, torch.zeros_like(median))
     return PatchLabels(majority, patch_depth, depth_word_indices(patch_depth))
