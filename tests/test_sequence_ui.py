@@ -60,6 +60,16 @@ def test_bad_runs_are_refused_in_words(client, changes, message):
         client.predict(*run_arguments(**changes), api_name="/sequence_run")
 
 
+def test_a_sequence_upload_above_the_image_limit_reaches_the_sequence_checks(client, tmp_path):
+    """Sequence uploads take up to 200 MB (images 50): a 60 MB file named .zip is taken and refused as no zip."""
+    fake = tmp_path / "frames.zip"
+    with open(fake, "wb") as handle:
+        handle.truncate(60 * 2**20)
+    with pytest.raises(AppError, match="not a zip archive"):
+        client.predict(*run_arguments(kind="Upload (zip or video)", upload=handle_file(str(fake))),
+                       api_name="/sequence_run")
+
+
 def test_a_text_file_named_mp4_is_refused_in_words(client, tmp_path):
     text = tmp_path / "clip.mp4"
     text.write_text("not a video")
