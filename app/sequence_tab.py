@@ -183,7 +183,7 @@ def sequence_tab(checkpoints: list[tuple[str, str]], default_model: str | None, 
         probe = gr.Dropdown(list(inference.PROBES), value="none", label="Probe")
         strength = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Probe strength")
     with gr.Row():
-        first = gr.Number(0, precision=0, label="First frame")
+        first = gr.Number(0, precision=0, label="First frame", elem_id="sequence-first")
         count = gr.Slider(1, MAX_FRAMES, value=30, step=1, label="Frames", elem_id="sequence-count")
         stride = gr.Number(1, precision=0, label="Stride")
         output = gr.Radio(list(OUTPUT_VIEWS), value="RGB alone", label="Show")
