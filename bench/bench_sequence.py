@@ -135,11 +135,11 @@ def served_memory(url: str, pid: int, upload: Path, frames: int, lifetime_s: flo
     growth at most during one ``frames``-frame run of it, and what is left of that growth once
     the session's lifetime has passed."""
     def run(count: int) -> None:
-        outputs = Client(url, verbose=False, download_files=False).predict(
+        status, *_ = Client(url, verbose=False, download_files=False).predict(
             "Upload (zip or video)", gallery_sequence_names()[0], None, handle_file(str(upload)), DEFAULT_STUDENT,
             "Spectral-wise", "RGB", "none", 0.5, 0, count, 1, "RGB alone", False, api_name="/sequence_run")
-        if f"{count} frames done" not in outputs[1]:
-            raise RuntimeError(f"the {count}-frame run ended with: {outputs[1]}")
+        if f"{count} frames done" not in status:
+            raise RuntimeError(f"the {count}-frame run ended with: {status}")
 
     run(2)
     idle = rss_bytes(pid) / 2**20
