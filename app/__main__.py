@@ -25,14 +25,16 @@ from app.guard import LOG, UploadGuard
 from app.studio import CORES, HEAVY_CONCURRENCY, SESSION_TTL_S, build_studio
 from core import inference, settings
 from core.inference import InputError
-from core.inference.vocabulary import MAX_UPLOAD_MB
+from core.inference.sequence_sources import MAX_SEQUENCE_UPLOAD_MB
 
 # Light handlers (display redraws, loading a sample) run this many at once; heavy ones share
 # studio.HEAVY's pool. Beyond QUEUE_MAX_SIZE waiting requests a visitor is told the studio is
 # busy and to try again; uploads above the size are refused.
 CONCURRENCY_LIMIT = 4
 QUEUE_MAX_SIZE = 40
-MAX_FILE_SIZE = f"{MAX_UPLOAD_MB}mb"
+# The largest upload any input takes (a sequence's zip or video); images are held to their own
+# bound by core.inference.load_upload.
+MAX_FILE_SIZE = f"{MAX_SEQUENCE_UPLOAD_MB}mb"
 # Sessions kept at once; beyond it the least recently used goes. A session's frame and analysis
 # wait on disk between clicks (core.inference.sessions), so this bounds Gradio's own per-session
 # bookkeeping; idle sessions' files also go after studio.SESSION_TTL_S.

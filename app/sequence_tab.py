@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
 from app.guard import user_error
-from app.studio import DISPLAY_FORMAT, HEAVY, SESSION_TTL_S, choice, heavy, number, sessions
+from app.studio import (DISPLAY_FORMAT, HEAVY, HEAVY_SLOTS, SEQUENCE_RUNS, SESSION_TTL_S, choice, heavy,
+                        holds_heavy_slot, number, sessions)
 from core import inference
 from core.inference import AnalysisRequest, InputError
 from core.inference.sequence_sources import (MAX_FRAMES, dataset_sequence, discard_folder, gallery_sequence,
@@ -40,6 +42,17 @@ def streaming_refusals(fn):
         finally:
             return_freed_memory()
     return handler
+
+
+def a_slot_per_frame(records: Iterator) -> Iterator:
+    """``records`` computed each while holding a heavy slot, given back before the record goes on:
+    between two frames of a run the slot serves whoever waits for it (single-frame visitors)."""
+    while True:
+        with HEAVY_SLOTS.slot():
+            record = next(records, None)
+        if record is None:
+            return
+        yield record
 
 
 def _whole(value, what: str, low: int, high: int) -> int:
@@ -105,7 +118,7 @@ class SequenceTab:
         run = SequenceRun.create(folder, source, request)
         shown_at = 0.0
         yield str(folder), f"Starting **{source.name}**: {len(indices)} frames. {source.note}", *[gr.skip()] * 5
-        for done, record in enumerate(run.analyse(source, indices), start=1):
+        for done, record in enumerate(a_slot_per_frame(run.analyse(source, indices)), start=1):
             rate = done / max(record.elapsed_s, 1e-6)
             left = (len(indices) - done) / rate
             status = (f"**{source.name}** · frame {done} / {len(indices)} · {rate:.1f} frames/s · "
@@ -149,7 +162,8 @@ class SequenceTab:
 
 
 def sequence_tab(checkpoints: list[tuple[str, str]], default_model: str | None, data_root: Path | None) -> None:
-    """The tab's widgets and events; a run, a map or the downloads hold one slot of the studio's heavy pool."""
+    """The tab's widgets and events; a map or the downloads hold a slot of the studio's heavy pool, a run
+    one slot a frame."""
     tab = SequenceTab(sessions().root / "sequences", data_root)
     run_state = gr.State(time_to_live=SESSION_TTL_S, delete_callback=discard_run)
     sources = [label for kind, label in SEQUENCE_SOURCES.items() if kind != "dataset" or data_root is not None]
@@ -169,7 +183,7 @@ def sequence_tab(checkpoints: list[tuple[str, str]], default_model: str | None, 
         probe = gr.Dropdown(list(inference.PROBES), value="none", label="Probe")
         strength = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Probe strength")
     with gr.Row():
-        first = gr.Number(0, precision=0, label="First frame")
+        first = gr.Number(0, precision=0, label="First frame", elem_id="sequence-first")
         count = gr.Slider(1, MAX_FRAMES, value=30, step=1, label="Frames", elem_id="sequence-count")
         stride = gr.Number(1, precision=0, label="Stride")
         output = gr.Radio(list(OUTPUT_VIEWS), value="RGB alone", label="Show")
@@ -198,13 +212,13 @@ def sequence_tab(checkpoints: list[tuple[str, str]], default_model: str | None, 
                            [run_state, kind, gallery_name, dataset_name, upload, model_name, mode, anchor, probe,
                             strength, first, count, stride, output, invert],
                            [run_state, status, position, inputs, depth, metrics, stability],
-                           api_name="sequence_run", **HEAVY)
+                           api_name="sequence_run", **SEQUENCE_RUNS)
     stop.click(None, cancels=[run_event], api_visibility="private")
     player = ([run_state, position, output, invert], [inputs, depth])
     position.release(heavy(tab.frame), *player, api_name="sequence_frame")
     for control in (output, invert):
         control.input(heavy(tab.frame), *player, api_visibility="private")
-    map_button.click(heavy(tab.map), [run_state, output, every, voxel, colour], [drive_map, files],
+    map_button.click(heavy(holds_heavy_slot(tab.map)), [run_state, output, every, voxel, colour], [drive_map, files],
                      api_name="sequence_map", **HEAVY)
-    files_button.click(heavy(tab.downloads), [run_state, output, invert], files,
+    files_button.click(heavy(holds_heavy_slot(tab.downloads)), [run_state, output, invert], files,
                        api_name="sequence_downloads", **HEAVY)

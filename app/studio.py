@@ -12,10 +12,13 @@ arrays wait on disk between clicks, so an idle session costs the server next to 
 from __future__ import annotations
 
 import atexit
+import collections
+import contextlib
 import functools
 import math
 import os
-from collections.abc import Collection, Mapping
+import threading
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 import gradio as gr
@@ -36,14 +39,18 @@ INFO_HEADERS = ["spectrum", "size", "format", "values", "GT depth"]
 COMPARE_HEADERS = ["role", "checkpoint", "parameters [M]", "time [ms]", "AbsRel"]
 METRIC_HEADERS = ["output", *METRIC_LABELS.values()]
 EXPORTS = inference.ExportDir()
-# Every handler that runs a network or builds a point cloud shares one concurrency slot pool
-# for the whole app (not one per handler), so N visitors cannot run 5 x N heavy jobs at once.
+# Every handler that runs a network or builds a point cloud shares one pool of heavy slots for
+# the whole app (not one per handler), so N visitors cannot run 5 x N heavy jobs at once.
 # A slot per THREADS_PER_HEAVY_JOB cores, each job's torch on that many threads: on a 2-core
 # Space two jobs at once bought 1.2x one job's throughput for twice its peak memory (bench_load).
 THREADS_PER_HEAVY_JOB = 2
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 HEAVY_CONCURRENCY = max(1, CORES // THREADS_PER_HEAVY_JOB)
+# Single-frame heavy events wait in this Gradio concurrency group (the visitor sees a place in the
+# line) and then hold a slot of HEAVY_SLOTS while they run. A sequence run streams in a group of
+# its own and holds a slot per frame, so single-frame visitors get the slot between its frames.
 HEAVY = {"concurrency_id": "heavy", "concurrency_limit": HEAVY_CONCURRENCY}
+SEQUENCE_RUNS = {"concurrency_id": "sequence", "concurrency_limit": HEAVY_CONCURRENCY}
 # A session's lifetime without use; the operator (or a benchmark, to see memory come back in
 # minutes) may set it in seconds.
 SESSION_TTL_S = settings.session_lifetime_s(default=15 * 60)
@@ -61,6 +68,57 @@ them in any anchor camera. Pick an MS-Synth sample (our procedural driving world
 upload a real MS2-style trio; probe it with night, fog, rain, noise or texture loss; compare the
 foundation-model teacher with its lightweight student, and see where CLIP and DINO look, in the
 tabs below."""
+
+
+class HeavySlots:
+    """The app-wide heavy pool: at most ``size`` jobs hold a slot at once, granted first come,
+    first served. With a plain semaphore a sequence run that gives its slot back after a frame
+    and asks again at once mostly wins it again, and the single-frame visitor waiting for it
+    starves; here a freed slot goes straight to the longest waiter."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._held = 0
+        self._waiting: collections.deque[threading.Event] = collections.deque()
+
+    @property
+    def held(self) -> int:
+        """Slots held now."""
+        with self._lock:
+            return self._held
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            handed_over = None
+            if self._held < self.size and not self._waiting:
+                self._held += 1
+            else:
+                handed_over = threading.Event()
+                self._waiting.append(handed_over)
+        if handed_over is not None:
+            handed_over.wait()   # a holder passes its slot on when it is done (the count stays)
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting.popleft().set()
+                else:
+                    self._held -= 1
+
+
+HEAVY_SLOTS = HeavySlots(HEAVY_CONCURRENCY)
+
+
+def holds_heavy_slot(fn):
+    """``fn`` run while holding a slot of HEAVY_SLOTS (for a handler in the HEAVY group)."""
+    @functools.wraps(fn)
+    def handler(*args, **kwargs):
+        with HEAVY_SLOTS.slot():
+            return fn(*args, **kwargs)
+    return handler
 
 
 @functools.cache
@@ -202,6 +260,7 @@ CLOUD_OUTPUTS = ("figure", "downloads")
 
 
 @heavy
+@holds_heavy_slot
 def analyse_frame(frame: Stored | None, model_name: str, mode_label: str, anchor_label: str,
                   probe_label: str = "none", strength: float = 0.5, flip_average: bool = False,
                   request: gr.Request = None) -> tuple:
@@ -261,6 +320,7 @@ def show(analysis: Stored | None, view: str, invert: bool, fixed_range: bool, de
 
 
 @heavy
+@holds_heavy_slot
 def show_cloud(analysis: Stored | None, view: str, color_label: str, max_points: int) -> tuple:
     """The follow-up step: the view's point cloud (display size) and its downloads (depth at
     native resolution, PLY of the cloud)."""
@@ -272,6 +332,7 @@ def show_cloud(analysis: Stored | None, view: str, color_label: str, max_points:
 
 
 @heavy
+@holds_heavy_slot
 def compare(frame: Stored | None, teacher_name: str, student_name: str, spectrum_label: str, invert: bool):
     """Teacher and student on one spectrum of the frame, side by side with their cost."""
     spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
@@ -302,6 +363,7 @@ def attention_controls(kind_label: str) -> tuple[gr.Slider, gr.Dropdown]:
 
 
 @heavy
+@holds_heavy_slot
 def show_attention(frame: Stored | None, spectrum_label: str, kind_label: str, layer: int, head: str,
                    rollout: bool):
     spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
@@ -315,6 +377,7 @@ def show_attention(frame: Stored | None, spectrum_label: str, kind_label: str, l
 
 
 @heavy
+@holds_heavy_slot
 def show_prompt(frame: Stored | None, spectrum_label: str, prompt: str):
     spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
     if not isinstance(prompt, str) or not prompt.strip():
@@ -324,6 +387,7 @@ def show_prompt(frame: Stored | None, spectrum_label: str, prompt: str):
 
 
 @heavy
+@holds_heavy_slot
 def show_distance_words(frame: Stored | None, spectrum_label: str):
     spectrum = choice(spectrum_label, LABEL_TO_SPECTRUM, "spectrum")
     view = inference.distance_word_view(kept_frame(frame), spectrum)

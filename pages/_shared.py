@@ -15,7 +15,7 @@ import streamlit as st
 from core import inference
 from core.data.frame import Frame
 from core.inference import InputError
-from core.inference.vocabulary import MAX_UPLOAD_MB, UPLOAD_LABELS, UPLOAD_TYPES
+from core.inference.vocabulary import UPLOAD_LABELS, UPLOAD_TYPES
 
 EXPORTS = inference.ExportDir()   # downloads' scratch files, one per process, removed at exit
 
@@ -90,10 +90,6 @@ def upload_frame(key: str) -> Frame | None:
         files[spectrum] = column.file_uploader(label, type=UPLOAD_TYPES, key=f"{key}-{spectrum}")
     if not any(files.values()):
         st.info("Upload RGB, NIR and/or thermal images of one capture.")
-        return None
-    too_big = [f.name for f in files.values() if f is not None and f.size > MAX_UPLOAD_MB * 2**20]
-    if too_big:
-        st.error(f"{', '.join(too_big)}: larger than {MAX_UPLOAD_MB} MB")
         return None
     try:
         return inference.load_upload({s: f.getvalue() for s, f in files.items() if f is not None})

@@ -227,6 +227,19 @@ def _check_words(name: str, message, *, forbidden=()) -> str:
     return text
 
 
+def test_an_image_over_the_upload_limit_is_refused_in_words_before_it_is_decoded(tmp_path):
+    """The server takes files up to a sequence's 200 MB; an image is held to its own bound."""
+    from core.inference.vocabulary import MAX_UPLOAD_MB
+    big = tmp_path / "big.png"
+    with open(big, "wb") as handle:
+        handle.truncate((MAX_UPLOAD_MB + 1) * 2**20)
+    with pytest.raises(inference.InputError, match=f"RGB file is {MAX_UPLOAD_MB + 1} MB: images take at most "
+                                                   f"{MAX_UPLOAD_MB} MB"):
+        inference.load_upload({"rgb": str(big)})
+    with pytest.raises(inference.InputError, match="images take at most"):
+        inference.load_upload({"thr": big.read_bytes()})
+
+
 def test_every_bad_upload_gets_a_readable_message(client, tmp_path):
     cases = upload_cases(tmp_path)
     for name, (rgb, nir, thr) in cases.items():

@@ -2,6 +2,7 @@
 and the downloads; bad inputs answered in words) and the Sequence page through AppTest."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from streamlit.testing.v1 import AppTest
 
+from app import studio
 from app.__main__ import launch
 from core import inference
 from core.inference.sequence_sources import gallery_sequence_names
@@ -58,6 +60,16 @@ def test_bad_runs_are_refused_in_words(client, changes, message):
         client.predict(*run_arguments(**changes), api_name="/sequence_run")
 
 
+def test_a_sequence_upload_above_the_image_limit_reaches_the_sequence_checks(client, tmp_path):
+    """Sequence uploads take up to 200 MB (images 50): a 60 MB file named .zip is taken and refused as no zip."""
+    fake = tmp_path / "frames.zip"
+    with open(fake, "wb") as handle:
+        handle.truncate(60 * 2**20)
+    with pytest.raises(AppError, match="not a zip archive"):
+        client.predict(*run_arguments(kind="Upload (zip or video)", upload=handle_file(str(fake))),
+                       api_name="/sequence_run")
+
+
 def test_a_text_file_named_mp4_is_refused_in_words(client, tmp_path):
     text = tmp_path / "clip.mp4"
     text.write_text("not a video")
@@ -77,8 +89,23 @@ def test_the_sequence_page_runs_a_drive_and_shows_player_metrics_and_map():
     assert len(at.dataframe) == 1              # stability per output
 
 
+def test_a_single_frame_is_served_between_the_frames_of_running_sequences(client):
+    """With every heavy slot taken by a streaming run, a visitor's single-frame analysis still gets
+    a slot between two frames and is answered before the runs end."""
+    runners = [Client(client.src, verbose=False) for _ in range(studio.HEAVY_CONCURRENCY)]
+    jobs = [runner.submit(*run_arguments(count=100, stride=1), api_name="/sequence_run") for runner in runners]
+    while any(len(job.outputs()) < 3 for job in jobs):   # each run's start and two frames
+        assert not any(job.done() for job in jobs)
+        time.sleep(0.1)
+    visitor = Client(client.src, verbose=False)
+    visitor.predict(inference.list_samples()[0].name, api_name="/load_sample")
+    visitor.predict(inference.DEFAULT_STUDENT, "Spectral-wise", "RGB", "none", 0.5, False, api_name="/analyse")
+    assert not any(job.done() for job in jobs)
+    for job in jobs:
+        job.cancel()
+
+
 def test_stop_keeps_the_frames_done_for_the_player(client):
-    import time
     job = client.submit(*run_arguments(count=60, stride=1), api_name="/sequence_run")
     while len(job.outputs()) < 3:   # the start and two frames
         time.sleep(0.2)

@@ -156,10 +156,10 @@ def test_entry_script_navigates_to_explore(checkpoint):
     assert at.title[0].value == "Explore"
 
 
-def test_streamlit_server_refuses_uploads_above_the_pages_limit():
+def test_streamlit_server_refuses_uploads_above_the_sequence_limit():
     import tomllib
     from pathlib import Path
 
-    from pages._shared import MAX_UPLOAD_MB
+    from core.inference.sequence_sources import MAX_SEQUENCE_UPLOAD_MB
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
+    assert config["server"]["maxUploadSize"] == MAX_SEQUENCE_UPLOAD_MB

@@ -1,5 +1,7 @@
 """The studio's handlers and a served page, driven as a user would."""
 import json
+import threading
+import time
 import urllib.request
 
 import gradio as gr
@@ -373,16 +375,52 @@ def test_backbone_status_is_on_the_page():
 
 def test_every_heavy_handler_shares_one_app_wide_concurrency_pool():
     """Network runs and point clouds share one pool of HEAVY_CONCURRENCY slots for the whole app;
-    display redraws do not wait behind them."""
+    display redraws do not wait behind them. A sequence run streams in a group of its own (it
+    holds a heavy slot per frame, not for its whole length)."""
     demo = studio.build_studio()
     functions = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
     by_name = {}
     for function in functions:
         by_name.setdefault(getattr(function.fn, "__name__", ""), set()).add(
             (function.concurrency_id, function.concurrency_limit))
-    for name in ("analyse_frame", "show_cloud", "compare", "show_attention", "show_prompt"):
+    for name in ("analyse_frame", "show_cloud", "compare", "show_attention", "show_prompt", "map", "downloads"):
         assert by_name[name] == {("heavy", studio.HEAVY_CONCURRENCY)}, name
     assert all(pool != "heavy" for pool, _ in by_name["show"])
+    assert by_name["run"] == {("sequence", studio.HEAVY_CONCURRENCY)}
+
+
+def test_a_freed_heavy_slot_goes_to_the_longest_waiter_not_back_to_its_holder():
+    """A sequence run gives its slot back after a frame and asks again at once: the visitor who was
+    waiting gets it first."""
+    slots = studio.HeavySlots(1)
+    order = []
+    run_frame = slots.slot()
+    run_frame.__enter__()
+
+    def visitor():
+        with slots.slot():
+            order.append("visitor")
+    waiting = threading.Thread(target=visitor)
+    waiting.start()
+    while not slots._waiting:   # the visitor is in line
+        time.sleep(0.001)
+    run_frame.__exit__(None, None, None)
+    with slots.slot():
+        order.append("next frame")
+    waiting.join()
+    assert order == ["visitor", "next frame"] and slots.held == 0
+
+
+def test_the_network_step_runs_while_holding_a_heavy_slot(samples, controls, monkeypatch):
+    held_during_analyse = []
+    analyse = inference.analyse
+
+    def watched(*args, **kwargs):
+        held_during_analyse.append(studio.HEAVY_SLOTS.held)
+        return analyse(*args, **kwargs)
+    monkeypatch.setattr(inference, "analyse", watched)
+    studio.analyse_frame(studio.load_sample(samples[0].name), controls["model_name"], "Both", "RGB")
+    assert held_during_analyse == [1] and studio.HEAVY_SLOTS.held == 0
 
 
 def test_controls_out_of_range_or_missing_are_refused_in_words(samples, controls):
@@ -422,7 +460,6 @@ def test_sigterm_removes_the_export_folder(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     from bench.servers import free_port
     port = free_port()

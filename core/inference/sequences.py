@@ -7,9 +7,10 @@ map along the poses, and the downloads (map PLY, depth PNGs in a zip, H.264 vide
         ...                                                          # one record a frame, as it is done
     figure = run.map(output="rgb", every=5).figure
 
-A run keeps nothing large in memory: each frame's depth (per output) and inputs go to one .npz
-in the run's folder at most RUN_MAX_WIDTH wide, and run.json holds the per-frame records, poses
-and cameras; players, maps and videos read the frames back one at a time.
+A run keeps nothing large in memory: each frame (inputs, cameras, pose) and its depth per output
+go to one .npz in the run's folder at most RUN_MAX_WIDTH wide, written as the session store writes
+its frames (``sessions.frame_arrays``), and run.json holds the per-frame records; players, maps
+and videos read the frames back one at a time.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from core.inference.analysis import AnalysisRequest, analyse, output_title
 from core.inference.display import at_display_size, display_image
 from core.inference.errors import InputError
 from core.inference.sequence_sources import SequenceSource
+from core.inference.sessions import frame_arrays, frame_from_arrays, read_npz, write_npz
 from core.inference.uploads import return_freed_memory
 from core.inference.views import colors_in_camera, depth_view
 from core.models import FUSED
@@ -71,8 +73,6 @@ class FrameRecord:
     metrics: dict[str, dict[str, float]]
     stability: dict[str, float]
     elapsed_s: float
-    pose: list | None
-    cameras: dict[str, dict]
 
 
 @dataclass
@@ -142,12 +142,12 @@ class SequenceRun:
                          for output in self.outputs} if previous and _posed(previous[0], shown) else {}
             record = FrameRecord(index, float(frame.meta.get("time_s", index / self.fps)), frame.condition,
                                  {o: {"abs_rel": m["abs_rel"], "a1": m["a1"]} for o, m in analysis.metrics.items()},
-                                 stability, time.perf_counter() - start,
-                                 shown.pose.tolist() if shown.pose is not None else None,
-                                 {s: c.to_dict() for s, c in shown.cameras.items()})
-            arrays = {f"depth.{o}": d for o, d in depth.items()}
-            arrays.update({f"image.{s}": image for s, image in shown.images.items()})
-            np.savez(self._frame_file(index), **arrays)
+                                 stability, time.perf_counter() - start)
+            # The inputs, cameras and pose as analysed (ground truth has served the metrics), stored
+            # uncompressed: deflating a frame of four outputs took 50 ms here, most of a student frame's time.
+            arrays, header = frame_arrays(dataclasses.replace(shown, depth={}, classes={}))
+            arrays.update({f"depth.{o}": d for o, d in depth.items()})
+            write_npz(self._frame_file(index), arrays, header, compress=False)
             self.records.append(record)
             self.save()
             previous = (shown, depth)
@@ -165,14 +165,8 @@ class SequenceRun:
         """The run's ``position``-th frame (inputs at run size) and its depth per output."""
         if not 0 <= position < len(self.records):
             raise InputError(f"frame {position} is not in this run ({len(self.records)} frames analysed)")
-        record = self.records[position]
-        with np.load(self._frame_file(record.index), allow_pickle=False) as arrays:
-            images = {k.split(".", 1)[1]: arrays[k] for k in arrays.files if k.startswith("image.")}
-            depth = {k.split(".", 1)[1]: arrays[k] for k in arrays.files if k.startswith("depth.")}
-        cameras = {s: Camera.from_dict(c) for s, c in record.cameras.items()}
-        pose = np.array(record.pose) if record.pose is not None else None
-        return Frame(images, cameras, pose=pose, condition=record.condition, name=f"{self.name} · {record.index}"), \
-            depth
+        arrays, header = read_npz(self._frame_file(self.records[position].index))
+        return frame_from_arrays(arrays, header), {o: arrays[f"depth.{o}"] for o in self.outputs}
 
     def check_output(self, output: str) -> str:
         if output not in self.outputs:
@@ -247,7 +241,7 @@ class SequenceRun:
         """The 3-D map of every ``every``-th frame's ``output`` depth, coloured by a spectrum
         (None: the output's own camera) or by time ('time')."""
         output = self.check_output(output)
-        if not self.has_poses or any(r.pose is None for r in self.records):
+        if not self.has_poses:
             raise InputError("this sequence has no poses, so there is no 3-D map: the depth of every frame is "
                              "in the player and the downloads")
         if not isinstance(every, int) or every < 1:

@@ -54,10 +54,12 @@ def _session_folder_name(session: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", session or LOCAL_SESSION)[:80] or LOCAL_SESSION
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray], header: dict) -> None:
-    """Arrays and a JSON header in one compressed npz, written whole before it replaces anything."""
+def write_npz(path: Path, arrays: dict[str, np.ndarray], header: dict, compress: bool = True) -> None:
+    """Arrays and a JSON header in one npz (compressed unless told not to), written whole before it
+    replaces anything."""
     partial = path.with_suffix(".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as archive:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(partial, "w", method, compresslevel=COMPRESS_LEVEL if compress else None) as archive:
         for name, array in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
@@ -66,8 +68,8 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray], header: dict) -> None:
     partial.replace(path)
 
 
-def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """What ``_write_npz`` wrote, read in one pass over the archive."""
+def read_npz(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """What ``write_npz`` wrote, read in one pass over the archive."""
     with zipfile.ZipFile(path) as archive:
         header = json.loads(archive.read("header.json"))
         arrays = {}
@@ -128,7 +130,7 @@ class SessionStore:
         stored = Stored(slot, _session_folder_name(session), key)
         path = self._path(stored)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_npz(path, arrays, header)
+        write_npz(path, arrays, header)
         for older in path.parent.glob(f"{slot}-*.npz"):   # the session's earlier value of this slot
             if older != path:
                 older.unlink(missing_ok=True)
@@ -136,7 +138,7 @@ class SessionStore:
 
     def _read(self, stored: Stored, action: str) -> tuple[dict[str, np.ndarray], dict]:
         try:
-            return _read_npz(self._path(stored))
+            return read_npz(self._path(stored))
         except FileNotFoundError:
             raise InputError(EXPIRED.format(minutes=round(self.lifetime_s / 60), action=action)) from None
 

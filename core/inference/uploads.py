@@ -14,6 +14,7 @@ from core.data.msynth import make_rig
 from core.inference.display import at_display_size
 from core.geometry.camera import Camera
 from core.inference.errors import InputError
+from core.inference.vocabulary import MAX_UPLOAD_MB
 
 # Uploads use the rig's lenses rescaled to the image size, each axis on its own: a full frame
 # resized to another aspect (NIR's 3.64 to a network's 2.5) stays a valid camera, while a
@@ -68,6 +69,13 @@ def rig_camera_for(spectrum: str, image: np.ndarray, rig: dict[str, Camera] | No
     return camera.resized(*image.shape[:2])
 
 
+def _size_mb(data: str | Path | bytes) -> float:
+    """An upload's size; 0 for a path that is no file (reading it says so)."""
+    if isinstance(data, bytes):
+        return len(data) / 2**20
+    return Path(data).stat().st_size / 2**20 if Path(data).is_file() else 0.0
+
+
 def _decode_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
     images, cameras = {}, {}
     rig = make_rig()
@@ -75,6 +83,10 @@ def _decode_upload(paths: dict[str, str | Path | bytes | None]) -> Frame:
         path = paths.get(spectrum)
         if path is None or path == "":
             continue
+        size_mb = _size_mb(path)
+        if size_mb > MAX_UPLOAD_MB:
+            raise InputError(f"{SPECTRUM_LABELS[spectrum]} file is {size_mb:.0f} MB: images take at most "
+                             f"{MAX_UPLOAD_MB} MB")
         try:
             image = read_spectrum(path, spectrum)
         except ImageDecodeError as err:

@@ -13,7 +13,8 @@ LABEL_TO_VIEW = {"Fused": FUSED, **{f"{label} alone": s for s, label in SPECTRUM
 # What each upload slot takes; thermal only as the raw 16-bit file (8-bit copies lost the temperatures).
 UPLOAD_LABELS = {"rgb": "RGB (8-bit PNG/JPEG)", "nir": "NIR (8-bit PNG)", "thr": "Thermal (16-bit raw PNG)"}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff"]
-# Per file; the Streamlit server's own limit (.streamlit/config.toml, maxUploadSize) says the same.
+# Per image file (load_upload refuses larger ones); sequence uploads take more (MAX_SEQUENCE_UPLOAD_MB),
+# so the servers' own limits are theirs.
 MAX_UPLOAD_MB = 50
 NO_FRAME = "pick a sample or upload images first"
 NO_ANALYSIS = "run an analysis first: pick a sample or upload images"
