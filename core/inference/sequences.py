@@ -389,7 +389,10 @@ def drive_map(depths: Sequence[np.ndarray], cameras: Sequence[Camera], poses: Se
     point_colors = np.concatenate([c for _, c in parts]) if parts else np.zeros((0, 3), np.float32)
     points, point_colors = downsample_points(points, point_colors, voxel_size=voxel_m)
     trajectory = np.array([(np.asarray(p) @ c.T_rig_cam)[:3, 3] for p, c in zip(poses, cameras)], np.float32)
-    figure = pointcloud_figure(points, point_colors, max_points=MAP_MAX_POINTS, title=title)
+    # The map is already on an even voxel grid, so every k-th voxel is an even sample to draw; the
+    # figure's own voxel-size search would voxelise the merged map several times over.
+    stride = max(1, -(-len(points) // MAP_MAX_POINTS))
+    figure = pointcloud_figure(points[::stride], point_colors[::stride], max_points=MAP_MAX_POINTS, title=title)
     figure.add_trace(go.Scatter3d(x=trajectory[:, 0], y=trajectory[:, 1], z=trajectory[:, 2], mode="lines+markers",
                                   line=dict(color="#ff3b3b", width=5), marker=dict(size=3, color="#ff3b3b"),
                                   name="camera path", hoverinfo="skip"))
