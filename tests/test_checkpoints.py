@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from core import inference
+from core.models import registry
 from train.config import STAGE_CONFIGS, config_record, filled, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,8 +59,9 @@ def test_each_depth_checkpoint_was_trained_with_its_config(folder):
 @pytest.mark.parametrize("folder", shipped("builtin-*"), ids=lambda p: p.name)
 def test_each_builtin_backbone_was_trained_on_its_configs_data(folder):
     record = json.loads((folder / "training.json").read_text())
-    config = config_record(load_config(CONFIGS / f"{folder.name}.yaml", stage="pretrain-vfm"))
-    assert record["command"].startswith(f"python -m train pretrain-vfm --config train/configs/{folder.name}.yaml")
+    recipe = registry.registered(folder.name).config
+    config = config_record(load_config(REPO / recipe, stage="pretrain-vfm"))
+    assert record["command"].startswith(f"python -m train pretrain-vfm --config {recipe}")
     assert differences(as_trained_data(config["data"]), as_trained_data(record["training_data"])) == []
 
 

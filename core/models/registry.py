@@ -18,7 +18,7 @@ from dataclasses import dataclass
 ROLE_LABELS = {"default": "Default", "teacher": "Teacher", "student": "Student",
                "network": "Align network", "control": "Control", "ablation": "Ablation", "backbone": "Backbone"}
 ONE_OF_A_KIND = ("default", "teacher", "student")
-EVALUATION_REPORTS = ("EVAL.md", "EVAL-distill.md", "EVAL-real.md")
+EVALUATION_REPORTS = ("EVAL.md", "EVAL-distill.md", "EVAL-real.md", "EVAL-language.md")
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,9 @@ MODELS = (
                     "texture-robust losses.",
                     "train/configs/msynth-student-plain-cycle4.yaml", ("EVAL-distill.md", "EVAL-real.md")),
     RegisteredModel("builtin-clip", "backbone", "built-in CLIP",
-                    "A small CLIP (image and text towers) trained on MS-Synth; serves when real CLIP weights "
-                    "cannot be loaded.",
-                    "train/configs/builtin-clip.yaml", ()),
+                    "A small CLIP (image and text towers) trained on MS-Synth with captions and, patch by patch, "
+                    "class prompts and distance words; serves when real CLIP weights cannot be loaded.",
+                    "train/configs/builtin-clip-language.yaml", ("EVAL-language.md",)),
     RegisteredModel("builtin-dino", "backbone", "built-in DINO",
                     "A small DINOv2 trained by self-distillation on MS-Synth; serves when real DINOv2 weights "
                     "cannot be loaded.",
