@@ -2,6 +2,7 @@
 loss teaches a frame that is half road, half sky which half is which."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from core.data.captions import (CLASS_PROMPTS, DEPTH_WORD_CENTRES_M, DEPTH_WORDS, class_for_prompt, depth_word,
@@ -129,3 +130,27 @@ def test_the_dense_loss_teaches_a_tiny_clip_which_half_is_road_and_which_is_sky(
     assert patch_class_error(dense, frames) == 0.0
     assert patch_class_error(captions_only, frames) >= 0.25
     assert patch_class_error(dense, frames) < patch_class_error(captions_only, frames)
+
+
+def test_auroc_is_the_share_of_positive_negative_pairs_ranked_right_ties_half():
+    from train.evaluate_language import auroc
+    scores = np.array([0.9, 0.8, 0.3, 0.1])
+    assert auroc(scores, np.array([True, True, False, False])) == 1.0
+    assert auroc(scores, np.array([False, False, True, True])) == 0.0
+    assert auroc(np.array([0.5, 0.5, 0.2]), np.array([True, False, False])) == 0.75   # one tie, one win
+    assert auroc(scores, np.ones(4, bool)) is None
+
+
+def test_the_language_targets_read_the_shipped_clip_against_the_one_before():
+    from train.evaluate_language import target_lines
+
+    def result(auroc_value: float, words: float, spearman: float, recall: float) -> dict:
+        pooled = {"all": {"word_top1": words, "spearman": spearman}}
+        return {"groups": {"rgb": {"day": {"mean_auroc": auroc_value}, **pooled},
+                           "thr": {"night": {"mean_auroc": auroc_value}, **pooled}},
+                "retrieval": {"rgb": {"r@1": recall}, "thr": {"r@1": recall}}}
+
+    lines = target_lines({"new": result(0.9, 0.5, 0.75, 0.30), "old": result(0.5, 0.1, 0.0, 0.40)},
+                         {"model": "new", "before": "old"})
+    assert [line.endswith(": met") for line in lines] == [True, True, True, True, False]
+    assert "0.900 against 0.500 before" in lines[0] and "30.0 % against 40.0 % before" in lines[4]
