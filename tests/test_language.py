@@ -2,6 +2,9 @@
 loss teaches a frame that is half road, half sky which half is which."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -154,3 +157,25 @@ def test_the_language_targets_read_the_shipped_clip_against_the_one_before():
                          {"model": "new", "before": "old"})
     assert [line.endswith(": met") for line in lines] == [True, True, True, True, False]
     assert "0.900 against 0.500 before" in lines[0] and "30.0 % against 40.0 % before" in lines[4]
+
+
+def test_eval_language_scores_a_clip_per_spectrum_and_condition_and_writes_its_report(tmp_path, backbone_specs):
+    from train.__main__ import main as train_main
+    clip, _ = backbone_specs
+    report = tmp_path / "EVAL-language.md"
+    config = Path(__file__).resolve().parents[1] / "train" / "configs" / "language-eval.yaml"
+    train_main(["eval-language", "--config", str(config), "--set", f"backbones={{tiny: '{clip}'}}",
+                "--set", "targets=null", "--set", "data.test.n_sequences=2", "--set", "data.test.frames_per_sequence=2",
+                "--set", "data.test.conditions=[day,night]", "--set", "data.size=[64,160]", "--set", "data.scale=0.25",
+                "--set", f"data.cache_root={tmp_path / 'cache'}", "--set", f"report={report}"])
+    figures = json.loads(report.with_suffix(".json").read_text())["tiny"]
+    assert list(figures["groups"]) == ["rgb", "nir", "thr"]
+    assert list(figures["groups"]["rgb"]) == ["day", "night", "all"]
+    pooled = figures["groups"]["thr"]["all"]
+    assert pooled["class_patches"] == sum(figures["groups"]["thr"][c]["class_patches"] for c in ("day", "night")) > 0
+    scored = [value for value in pooled["auroc"].values() if value is not None]
+    assert scored and all(0.0 <= value <= 1.0 for value in scored)
+    assert 0.0 <= pooled["word_top1"] <= 1.0 and -1.0 <= pooled["spearman"] <= 1.0
+    assert set(figures["retrieval"]["rgb"]) == {"r@1", "r@5"}
+    text = report.read_text()
+    assert f"| Thermal | all | {pooled['mean_auroc']:.3f} | {100 * pooled['word_top1']:.1f} % |" in text

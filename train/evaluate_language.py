@@ -214,6 +214,9 @@ def target_lines(results: dict[str, dict], targets: dict) -> list[str]:
 
 def run_eval_language(cfg: LanguageEvalConfig, repo_root: Path, device: torch.device | None = None) -> str:
     """Evaluate every configured backbone, write the report (.md) and the figures (.json)."""
+    if cfg.data.dataset != "msynth":
+        raise ValueError("eval-language scores against per-pixel classes, which only MS-Synth has "
+                         f"(data.dataset: msynth, not {cfg.data.dataset})")
     device = device or torch.device("cpu")
     results = {label: {"spec": spec, **evaluate_language(spec, cfg, device)} for label, spec in cfg.backbones.items()}
     return write_language_report(results, cfg, repo_root)
