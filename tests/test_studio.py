@@ -330,16 +330,20 @@ def test_attention_and_prompt_maps_over_the_input(samples, backbone_specs, monke
 
 
 def test_a_class_prompt_says_its_measured_auroc_and_the_distance_map_its_spearman(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     from core.inference import attention
-    report = {"shipped": {"name": "builtin-clip", "groups": {"rgb": {"all": {
+    shipped = SimpleNamespace(name="builtin-clip", source="built-in CLIP trained on MS-Synth (builtin-clip)")
+    report = {"shipped": {"name": shipped.name, "source": shipped.source, "groups": {"rgb": {"all": {
         "auroc": {"road": 0.93, "person": None}, "spearman": 0.81}}}}}
     (tmp_path / "EVAL-language.json").write_text(json.dumps(report))
     monkeypatch.setattr(attention, "LANGUAGE_REPORT", tmp_path / "EVAL-language.json")
     attention.measured_language.cache_clear()
     try:
-        assert "AUROC 0.93 against the true road patches" in attention.prompt_worth("builtin-clip", "rgb", "the road")
-        assert "no RGB test patch is mostly person" in attention.prompt_worth("builtin-clip", "rgb", "a person")
-        assert "Not measured for ViT-B-32" in attention.prompt_worth("ViT-B-32", "rgb", "the road")
+        assert "AUROC 0.93 against the true road patches" in attention.prompt_worth(shipped, "rgb", "the road")
+        assert "no RGB test patch is mostly person" in attention.prompt_worth(shipped, "rgb", "a person")
+        same_name_elsewhere = SimpleNamespace(name="builtin-clip", source="open_clip builtin-clip from /elsewhere")
+        assert "Not measured for builtin-clip" in attention.prompt_worth(same_name_elsewhere, "rgb", "the road")
     finally:
         attention.measured_language.cache_clear()
 

@@ -158,28 +158,29 @@ def prompt_view(frame: Frame, spectrum: str, prompt: str, spec: str | None = Non
         similarity = prompt_similarity(backbone, pixels, [read])[0, 0]
     cut = "" if read == prompt else f"; CLIP reads only the first {len(read.split())} of {words} words"
     caption = (f"CLIP similarity to \"{read}\" ({float(similarity.min()):.2f} to {float(similarity.max()):.2f})"
-               f"{cut}. {prompt_worth(backbone.name, spectrum, read)}")
+               f"{cut}. {prompt_worth(backbone, spectrum, read)}")
     return AttentionView(_overlay(frame, spectrum, similarity, "cosine similarity to the prompt"), caption, status)
 
 
 @functools.lru_cache(maxsize=1)
-def measured_language() -> dict[str, dict]:
-    """The language evaluation's figures per backbone name; {} where it was never run."""
+def measured_language() -> dict[tuple[str, str], dict]:
+    """The language evaluation's figures per backbone (name, source): the same weights loaded the
+    same way, not another folder of the same name; {} where it was never run."""
     if not LANGUAGE_REPORT.is_file():
         return {}
-    return {entry["name"]: entry for entry in json.loads(LANGUAGE_REPORT.read_text()).values()}
+    return {(entry["name"], entry["source"]): entry for entry in json.loads(LANGUAGE_REPORT.read_text()).values()}
 
 
-def prompt_worth(backbone_name: str, spectrum: str, prompt: str) -> str:
+def prompt_worth(backbone: VFMBackbone, spectrum: str, prompt: str) -> str:
     """What a prompt map is worth, in words: the measured AUROC of its class on MS-Synth's test
     frames of this spectrum, or why there is none."""
     class_id = class_for_prompt(prompt)
     if class_id is None:
         measured = ", ".join(f'"{text}"' for text in CLASS_PROMPTS.values())
         return f"Not measured: a free prompt (measured prompts: {measured})"
-    entry = measured_language().get(backbone_name)
+    entry = measured_language().get((backbone.name, backbone.source))
     if entry is None:
-        return f"Not measured for {backbone_name} (python -m train eval-language measures a CLIP)"
+        return f"Not measured for {backbone.name} (python -m train eval-language measures a CLIP)"
     auroc = entry["groups"].get(spectrum, {}).get("all", {}).get("auroc", {}).get(CLASS_NAMES[class_id])
     label = SPECTRUM_LABELS[spectrum]
     if auroc is None:
@@ -205,7 +206,7 @@ def distance_word_view(frame: Frame, spectrum: str, spec: str | None = None) -> 
     side_by_side = shown if truth is None or truth.shape != shown.shape else np.concatenate([shown, truth], axis=1)
     panel = depth_panel(side_by_side, DEPTH_WORD_CENTRES_M[0], DEPTH_WORD_CENTRES_M[-1],
                         label="distance [m]")
-    entry = measured_language().get(backbone.name)
+    entry = measured_language().get((backbone.name, backbone.source))
     spearman = entry["groups"].get(spectrum, {}).get("all", {}).get("spearman") if entry else None
     worth = (f"Measured on MS-Synth {SPECTRUM_LABELS[spectrum]} test frames: Spearman {spearman:.2f} with the true "
              f"depth" if spearman is not None else f"Not measured for {backbone.name}")
