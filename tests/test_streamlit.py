@@ -110,7 +110,9 @@ def test_attention_page_shows_maps_and_the_backbone(backbone_specs, monkeypatch)
     at = page("attention").run()
     assert not at.exception and not at.error
     assert dino.split(":", 1)[1] in at.info[0].value
-    assert len(images(at)) == 2
+    attention, prompt, words = images(at)
+    assert "Not measured: a free prompt" not in prompt.captions[0]            # "a car" is a class prompt
+    assert "distance words" in words.captions[0] and "Right: the true depth" in words.captions[0]
     at.toggle[0].set_value(True).run()
     assert "rollout" in images(at)[0].captions[0]
     inference.load_vfm.cache_clear()
