@@ -32,9 +32,9 @@ from core.losses.self_distillation import dino_loss, ema_update, updated_center
 from core.models.vfm.base import as_three_channels
 from core.models.vfm.builtin import BUILTIN_CLIP_CONFIG, BUILTIN_IMAGE_SIZE, new_builtin_clip, new_builtin_dino
 from core.models.vfm.clip import ClipBackbone, load_clip
+from core.models.vfm.dino import DinoBackbone
 from core.models.vfm.language import class_prompt_embeddings, distance_word_embeddings
 from core.settings import REPO_ROOT
-from core.models.vfm.dino import DinoBackbone
 from train.align import seed_for_step, step_rng
 from train.batching import batch_spectra
 from train.config import ClipLanguageConfig, DinoHeadConfig, PretrainStageConfig
